@@ -1,0 +1,292 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
+"""fastdns's per-packet path: parse, find the zone, walk its trie, copy and patch a template.
+
+Python objects are touched only when a catalog is built and at the call boundary; the work per
+query (``answer_query``) is plain C and runs without the GIL.
+"""
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t
+from libc.string cimport memcmp, memcpy, memset
+from libc.stdint cimport uint64_t
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+
+from core_types cimport *
+
+include "wire.pxi"
+include "trie.pxi"
+include "answer.pxi"
+
+cdef enum:
+    OUT_BUFFER = MAX_MESSAGE + 1024
+
+if sizeof(ImageHeader) != 72 or sizeof(ImgNode) != 32 or sizeof(ImgType) != 8 \
+        or sizeof(ImgTemplate) != 32:
+    raise ImportError("fastdns._core was built with a struct layout that differs from image.py")
+
+
+cdef int load_image(Image* img, const uint8_t* buf, Py_ssize_t size,
+                    bint is_index) except -1:
+    """Check every offset and index of an image so the hot path can trust it."""
+    cdef const ImageHeader* h = <const ImageHeader*> buf
+    cdef uint32_t i, j, end
+    cdef const ImgNode* nd
+    cdef const ImgTemplate* t
+    cdef const uint8_t* blob
+    if size < <Py_ssize_t> sizeof(ImageHeader) or memcmp(h.magic, b"FDZ1", 4) != 0:
+        raise ValueError("not a fastdns zone image")
+    if h.version != IMAGE_VERSION or h.total_len != size:
+        raise ValueError("zone image version or size mismatch")
+    for off, count, item in ((h.nodes_off, h.node_count, sizeof(ImgNode)),
+                             (h.types_off, h.type_count, sizeof(ImgType)),
+                             (h.tmpls_off, h.tmpl_count, sizeof(ImgTemplate)),
+                             (h.labels_off, h.labels_len, 1), (h.blob_off, h.blob_len, 1),
+                             (h.apex_off, h.apex_len, 1)):
+        if off % 4 or <Py_ssize_t> off + <Py_ssize_t> count * item > size:
+            raise ValueError("zone image section out of bounds")
+    if h.node_count == 0 or (not is_index and h.tmpl_count < 2):
+        raise ValueError("zone image is empty")
+    img.hdr = h
+    img.nodes = <const ImgNode*> (buf + h.nodes_off)
+    img.types = <const ImgType*> (buf + h.types_off)
+    img.tmpls = <const ImgTemplate*> (buf + h.tmpls_off)
+    img.labels = buf + h.labels_off
+    img.blob = buf + h.blob_off
+    img.apex_labels = h.apex_labels
+    for i in range(h.node_count):
+        nd = &img.nodes[i]
+        if nd.label_off >= h.labels_len or \
+                nd.label_off + 1 + img.labels[nd.label_off] > h.labels_len or \
+                img.labels[nd.label_off] > 63:
+            raise ValueError("zone image: bad label")
+        if nd.child_count and (nd.first_child <= i or
+                               <uint64_t> nd.first_child + nd.child_count > h.node_count):
+            raise ValueError("zone image: bad children")
+        if nd.wildcard != NONE_INDEX and nd.wildcard >= h.node_count:
+            raise ValueError("zone image: bad wildcard")
+        if <uint64_t> nd.types_first + nd.types_count > h.type_count:
+            raise ValueError("zone image: bad type table")
+        if not is_index and nd.default_tmpl >= h.tmpl_count:
+            raise ValueError("zone image: bad default template")
+    for i in range(h.type_count):
+        if img.types[i].tmpl >= h.tmpl_count:
+            raise ValueError("zone image: bad type entry")
+    for i in range(h.tmpl_count):
+        t = &img.tmpls[i]
+        if <uint64_t> t.body_off + t.body_len > h.blob_len or \
+                <uint64_t> t.ptr_off + 2 * t.ptr_count > h.blob_len or \
+                <uint64_t> t.mark_off + 2 * t.ar > h.blob_len or \
+                t.ar_required > t.ar or t.qname_len > MAX_NAME_WIRE or t.qname_len == 0 or \
+                HEADER_LEN + MAX_NAME_WIRE + 4 + t.body_len + OPT_RR_LEN > MAX_MESSAGE:
+            raise ValueError("zone image: bad template")
+        blob = img.blob + t.ptr_off
+        for j in range(t.ptr_count):
+            end = (blob[2 * j] | (blob[2 * j + 1] << 8)) + 2
+            if end > t.body_len:
+                raise ValueError("zone image: bad pointer position")
+        blob = img.blob + t.mark_off
+        for j in range(t.ar):
+            if (blob[2 * j] | (blob[2 * j + 1] << 8)) > t.body_len:
+                raise ValueError("zone image: bad additional mark")
+    return 0
+
+
+ctypedef struct CatalogC:
+    Image index
+    const Image* zones
+    int zone_count
+    uint16_t udp_max
+
+
+cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t length,
+                             bint tcp, uint8_t* out) noexcept nogil:
+    """The whole answer to one query, written to ``out``; 0 means send nothing."""
+    cdef Query q
+    cdef Walk w
+    cdef int zone, depth = 0, parent_zone, parent_depth = 0
+    cdef const Image* img
+    cdef uint32_t tmpl, wildcard
+    cdef Py_ssize_t limit
+    cdef int parsed = parse_query(&q, pkt, length)
+    if parsed == PARSE_DROP:
+        return 0
+    if q.opcode != 0:
+        # RFC 1035 §4.1.1: only standard QUERY here (NOTIFY and UPDATE come with transfers).
+        return error_response(&q, out, RCODE_NOTIMP, parsed == PARSE_OK, 0, cat.udp_max)
+    if parsed != PARSE_OK:
+        return error_response(&q, out, RCODE_FORMERR, parsed == PARSE_FORMERR_QUESTION, 0,
+                              cat.udp_max)
+    if q.has_opt and q.edns_version > 0:
+        # RFC 6891 §6.1.3: BADVERS, answered with the highest version we implement (0).
+        return error_response(&q, out, RCODE_NOERROR, True, EXT_RCODE_BADVERS, cat.udp_max)
+    if q.qclass != CLASS_IN or q.qtype == TYPE_OPT or 249 <= q.qtype <= 252:
+        # Other classes are not served; OPT, TKEY, TSIG, IXFR and AXFR are not queries we answer.
+        return error_response(&q, out, RCODE_REFUSED, True, 0, cat.udp_max)
+    zone = find_zone(&cat.index, &q, &depth, &parent_zone, &parent_depth)
+    if zone < 0:
+        return error_response(&q, out, RCODE_REFUSED, True, 0, cat.udp_max)
+    if q.qtype == TYPE_DS and depth == q.nlabels and parent_zone >= 0:
+        # RFC 4035 §3.1.4.1: DS at an apex is the parent's data; answer from the parent we host.
+        zone = parent_zone
+        depth = parent_depth
+    img = &cat.zones[zone]
+    walk_image(img, &q, depth, &w)
+    if w.exact:
+        tmpl = find_type(img, &img.nodes[w.node], q.qtype)  # at a cut: DS, else the referral
+    elif w.cut != NONE_INDEX:
+        tmpl = img.nodes[w.cut].default_tmpl
+    else:
+        wildcard = img.nodes[w.node].wildcard
+        if wildcard != NONE_INDEX:
+            tmpl = find_type(img, &img.nodes[wildcard], q.qtype)
+        else:
+            tmpl = TEMPLATE_NXDOMAIN
+    if tcp:
+        limit = MAX_MESSAGE
+    elif q.has_opt:
+        # RFC 6891 §6.2.5: use the smaller of our payload and the requestor's, never below 512.
+        limit = q.udp_size if q.udp_size < cat.udp_max else cat.udp_max
+        if limit < MIN_UDP_PAYLOAD:
+            limit = MIN_UDP_PAYLOAD
+    else:
+        limit = MIN_UDP_PAYLOAD
+    return emit_template(&q, img, tmpl, out, limit, cat.udp_max)
+
+
+cdef class ZoneImage:
+    """A compiled zone image (bytes from ``fastdns.compile.compile_zone``), validated."""
+
+    cdef readonly bytes data
+    cdef Image img
+
+    def __cinit__(self, bytes data not None):
+        self.data = data
+        load_image(&self.img, <const uint8_t*> (<char*> data), len(data), False)
+
+    @property
+    def origin(self):
+        cdef const ImageHeader* h = self.img.hdr
+        return _wire_to_text(self.data[h.apex_off:h.apex_off + h.apex_len])
+
+    @property
+    def apex_wire(self):
+        cdef const ImageHeader* h = self.img.hdr
+        return self.data[h.apex_off:h.apex_off + h.apex_len]
+
+    def _node_name(self, uint32_t node):
+        labels = []
+        while node != 0:
+            off = self.img.nodes[node].label_off
+            labels.append(bytes(self.img.labels[off + 1:off + 1 + self.img.labels[off]]))
+            node = self.img.nodes[node].parent
+        return labels
+
+    def lookup(self, bytes name_wire not None):
+        """Walk a name (wire form, inside this zone) as the hot path would.
+
+        Returns ``(exact, closest_encloser, predecessor, cut)``: the last three as lists of
+        labels below the apex (``cut`` is None when no zone cut was met). For tests and tools.
+        """
+        cdef Query q
+        cdef Walk w
+        q.pkt = <const uint8_t*> (<char*> name_wire)
+        q.len = len(name_wire)
+        if parse_qname(&q, 0) < 0:
+            raise ValueError("malformed name")
+        if q.nlabels < <int> self.img.apex_labels:
+            raise ValueError("name is not inside this zone")
+        walk_image(&self.img, &q, self.img.apex_labels, &w)
+        cut = None if w.cut == NONE_INDEX else self._node_name(w.cut)
+        return (bool(w.exact), self._node_name(w.node), self._node_name(w.predecessor), cut)
+
+
+cdef class Catalog:
+    """Every served zone, immutable once built; swap a whole Catalog to change what is served.
+
+    ``answer(query, tcp)`` returns the response bytes, or None when the packet gets no answer.
+    """
+
+    cdef CatalogC c
+    cdef list _zones
+    cdef bytes _index_data
+    cdef Image* _zone_array
+
+    def __cinit__(self, images, int udp_max_payload=1232):
+        from fastdns.image import build_index  # once per catalog, never per packet
+        import dns.name
+
+        if not MIN_UDP_PAYLOAD <= udp_max_payload <= MAX_MESSAGE:
+            raise ValueError("udp_max_payload must be within 512..65535")
+        zones = [img if isinstance(img, ZoneImage) else ZoneImage(img) for img in images]
+        apexes = [dns.name.from_wire(z.apex_wire, 0)[0] for z in zones]
+        if len(set(apexes)) != len(apexes):
+            raise ValueError("two zones with the same origin")
+        self._zones = zones
+        self._index_data = build_index(apexes)
+        load_image(&self.c.index, <const uint8_t*> (<char*> self._index_data),
+                   len(self._index_data), True)
+        self._zone_array = <Image*> PyMem_Malloc(sizeof(Image) * (len(zones) or 1))
+        if self._zone_array == NULL:
+            raise MemoryError()
+        for i, z in enumerate(zones):
+            self._zone_array[i] = (<ZoneImage> z).img
+        self.c.zones = self._zone_array
+        self.c.zone_count = len(zones)
+        self.c.udp_max = udp_max_payload
+
+    def __dealloc__(self):
+        PyMem_Free(self._zone_array)
+
+    @property
+    def zones(self):
+        """The zone images served, in catalog order."""
+        return list(self._zones)
+
+    @property
+    def udp_max_payload(self):
+        return self.c.udp_max
+
+    def answer(self, query, bint tcp=False):
+        cdef uint8_t out[OUT_BUFFER]
+        cdef Py_ssize_t n
+        cdef const uint8_t* data
+        cdef Py_ssize_t length
+        cdef const uint8_t[::1] view
+        if type(query) is bytes:
+            # uvloop hands datagrams over as bytes: no buffer acquisition on the common path
+            data = <const uint8_t*> PyBytes_AS_STRING(query)
+            length = PyBytes_GET_SIZE(query)
+        else:
+            view = query
+            data = &view[0] if view.shape[0] else NULL
+            length = view.shape[0]
+        with nogil:
+            n = answer_query(&self.c, data, length, tcp, out)
+        if n == 0:
+            return None
+        return PyBytes_FromStringAndSize(<char*> out, n)
+
+
+def parse_query_fields(const uint8_t[::1] packet not None):
+    """The hot-path parser's view of a packet, as a dict (for tests and tools).
+
+    ``status`` is one of "ok", "drop", "formerr", "formerr-question".
+    """
+    cdef Query q
+    cdef int r = parse_query(&q, &packet[0] if packet.shape[0] else NULL, packet.shape[0])
+    status = ("ok", "drop", "formerr", "formerr-question")[r]
+    out = {"status": status}
+    if r in (PARSE_OK, PARSE_FORMERR_QUESTION):
+        out.update(
+            opcode=q.opcode, qname_wire=bytes(q.lname[:q.qname_len]), labels=q.nlabels,
+            qtype=q.qtype, qclass=q.qclass, question_end=q.question_end,
+            has_opt=bool(q.has_opt), udp_size=q.udp_size, edns_version=q.edns_version,
+            dnssec_ok=bool(q.dnssec_ok),
+        )
+    return out
+
+
+def _wire_to_text(bytes wire):
+    import dns.name
+    return dns.name.from_wire(wire, 0)[0].to_text()

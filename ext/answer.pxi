@@ -1,0 +1,101 @@
+# Answer assembly: header + the query's own question bytes + a template, patched.
+
+cdef inline Py_ssize_t write_opt(uint8_t* out, Py_ssize_t pos, uint16_t payload,
+                                 uint8_t ext_rcode, bint dnssec_ok) noexcept nogil:
+    """The response OPT RR (RFC 6891 §6.1.2); DO is copied from the query (RFC 3225 §3)."""
+    out[pos] = 0
+    write_u16(out + pos + 1, TYPE_OPT)
+    write_u16(out + pos + 3, payload)
+    out[pos + 5] = ext_rcode
+    out[pos + 6] = 0                      # version 0
+    out[pos + 7] = 0x80 if dnssec_ok else 0
+    out[pos + 8] = 0
+    write_u16(out + pos + 9, 0)
+    return pos + OPT_RR_LEN
+
+
+cdef inline void write_header(uint8_t* out, const Query* q, int flags, int rcode) noexcept nogil:
+    # ID copied; QR set; OPCODE copied; RD and CD copied (RFC 1035 §4.1.1, RFC 4035 §3.1.6).
+    out[0] = q.pkt[0]
+    out[1] = q.pkt[1]
+    out[2] = 0x80 | (q.pkt[2] & 0x79) | ((flags & TMPL_AA) >> 2)
+    out[3] = (q.pkt[3] & 0x10) | (rcode & 0x0F)
+
+
+cdef Py_ssize_t error_response(const Query* q, uint8_t* out, int rcode, bint with_question,
+                               uint8_t ext_rcode, uint16_t udp_max) noexcept nogil:
+    """A response without data: FORMERR, NOTIMP, REFUSED, BADVERS."""
+    cdef Py_ssize_t pos = HEADER_LEN
+    cdef Py_ssize_t qlen
+    write_header(out, q, 0, rcode)
+    out[4] = 0
+    out[5] = 1 if with_question else 0
+    memset(out + 6, 0, 6)
+    if with_question:
+        qlen = q.question_end - HEADER_LEN
+        memcpy(out + HEADER_LEN, q.pkt + HEADER_LEN, qlen)
+        pos += qlen
+    if q.has_opt and with_question:
+        out[11] = 1
+        pos = write_opt(out, pos, udp_max, ext_rcode, q.dnssec_ok)
+    return pos
+
+
+cdef Py_ssize_t emit_template(const Query* q, const Image* img, uint32_t tmpl_index,
+                              uint8_t* out, Py_ssize_t limit, uint16_t udp_max) noexcept nogil:
+    """Copy the question and template ``tmpl_index``; shift pointers; fit into ``limit``."""
+    cdef const ImgTemplate* t = &img.tmpls[tmpl_index]
+    cdef Py_ssize_t qsec = q.question_end - HEADER_LEN
+    cdef Py_ssize_t opt_len = OPT_RR_LEN if q.has_opt else 0
+    cdef Py_ssize_t base = HEADER_LEN + qsec
+    cdef Py_ssize_t body_len = t.body_len
+    cdef int ar = t.ar
+    cdef int k, delta, i
+    cdef uint16_t p, target
+    cdef const uint8_t* ptrs
+    cdef const uint8_t* marks
+    cdef uint8_t* body
+    cdef bint truncated = (t.flags & TMPL_ALWAYS_TC) != 0
+    delta = q.qname_len - t.qname_len
+    if delta < 0:
+        return error_response(q, out, RCODE_SERVFAIL, True, 0, udp_max)  # compiler bug
+    if not truncated and base + body_len + opt_len > limit:
+        # Optional additional RRs go first; what remains must fit whole (RFC 2181 §9).
+        marks = img.blob + t.mark_off
+        truncated = True
+        k = ar - 1
+        while k >= t.ar_required:
+            if base + (marks[2 * k] | (marks[2 * k + 1] << 8)) + opt_len <= limit:
+                body_len = marks[2 * k] | (marks[2 * k + 1] << 8)
+                ar = k
+                truncated = False
+                break
+            k -= 1
+    write_header(out, q, t.flags, t.flags & 0x0F)
+    memcpy(out + HEADER_LEN, q.pkt + HEADER_LEN, qsec)
+    write_u16(out + 4, 1)
+    if truncated:
+        # RFC 2181 §9: TC when required data does not fit; send none of it, let TCP carry it.
+        out[2] |= 0x02
+        memset(out + 6, 0, 6)
+        base = HEADER_LEN + qsec
+    else:
+        write_u16(out + 6, t.an)
+        write_u16(out + 8, t.ns)
+        write_u16(out + 10, ar)
+        body = out + base
+        memcpy(body, img.blob + t.body_off, body_len)
+        if delta != 0:
+            ptrs = img.blob + t.ptr_off
+            for i in range(t.ptr_count):
+                p = ptrs[2 * i] | (ptrs[2 * i + 1] << 8)
+                if p >= body_len:
+                    break
+                target = read_u16(body + p) & 0x3FFF
+                if not (target == HEADER_LEN and (t.flags & TMPL_OWNER_IS_QNAME)):
+                    write_u16(body + p, 0xC000 | (target + delta))
+        base += body_len
+    if q.has_opt:
+        write_u16(out + 10, read_u16(out + 10) + 1)
+        base = write_opt(out, base, udp_max, 0, q.dnssec_ok)
+    return base

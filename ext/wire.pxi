@@ -1,0 +1,144 @@
+# Query parsing: a bounds-checked reader that never looks past ``len`` octets of the packet.
+# Every check failure returns an error code at once; nothing is read before its bound is tested.
+
+cdef inline uint16_t read_u16(const uint8_t* p) noexcept nogil:
+    return (<uint16_t>p[0] << 8) | p[1]
+
+
+cdef inline void write_u16(uint8_t* p, uint16_t v) noexcept nogil:
+    p[0] = v >> 8
+    p[1] = v & 0xFF
+
+
+cdef int parse_qname(Query* q, int pos) noexcept nogil:
+    """QNAME at ``pos``; fills lname/label_pos. Returns the offset after it, or -1.
+
+    The question is the first name of a message, so a compression pointer in it can only point
+    forward or into itself (RFC 1035 §4.1.4 allows pointers to *prior* occurrences): rejected,
+    along with the reserved label types 0b01/0b10 (RFC 6891 §5), labels over 63 octets and names
+    over 255 octets (RFC 1035 §2.3.4).
+    """
+    cdef int wire_len = 0
+    cdef int n = 0
+    cdef uint8_t c, ch
+    cdef int i
+    while True:
+        if pos >= q.len:
+            return -1
+        c = q.pkt[pos]
+        if c == 0:
+            q.lname[wire_len] = 0
+            wire_len += 1
+            pos += 1
+            break
+        if c > 63:
+            return -1
+        if wire_len + 1 + c + 1 > MAX_NAME_WIRE or pos + 1 + c > q.len or n >= MAX_LABELS:
+            return -1
+        q.label_pos[n] = wire_len
+        n += 1
+        q.lname[wire_len] = c
+        for i in range(c):
+            ch = q.pkt[pos + 1 + i]
+            if 0x41 <= ch <= 0x5A:
+                ch = ch + 0x20
+            q.lname[wire_len + 1 + i] = ch
+        wire_len += 1 + c
+        pos += 1 + c
+    q.qname_len = wire_len
+    q.nlabels = n
+    return pos
+
+
+cdef int skip_name(const uint8_t* pkt, Py_ssize_t length, int pos) noexcept nogil:
+    """Skip a name in a later section. A pointer must point before the name it ends."""
+    cdef int start = pos
+    cdef uint8_t c
+    cdef int total = 0
+    while True:
+        if pos >= length:
+            return -1
+        c = pkt[pos]
+        if c == 0:
+            return pos + 1
+        if (c & 0xC0) == 0xC0:
+            if pos + 2 > length:
+                return -1
+            if (read_u16(pkt + pos) & 0x3FFF) >= start:
+                return -1
+            return pos + 2
+        if c > 63:
+            return -1
+        total += 1 + c
+        if total + 1 > MAX_NAME_WIRE:
+            return -1
+        pos += 1 + c
+
+
+cdef int parse_opt(Query* q, int rdata_pos, int rdlen) noexcept nogil:
+    """EDNS OPT RDATA: a sequence of {code, length, data}; each must fit (RFC 6891 §6.1.2)."""
+    cdef int pos = rdata_pos
+    cdef int end = rdata_pos + rdlen
+    cdef int optlen
+    while pos < end:
+        if pos + 4 > end:
+            return -1
+        optlen = read_u16(q.pkt + pos + 2)
+        if pos + 4 + optlen > end:
+            return -1
+        pos += 4 + optlen
+    return 0
+
+
+cdef int parse_query(Query* q, const uint8_t* pkt, Py_ssize_t length) noexcept nogil:
+    """Parse header, question and the RRs after it (to find EDNS OPT)."""
+    cdef int pos, i, rdlen, total_rrs, name_start
+    cdef uint16_t rtype
+    cdef uint32_t ttl
+    q.pkt = pkt
+    q.len = length
+    q.has_opt = False
+    q.dnssec_ok = False
+    q.edns_version = 0
+    q.udp_size = 0
+    q.qname_len = 0
+    if length < HEADER_LEN or (pkt[2] & 0x80):
+        return PARSE_DROP  # RFC 1035 §4.1.1: QR=1 is a response; answering it invites loops
+    q.opcode = (pkt[2] >> 3) & 0x0F
+    q.qdcount = read_u16(pkt + 4)
+    q.ancount = read_u16(pkt + 6)
+    q.nscount = read_u16(pkt + 8)
+    q.arcount = read_u16(pkt + 10)
+    if q.qdcount != 1:
+        return PARSE_FORMERR
+    pos = parse_qname(q, HEADER_LEN)
+    if pos < 0 or pos + 4 > length:
+        q.qname_len = 0
+        return PARSE_FORMERR
+    q.qtype = read_u16(pkt + pos)
+    q.qclass = read_u16(pkt + pos + 2)
+    pos += 4
+    q.question_end = pos
+    total_rrs = q.ancount + q.nscount + q.arcount
+    for i in range(total_rrs):
+        name_start = pos
+        pos = skip_name(pkt, length, pos)
+        if pos < 0 or pos + 10 > length:
+            return PARSE_FORMERR_QUESTION
+        rtype = read_u16(pkt + pos)
+        rdlen = read_u16(pkt + pos + 8)
+        if pos + 10 + rdlen > length:
+            return PARSE_FORMERR_QUESTION
+        if rtype == TYPE_OPT:
+            # RFC 6891 §6.1.1: one OPT, in the additional section, owned by the root.
+            if q.has_opt or i < q.ancount + q.nscount or pos != name_start + 1:
+                return PARSE_FORMERR_QUESTION
+            q.has_opt = True
+            q.udp_size = read_u16(pkt + pos + 2)
+            ttl = (<uint32_t>read_u16(pkt + pos + 4) << 16) | read_u16(pkt + pos + 6)
+            q.edns_version = (ttl >> 16) & 0xFF
+            q.dnssec_ok = (ttl & 0x8000) != 0
+            if parse_opt(q, pos + 10, rdlen) < 0:
+                return PARSE_FORMERR_QUESTION
+        pos += 10 + rdlen
+    return PARSE_OK

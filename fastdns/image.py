@@ -1,0 +1,217 @@
+"""The compiled zone image: one flat, position-independent byte string per zone.
+
+A flat image (rather than a graph of Python objects) is what the hot path reads without touching
+Python, and what a later step can place in shared memory for every worker at once. The layout is
+mirrored by the C structs in ``ext/_core.pxd``; ``IMAGE_VERSION`` changes whenever either does.
+
+Layout (native byte order, every section 4-byte aligned)::
+
+    header   magic "FDZ1", version, then (count, offset) pairs, see HEADER
+    nodes    NODE records; node 0 is the trie root (the zone apex, or the DNS root for an index)
+    types    TYPE_ENTRY records: (qtype -> template) per node, sorted by qtype
+    tmpls    TEMPLATE records
+    labels   the label of each node: one length octet, then the label lower-cased
+    blob     template bodies, pointer-position lists and additional-RR offsets (u16 little-endian)
+
+The trie has one node per owner name and per empty non-terminal; a node's children are stored
+contiguously, sorted in canonical DNS order (RFC 4034 §6.1: label octets compared lower-cased,
+a shorter label before a longer one it prefixes), so walking labels from the root finds exact
+matches, the closest encloser and the canonical predecessor.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import dns.name
+
+MAGIC = b"FDZ1"
+IMAGE_VERSION = 1
+NONE = 0xFFFFFFFF
+
+HEADER = struct.Struct("=4sI" + "II" * 5 + "I" * 2 + "I" * 4)  # see _header_fields
+NODE = struct.Struct("=6IHHI")
+TYPE_ENTRY = struct.Struct("=HHI")
+TEMPLATE = struct.Struct("=3I8HI")
+
+# Node flags (mirrored in ext/_core.pxd).
+NODE_CUT = 0x1  # a delegation point (NS below the apex)
+NODE_APEX = 0x2  # index trie: the node is a hosted zone's apex
+
+# Template flags: the low 4 bits are the RCODE.
+TMPL_AA = 0x10
+TMPL_OWNER_IS_QNAME = 0x20
+TMPL_ALWAYS_TC = 0x40
+
+
+@dataclass
+class Template:
+    body: bytes
+    pointers: list[int]
+    an: int
+    ns: int
+    ar: int
+    ar_marks: list[int]  # body offset where each additional RR starts
+    ar_required: int
+    flags: int
+    qname_len: int
+
+
+@dataclass
+class Node:
+    label: bytes  # lower-cased; b"" for the root
+    parent: int
+    flags: int = 0
+    types: list[tuple[int, int]] = field(default_factory=list)  # (qtype, template index)
+    default_template: int = NONE
+    children: dict[bytes, int] = field(default_factory=dict)
+    # filled in by layout
+    first_child: int = NONE
+    child_count: int = 0
+    wildcard: int = NONE
+
+
+class TrieBuilder:
+    """Collects names into a label trie; ``layout`` numbers nodes breadth-first."""
+
+    def __init__(self, root: dns.name.Name):
+        self.root = root
+        self.nodes: list[Node] = [Node(b"", NONE)]
+        self.by_name: dict[dns.name.Name, int] = {root: 0}
+
+    def add(self, name: dns.name.Name) -> int:
+        """The node of ``name`` (a subdomain of the root), creating it and its ancestors."""
+        found = self.by_name.get(name)
+        if found is not None:
+            return found
+        parent = self.add(name.parent())
+        label = name.labels[0].lower()
+        index = len(self.nodes)
+        self.nodes.append(Node(label, parent))
+        self.nodes[parent].children[label] = index
+        self.by_name[name] = index
+        return index
+
+    def layout(self) -> list[Node]:
+        """Renumber breadth-first with sorted children; returns nodes in their final order."""
+        order = [0]
+        i = 0
+        while i < len(order):
+            node = self.nodes[order[i]]
+            order.extend(idx for _label, idx in sorted(node.children.items()))
+            i += 1
+        new_index = {old: new for new, old in enumerate(order)}
+        result = [self.nodes[old] for old in order]
+        for node in result:
+            children = sorted(node.children.items())
+            node.parent = new_index[node.parent] if node.parent != NONE else NONE
+            node.child_count = len(children)
+            node.first_child = new_index[children[0][1]] if children else NONE
+            node.wildcard = NONE
+            for label, idx in children:
+                if label == b"*":
+                    node.wildcard = new_index[idx]
+        self.by_name = {name: new_index[idx] for name, idx in self.by_name.items()}
+        self.nodes = result
+        return result
+
+
+def _align4(buf: bytearray) -> None:
+    buf += b"\0" * (-len(buf) % 4)
+
+
+def pack_image(apex: dns.name.Name, nodes: list[Node], templates: list[Template]) -> bytes:
+    """Serialise a laid-out trie and its templates into one image."""
+    labels = bytearray()
+    node_bytes = bytearray()
+    type_bytes = bytearray()
+    type_count = 0
+    for node in nodes:
+        label_off = len(labels)
+        labels.append(len(node.label))
+        labels += node.label
+        types = sorted(node.types)
+        node_bytes += NODE.pack(
+            label_off,
+            node.first_child,
+            node.child_count,
+            node.parent,
+            node.wildcard,
+            type_count,
+            len(types),
+            node.flags,
+            node.default_template,
+        )
+        for qtype, tmpl in types:
+            type_bytes += TYPE_ENTRY.pack(qtype, 0, tmpl)
+        type_count += len(types)
+
+    blob = bytearray()
+    tmpl_bytes = bytearray()
+    for t in templates:
+        body_off = len(blob)
+        blob += t.body
+        ptr_off = len(blob)
+        for p in t.pointers:
+            blob += struct.pack("<H", p)
+        mark_off = len(blob)
+        for m in t.ar_marks:
+            blob += struct.pack("<H", m)
+        tmpl_bytes += TEMPLATE.pack(
+            body_off,
+            ptr_off,
+            mark_off,
+            len(t.body),
+            len(t.pointers),
+            t.an,
+            t.ns,
+            t.ar,
+            t.ar_required,
+            t.flags,
+            t.qname_len,
+            0,
+        )
+    apex_wire = apex.canonicalize().to_wire()
+
+    out = bytearray(HEADER.size)
+    sections = []
+    for count, data in (
+        (len(nodes), node_bytes),
+        (type_count, type_bytes),
+        (len(templates), tmpl_bytes),
+        (len(labels), labels),
+        (len(blob), blob),
+    ):
+        _align4(out)
+        sections.append((count, len(out)))
+        out += data
+    _align4(out)
+    apex_off = len(out)
+    out += apex_wire
+    _align4(out)
+    HEADER.pack_into(
+        out,
+        0,
+        MAGIC,
+        IMAGE_VERSION,
+        *[v for pair in sections for v in pair],
+        apex_off,
+        len(apex_wire),
+        len(apex.labels) - 1,
+        len(out),
+        0,
+        0,
+    )
+    return bytes(out)
+
+
+def build_index(apexes: list[dns.name.Name]) -> bytes:
+    """An image whose trie holds only zone apexes; node.default_template = zone number."""
+    trie = TrieBuilder(dns.name.root)
+    for number, apex in enumerate(apexes):
+        idx = trie.add(apex)
+        trie.nodes[idx].flags |= NODE_APEX
+        trie.nodes[idx].default_template = number
+    nodes = trie.layout()
+    return pack_image(dns.name.root, nodes, [])

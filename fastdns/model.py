@@ -1,0 +1,99 @@
+"""The data model every source (zone files, later the API store) produces and the compiler reads.
+
+A zone maps (owner name, type) to a list of candidate record sets. A plain zone-file record set is
+the only candidate of its key; routing-policy groups (weighted, failover, geolocation, ...) will
+put several candidates under one key, told apart by ``set_identifier``, each with its own policy
+fields and health check. Names are absolute ``dns.name.Name`` values; comparisons between names
+are case-insensitive (dnspython's Name equality is).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import dns.name
+import dns.rdata
+import dns.rdatatype
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """Where a record came from, for error messages: ``file:line``."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class ZoneError:
+    """One problem found in a zone source; ``str()`` gives ``file:line: reason``."""
+
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+class ZoneLoadError(Exception):
+    """A zone source could not be loaded; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[ZoneError]):
+        self.errors = list(errors)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+@dataclass
+class RecordSet:
+    """One candidate answer for (name, rdtype): the records and how to choose it.
+
+    ``set_identifier``, ``policy`` and ``health_check_id`` are unset for static record sets; they
+    are the room routing policies (issue 5) fill in.
+    """
+
+    name: dns.name.Name
+    rdtype: dns.rdatatype.RdataType
+    ttl: int
+    rdatas: tuple[dns.rdata.Rdata, ...]
+    source: SourceLocation | None = None
+    set_identifier: str | None = None
+    policy: object | None = None
+    health_check_id: str | None = None
+
+
+@dataclass
+class Zone:
+    """A zone: its origin and its record sets keyed by (owner, type)."""
+
+    origin: dns.name.Name
+    rrsets: dict[tuple[dns.name.Name, int], list[RecordSet]] = field(default_factory=dict)
+    source: str | None = None
+
+    def add(self, rrset: RecordSet) -> None:
+        self.rrsets.setdefault((rrset.name, int(rrset.rdtype)), []).append(rrset)
+
+    def get(self, name: dns.name.Name, rdtype: int) -> RecordSet | None:
+        """The record set for (name, rdtype) when it has exactly one (static) candidate."""
+        candidates = self.rrsets.get((name, int(rdtype)))
+        if not candidates:
+            return None
+        return candidates[0]
+
+    def types_at(self, name: dns.name.Name) -> set[int]:
+        return {t for (n, t) in self.rrsets if n == name}
+
+    def names(self) -> set[dns.name.Name]:
+        return {n for (n, _t) in self.rrsets}
+
+    def __iter__(self) -> Iterator[RecordSet]:
+        for candidates in self.rrsets.values():
+            yield from candidates
+
+    @property
+    def soa(self) -> RecordSet | None:
+        return self.get(self.origin, dns.rdatatype.SOA)
