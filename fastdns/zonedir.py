@@ -1,0 +1,73 @@
+"""A directory of zone files, one zone per ``<origin>.zone`` file."""
+
+from __future__ import annotations
+
+import os
+
+import dns.name
+
+from fastdns.model import Zone, ZoneError, ZoneLoadError
+from fastdns.zonefile import ZONE_FILE_SUFFIX, load_zone_file, origin_from_file_name
+
+__all__ = ["check_zone_file", "load_zone_dir"]
+
+
+def load_zone_dir(path: str | os.PathLike[str]) -> tuple[list[Zone], list[ZoneError]]:
+    """Load every ``<origin>.zone`` file directly in directory ``path``.
+
+    The origin is the file name without ``.zone`` (a trailing dot is optional, so
+    ``example.com.zone`` and ``example.com..zone`` both give ``example.com.``; ``..zone`` is the
+    root zone). Other files (``$INCLUDE`` d parts, for instance) and subdirectories are ignored.
+    Files are read in file-name order; a zone that fails to parse or validate is left out and
+    its errors returned, and the other zones still load. A second file for an origin already
+    seen is an error, whatever became of the first.
+
+    :returns: the zones in DNSSEC canonical order of their origins, and every error sorted by
+        file and line. A directory that cannot be listed gives one error at line 0.
+    """
+    directory = os.fspath(path)
+    try:
+        entries = sorted(os.listdir(directory))
+    except OSError as e:
+        return [], [ZoneError(directory, 0, f"cannot read zone directory: {e.strerror}")]
+
+    zones: list[Zone] = []
+    errors: list[ZoneError] = []
+    seen: dict[dns.name.Name, str] = {}
+    for entry in entries:
+        file = os.path.join(directory, entry)
+        if not entry.endswith(ZONE_FILE_SUFFIX) or not os.path.isfile(file):
+            continue
+        try:
+            origin = origin_from_file_name(file)
+        except ZoneLoadError as e:
+            errors.extend(e.errors)
+            continue
+        assert origin is not None  # the name ends in .zone
+        if origin in seen:
+            errors.append(
+                ZoneError(file, 0, f"zone {origin} is already loaded from {seen[origin]}")
+            )
+            continue
+        seen[origin] = file
+        try:
+            zones.append(load_zone_file(file, origin))
+        except ZoneLoadError as e:
+            errors.extend(e.errors)
+    zones.sort(key=lambda zone: zone.origin)
+    errors.sort(key=lambda e: (e.file, e.line, e.reason))
+    return zones, errors
+
+
+def check_zone_file(
+    path: str | os.PathLike[str], origin: dns.name.Name | str | None = None
+) -> list[ZoneError]:
+    """Every problem :func:`fastdns.zonefile.load_zone_file` finds in one file; empty when the
+    zone is good. ``origin`` defaults to the file name, then to the file's first ``$ORIGIN``.
+    For the ``check-zone`` command, which prints ``str(error)`` for each.
+    """
+    try:
+        load_zone_file(path, origin)
+    except ZoneLoadError as e:
+        return list(e.errors)
+    return []
