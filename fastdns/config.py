@@ -1,0 +1,192 @@
+"""Server settings: a TOML file and command-line flags merged into one frozen ``ServerConfig``.
+
+The TOML file may name the keys in ``SETTINGS``; any other key is an error. A flag given on the
+command line overrides the file. A relative ``zone_dir`` in a file is relative to that file's
+folder, one given as a flag to the current directory. Every problem is a ``ConfigError`` whose
+message names where the bad value came from (``--listen``, ``config.toml: udp_max_payload``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_LISTEN = "127.0.0.1:5353"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class ConfigError(ValueError):
+    """Settings that cannot be used; the message says which setting and why."""
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    """One address to serve on, over both UDP and TCP."""
+
+    host: str  # an IP literal, without brackets
+    port: int
+    family: int  # socket.AF_INET or socket.AF_INET6
+
+    def __str__(self) -> str:
+        if self.family == socket.AF_INET6:
+            return f"[{self.host}]:{self.port}"
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Validated settings for ``fastdns serve``."""
+
+    zone_dir: Path
+    listen: tuple[ListenAddress, ...] = ()
+    udp_max_payload: int = 1232  # largest UDP response, before EDNS negotiation (RFC 6891 §6.2.5)
+    tcp_idle_timeout: float = 10.0  # seconds; RFC 7766 §6.2.3 asks for "of the order of seconds"
+    tcp_max_connections: int = 1000
+    log_level: str = "info"
+
+
+def parse_listen(text: str) -> ListenAddress:
+    """``127.0.0.1:5353`` or ``[::1]:5353`` -> ``ListenAddress``; ``ValueError`` says why not."""
+    if not isinstance(text, str):
+        raise ValueError(f"expected a string like 127.0.0.1:5353, got {text!r}")
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r}: expected HOST:PORT, e.g. 127.0.0.1:5353 or [::1]:5353")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        bracketed = True
+    else:
+        bracketed = False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if not bracketed and ":" in host:
+            raise ValueError(
+                f"{text!r}: put an IPv6 address in brackets, e.g. [::1]:5353"
+            ) from None
+        raise ValueError(f"{text!r}: {host!r} is not an IPv4 or IPv6 address") from None
+    if address.version == 6 and not bracketed:
+        raise ValueError(f"{text!r}: put an IPv6 address in brackets, e.g. [::1]:5353")
+    if address.version == 4 and bracketed:
+        raise ValueError(f"{text!r}: only IPv6 addresses go in brackets")
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    return ListenAddress(host=host, port=int(port_text), family=family)
+
+
+def read_config_file(path: str | Path) -> dict[str, object]:
+    """Parse a TOML config file into raw settings (unvalidated values, known keys only)."""
+    path = Path(path)
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ModuleNotFoundError:
+            raise ConfigError(
+                f"{path}: reading a config file needs Python 3.11+ (tomllib) or the tomli package"
+            ) from None
+    try:
+        with path.open("rb") as f:
+            values = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for key in values:
+        if key not in SETTINGS:
+            known = ", ".join(sorted(SETTINGS))
+            raise ConfigError(f"{path}: unknown setting {key!r} (known settings: {known})")
+    if isinstance(values.get("zone_dir"), str):
+        values["zone_dir"] = str(path.parent / values["zone_dir"])
+    return values
+
+
+def load_config(
+    config_file: str | Path | None = None, overrides: Mapping[str, object] | None = None
+) -> ServerConfig:
+    """Merge a config file (optional) and command-line values into a validated ``ServerConfig``.
+
+    ``overrides`` holds the flags that were given, keyed by setting name (``listen`` is a list of
+    strings); a value of ``None`` means the flag was not given.
+    """
+    sources: dict[str, tuple[object, str]] = {}
+    if config_file is not None:
+        for key, value in read_config_file(config_file).items():
+            sources[key] = (value, f"{config_file}: {key}")
+    for key, value in (overrides or {}).items():
+        if key not in SETTINGS:
+            raise ConfigError(f"unknown setting {key!r}")
+        if value is not None:
+            sources[key] = (value, "--" + key.replace("_", "-"))
+
+    settings: dict[str, object] = {}
+    for key, (value, where) in sources.items():
+        try:
+            settings[key] = SETTINGS[key](value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    if "zone_dir" not in settings:
+        raise ConfigError("no zone directory: give --zone-dir DIR or zone_dir in the config file")
+    settings.setdefault("listen", (parse_listen(DEFAULT_LISTEN),))
+    return ServerConfig(**settings)  # type: ignore[arg-type]
+
+
+def _zone_dir(value: object) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a folder name, got {value!r}")
+    return Path(value)
+
+
+def _listen(value: object) -> tuple[ListenAddress, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ValueError(f"expected a non-empty list of addresses, got {value!r}")
+    addresses = tuple(parse_listen(item) for item in value)
+    if len(set(addresses)) != len(addresses):
+        raise ValueError("the same address is listed twice")
+    return addresses
+
+
+def _int_in(low: int, high: int):
+    def check(value: object) -> int:
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}, got {value!r}")
+        return value
+
+    return check
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 86400:
+        raise ValueError(f"expected a number of seconds above 0 (at most 86400), got {value!r}")
+    return float(value)
+
+
+def _log_level(value: object) -> str:
+    if not isinstance(value, str) or value.lower() not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return value.lower()
+
+
+# Every setting and its validator (raw value -> typed value, ValueError on bad input).
+SETTINGS = {
+    "zone_dir": _zone_dir,
+    "listen": _listen,
+    # RFC 6891 §6.2.3: values below 512 are treated as 512; 65535 is the most a UDP/IP packet holds.
+    "udp_max_payload": _int_in(512, 65535),
+    "tcp_idle_timeout": _seconds,
+    "tcp_max_connections": _int_in(1, 1_000_000),
+    "log_level": _log_level,
+}

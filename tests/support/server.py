@@ -1,0 +1,275 @@
+"""Run the real fastdns server as a subprocess for a test.
+
+``running_fastdns(zone_dir)`` starts ``python -m fastdns serve`` on a free loopback port, waits
+until it answers a DNS query over UDP, yields a ``FastdnsHandle`` and, on exit, stops it with
+SIGTERM and checks it exited with status 0. Startup problems raise ``FastdnsStartError`` with the
+server's stderr, so a failing fixture says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.message
+import dns.name
+import dns.rdatatype
+
+from .client import exchange_raw
+
+__all__ = [
+    "FastdnsHandle",
+    "FastdnsStartError",
+    "format_listen",
+    "free_port",
+    "running_fastdns",
+    "toml_text",
+]
+
+STARTUP_DEADLINE = 20.0
+STOP_DEADLINE = 10.0
+RELOAD_DEADLINE = 20.0
+RELOAD_DONE = "reload finished"  # the server logs this line after every SIGHUP reload
+
+
+class FastdnsStartError(RuntimeError):
+    """The server did not come up; the message includes its stderr."""
+
+
+@dataclass
+class FastdnsHandle:
+    """A running ``fastdns serve`` subprocess."""
+
+    host: str
+    port: int
+    proc: subprocess.Popen
+    workdir: Path  # the server's cwd, a fresh temporary folder
+    stderr_path: Path
+    expected_returncode: int = 0  # checked when the ``with`` block ends
+
+    def stderr_text(self) -> str:
+        """Everything the server has written to stderr (its log) so far."""
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def reload(self, timeout: float = RELOAD_DEADLINE) -> str:
+        """Send SIGHUP and wait until the server logs that the reload finished; the log lines
+        written meanwhile."""
+        before = self.stderr_text()
+        done = before.count(RELOAD_DONE)
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.stderr_text()
+            if text.count(RELOAD_DONE) > done:
+                return text[len(before) :]
+            if self.proc.poll() is not None:
+                raise AssertionError(f"fastdns exited during a reload:\n{text}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"fastdns did not finish a reload in {timeout} s:\n{text}")
+            time.sleep(0.02)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that is free for both UDP and TCP on ``host`` (IPv4 or IPv6 literal)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(100):
+        with socket.socket(family, socket.SOCK_STREAM) as tcp:
+            tcp.bind((host, 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((host, port))
+                except OSError:
+                    continue
+        return port
+    raise RuntimeError(f"no port free for both UDP and TCP on {host}")
+
+
+def format_listen(host: str, port: int) -> str:
+    """``--listen`` syntax: ``127.0.0.1:5353`` or ``[::1]:5353``."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def toml_text(values: Mapping[str, object]) -> str:
+    """A TOML document for flat settings (strings, numbers, booleans, lists of those)."""
+
+    def value_text(value: object) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return repr(value)
+        if isinstance(value, (str, Path)):
+            escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+            return f'"{escaped}"'
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(value_text(v) for v in value) + "]"
+        raise TypeError(f"cannot write {value!r} as TOML")
+
+    return "".join(f"{key} = {value_text(value)}\n" for key, value in values.items())
+
+
+def _config_listen(config: Mapping[str, object] | Path) -> str | None:
+    """The first listen address a config names, if any."""
+    if isinstance(config, Path):
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib
+
+        try:
+            config = tomllib.loads(config.read_text())
+        except (OSError, ValueError):
+            return None
+    listen = config.get("listen")
+    if isinstance(listen, str):
+        return listen
+    if isinstance(listen, (list, tuple)) and listen and isinstance(listen[0], str):
+        return listen[0]
+    return None
+
+
+def _split_listen(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _probe_name(zone_dir: Path | None) -> dns.name.Name:
+    if zone_dir is not None:
+        for path in sorted(zone_dir.glob("*.zone")):
+            with contextlib.suppress(Exception):
+                return dns.name.from_text(path.name[: -len(".zone")])
+    return dns.name.root
+
+
+def _answers(host: str, port: int, qname: dns.name.Name) -> bool:
+    """True when the server sends any response (even REFUSED) to a SOA query over UDP."""
+    msg = dns.message.make_query(qname, dns.rdatatype.SOA)
+    try:
+        wire = exchange_raw(host, port, msg.to_wire(), timeout=0.2)
+    except OSError:
+        return False
+    return wire is not None and len(wire) >= 2 and wire[:2] == msg.to_wire()[:2]
+
+
+@contextlib.contextmanager
+def running_fastdns(
+    zone_dir: str | Path | None,
+    *,
+    listen_host: str = "127.0.0.1",
+    port: int | None = None,
+    extra_args: Sequence[str] = (),
+    config: Mapping[str, object] | str | Path | None = None,
+) -> Iterator[FastdnsHandle]:
+    """Serve ``zone_dir`` from ``python -m fastdns serve`` for the ``with`` block.
+
+    ``zone_dir`` is passed as ``--zone-dir`` (None: the config names it). ``config`` is a TOML
+    file path, or a mapping written to ``fastdns.toml`` in the server's working folder. The
+    server listens on ``listen_host:port`` (a free port when ``port`` is None), unless ``port``
+    is None and the config names ``listen``: then it listens where the config says and the
+    handle's host and port are the config's first address. ``extra_args`` are appended to the
+    command line. The server's cwd is a fresh temporary folder; its stderr is kept in a file
+    there (``handle.stderr_text()``).
+
+    On exit the server gets SIGTERM (SIGKILL after 10 s) and, unless the block raised, must have
+    exited with ``handle.expected_returncode`` (0).
+    """
+    zone_dir = Path(zone_dir).resolve() if zone_dir is not None else None
+    with tempfile.TemporaryDirectory(prefix="fastdns-serve-") as tmp:
+        workdir = Path(tmp)
+        args = [sys.executable, "-m", "fastdns", "serve"]
+        if zone_dir is not None:
+            args += ["--zone-dir", str(zone_dir)]
+        config_listen = None
+        if config is not None:
+            if isinstance(config, Mapping):
+                config_path = workdir / "fastdns.toml"
+                config_path.write_text(toml_text(config))
+            else:
+                config_path = Path(config).resolve()
+            args += ["--config", str(config_path)]
+            config_listen = _config_listen(config if isinstance(config, Mapping) else config_path)
+        if port is None and config_listen is not None:
+            host, port = _split_listen(config_listen)
+        else:
+            host = listen_host
+            port = free_port(host) if port is None else port
+            args += ["--listen", format_listen(host, port)]
+        args += list(extra_args)
+
+        stderr_path = workdir / "fastdns.log"
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        with open(stderr_path, "wb") as log_file:
+            proc = subprocess.Popen(
+                args,
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,  # a ^C in the test runner is not also sent to the server
+            )
+        handle = FastdnsHandle(host, port, proc, workdir, stderr_path)
+        try:
+            _wait_until_answering(handle, _probe_name(zone_dir), args)
+        except BaseException:
+            _stop(proc)
+            raise
+        try:
+            yield handle
+        except BaseException:
+            _stop(proc)
+            raise
+        returncode, stopped = _stop(proc)
+        if not stopped:
+            raise AssertionError(
+                f"fastdns did not exit within {STOP_DEADLINE} s of SIGTERM and was killed\n"
+                + handle.stderr_text()
+            )
+        if returncode != handle.expected_returncode:
+            raise AssertionError(
+                f"fastdns exited with status {returncode}, expected "
+                f"{handle.expected_returncode}\n{handle.stderr_text()}"
+            )
+
+
+def _wait_until_answering(handle: FastdnsHandle, qname: dns.name.Name, args: list[str]) -> None:
+    deadline = time.monotonic() + STARTUP_DEADLINE
+    while True:
+        if handle.proc.poll() is not None:
+            raise FastdnsStartError(
+                f"fastdns exited with status {handle.proc.returncode} during startup\n"
+                f"command: {' '.join(args)}\n--- stderr ---\n{handle.stderr_text()}"
+            )
+        if _answers(handle.host, handle.port, qname):
+            return
+        if time.monotonic() > deadline:
+            raise FastdnsStartError(
+                f"fastdns did not answer on {format_listen(handle.host, handle.port)} within "
+                f"{STARTUP_DEADLINE:.0f} s\ncommand: {' '.join(args)}\n"
+                f"--- stderr ---\n{handle.stderr_text()}"
+            )
+        time.sleep(0.05)
+
+
+def _stop(proc: subprocess.Popen) -> tuple[int, bool]:
+    """SIGTERM, then SIGKILL after ``STOP_DEADLINE``; (exit status, stopped without SIGKILL)."""
+    if proc.poll() is not None:
+        return proc.returncode, True
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(STOP_DEADLINE), True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(), False
