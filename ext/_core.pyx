@@ -120,8 +120,14 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
     if q.has_opt and q.edns_version > 0:
         # RFC 6891 §6.1.3: BADVERS, answered with the highest version we implement (0).
         return error_response(&q, out, RCODE_NOERROR, True, EXT_RCODE_BADVERS, cat.udp_max)
-    if q.qclass != CLASS_IN or q.qtype == TYPE_OPT or 249 <= q.qtype <= 252:
-        # Other classes are not served; OPT, TKEY, TSIG, IXFR and AXFR are not queries we answer.
+    if q.qclass != CLASS_IN:
+        return error_response(&q, out, RCODE_REFUSED, True, 0, cat.udp_max)
+    if q.qtype == TYPE_AXFR and not tcp:
+        # RFC 5936 §4.2: AXFR is not defined over UDP.
+        return error_response(&q, out, RCODE_NOTIMP, True, 0, cat.udp_max)
+    if q.qtype == TYPE_AXFR or q.qtype == TYPE_IXFR:
+        # No zone transfer is configured (transfers are their own issue): refuse, as for any
+        # query this server will not serve.
         return error_response(&q, out, RCODE_REFUSED, True, 0, cat.udp_max)
     zone = find_zone(&cat.index, &q, &depth, &parent_zone, &parent_depth)
     if zone < 0:

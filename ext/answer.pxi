@@ -35,7 +35,7 @@ cdef Py_ssize_t error_response(const Query* q, uint8_t* out, int rcode, bint wit
         qlen = q.question_end - HEADER_LEN
         memcpy(out + HEADER_LEN, q.pkt + HEADER_LEN, qlen)
         pos += qlen
-    if q.has_opt and with_question:
+    if q.has_opt:
         out[11] = 1
         pos = write_opt(out, pos, udp_max, ext_rcode, q.dnssec_ok)
     return pos

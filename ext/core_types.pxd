@@ -33,6 +33,8 @@ cdef enum:
     EXT_RCODE_BADVERS = 1          # RCODE 16 = ext-rcode 1 << 4 (RFC 6891 §6.1.3)
     TYPE_OPT = 41
     TYPE_DS = 43
+    TYPE_IXFR = 251
+    TYPE_AXFR = 252
     CLASS_IN = 1
 
     # outcome of parsing a query

@@ -90,11 +90,42 @@ cdef int parse_opt(Query* q, int rdata_pos, int rdlen) noexcept nogil:
     return 0
 
 
+cdef int parse_records(Query* q, int pos, int total_rrs, int answer_rrs) noexcept nogil:
+    """Skip ``total_rrs`` RRs from ``pos``, noting the EDNS OPT. Returns the end offset or -1.
+
+    RFC 6891 §6.1.1: at most one OPT, in the additional section (after ``answer_rrs`` answer
+    and authority RRs), owned by the root. A broken OPT leaves ``has_opt`` clear so the FORMERR
+    carries none.
+    """
+    cdef int i, rdlen, name_start
+    cdef uint32_t ttl
+    cdef const uint8_t* pkt = q.pkt
+    for i in range(total_rrs):
+        name_start = pos
+        pos = skip_name(pkt, q.len, pos)
+        if pos < 0 or pos + 10 > q.len:
+            return -1
+        rdlen = read_u16(pkt + pos + 8)
+        if pos + 10 + rdlen > q.len:
+            return -1
+        if read_u16(pkt + pos) == TYPE_OPT:
+            if q.has_opt or i < answer_rrs or pos != name_start + 1:
+                q.has_opt = False
+                return -1
+            if parse_opt(q, pos + 10, rdlen) < 0:
+                return -1
+            q.has_opt = True
+            q.udp_size = read_u16(pkt + pos + 2)
+            ttl = (<uint32_t>read_u16(pkt + pos + 4) << 16) | read_u16(pkt + pos + 6)
+            q.edns_version = (ttl >> 16) & 0xFF
+            q.dnssec_ok = (ttl & 0x8000) != 0
+        pos += 10 + rdlen
+    return pos
+
+
 cdef int parse_query(Query* q, const uint8_t* pkt, Py_ssize_t length) noexcept nogil:
     """Parse header, question and the RRs after it (to find EDNS OPT)."""
-    cdef int pos, i, rdlen, total_rrs, name_start
-    cdef uint16_t rtype
-    cdef uint32_t ttl
+    cdef int pos
     q.pkt = pkt
     q.len = length
     q.has_opt = False
@@ -109,8 +140,13 @@ cdef int parse_query(Query* q, const uint8_t* pkt, Py_ssize_t length) noexcept n
     q.ancount = read_u16(pkt + 6)
     q.nscount = read_u16(pkt + 8)
     q.arcount = read_u16(pkt + 10)
-    if q.qdcount != 1:
+    if q.qdcount == 0:
+        # Still look for OPT: the FORMERR must carry one if the query did (RFC 6891 §7).
+        parse_records(q, HEADER_LEN, q.ancount + q.nscount + q.arcount,
+                      q.ancount + q.nscount)
         return PARSE_FORMERR
+    if q.qdcount != 1:
+        return PARSE_FORMERR  # RFC 9619: QDCOUNT > 1 is a FORMERR
     pos = parse_qname(q, HEADER_LEN)
     if pos < 0 or pos + 4 > length:
         q.qname_len = 0
@@ -119,26 +155,9 @@ cdef int parse_query(Query* q, const uint8_t* pkt, Py_ssize_t length) noexcept n
     q.qclass = read_u16(pkt + pos + 2)
     pos += 4
     q.question_end = pos
-    total_rrs = q.ancount + q.nscount + q.arcount
-    for i in range(total_rrs):
-        name_start = pos
-        pos = skip_name(pkt, length, pos)
-        if pos < 0 or pos + 10 > length:
-            return PARSE_FORMERR_QUESTION
-        rtype = read_u16(pkt + pos)
-        rdlen = read_u16(pkt + pos + 8)
-        if pos + 10 + rdlen > length:
-            return PARSE_FORMERR_QUESTION
-        if rtype == TYPE_OPT:
-            # RFC 6891 §6.1.1: one OPT, in the additional section, owned by the root.
-            if q.has_opt or i < q.ancount + q.nscount or pos != name_start + 1:
-                return PARSE_FORMERR_QUESTION
-            q.has_opt = True
-            q.udp_size = read_u16(pkt + pos + 2)
-            ttl = (<uint32_t>read_u16(pkt + pos + 4) << 16) | read_u16(pkt + pos + 6)
-            q.edns_version = (ttl >> 16) & 0xFF
-            q.dnssec_ok = (ttl & 0x8000) != 0
-            if parse_opt(q, pos + 10, rdlen) < 0:
-                return PARSE_FORMERR_QUESTION
-        pos += 10 + rdlen
+    pos = parse_records(q, pos, q.ancount + q.nscount + q.arcount, q.ancount + q.nscount)
+    if pos < 0:
+        return PARSE_FORMERR_QUESTION
+    if pos != length:
+        return PARSE_FORMERR_QUESTION  # trailing octets after the last RR: not a DNS message
     return PARSE_OK

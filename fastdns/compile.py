@@ -205,16 +205,23 @@ class _ZoneCompiler:
     def _referral(self, cut: dns.name.Name) -> int:
         """RFC 1034 §4.3.2 step 3b: NS in authority, glue in additional, AA clear."""
         w = WireWriter(cut)
+        ns, marks, required = self._write_delegation(w, cut)
+        return self._finish(w, ns=ns, ar_marks=marks, ar_required=required)
+
+    def _write_delegation(self, w: WireWriter, cut: dns.name.Name) -> tuple[int, list[int], int]:
+        """The cut's NS RRset, then its glue; returns (NS count, additional marks, required).
+
+        In-domain glue (below the cut) is required; sibling glue elsewhere in the zone is
+        optional and may be dropped to fit (RFC 9471 §2.1, §2.2).
+        """
         ns_set = self.data[cut][NS]
         ns = w.rrset(cut, NS, ns_set.ttl, ns_set.rdatas)
-        marks: list[int] = []
-        required = 0
-        # In-domain glue (below the cut) is required; sibling glue elsewhere in the zone is
-        # optional and may be dropped to fit (RFC 9471 §2.1, §2.2).
         in_domain = [t for t in _targets(ns_set) if t.is_subdomain(cut)]
         sibling = [
             t for t in _targets(ns_set) if t.is_subdomain(self.origin) and not t.is_subdomain(cut)
         ]
+        marks: list[int] = []
+        required = 0
         seen: set = set()
         for group in (in_domain, sibling):
             for target in group:
@@ -228,7 +235,7 @@ class _ZoneCompiler:
                         w.rr(target, t, addr.ttl, rdata)
             if group is in_domain:
                 required = len(marks)
-        return self._finish(w, ns=ns, ar_marks=marks, ar_required=required)
+        return ns, marks, required
 
     # -- CNAME -------------------------------------------------------------------------------
     def _fill_cname(self, node, name: dns.name.Name) -> None:
@@ -276,8 +283,12 @@ class _ZoneCompiler:
         an = w.rrset(None, CNAME, first.ttl, first.rdatas)
         for owner, rrset in hops:
             an += w.rrset(owner, CNAME, rrset.ttl, rrset.rdatas)
-        rcode, ns, marks = NOERROR, 0, []
-        if end[0] == "nxdomain":
+        rcode, ns, marks, required = NOERROR, 0, [], 0
+        if end[0] == "cut":
+            # The restarted lookup meets a zone cut: a referral after the CNAMEs (RFC 1034
+            # §4.3.2 steps 3a then 3b); AA stays set for the authoritative CNAME part.
+            ns, marks, required = self._write_delegation(w, end[1])
+        elif end[0] == "nxdomain":
             # RFC 6604 §3: the RCODE describes the last name in the chain.
             rcode = NXDOMAIN
             ns = w.rrset(self.origin, SOA, self.negative_ttl, self.soa.rdatas)
@@ -289,7 +300,9 @@ class _ZoneCompiler:
                 marks = self._additional(w, [final], exclude=set())
             else:
                 ns = w.rrset(self.origin, SOA, self.negative_ttl, self.soa.rdatas)
-        return self._finish(w, an=an, ns=ns, ar_marks=marks, flags=TMPL_AA | rcode)
+        return self._finish(
+            w, an=an, ns=ns, ar_marks=marks, ar_required=required, flags=TMPL_AA | rcode
+        )
 
 
 TXT_TYPE = dns.rdatatype.TXT
