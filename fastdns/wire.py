@@ -20,6 +20,10 @@ import dns.rdatatype
 HEADER_LEN = 12
 QUESTION_OFFSET = 12
 MAX_NAME_WIRE = 255
+OPT_RR_LEN = 11
+# The largest template body: a full-length question and an OPT RR must still fit in 65535
+# octets (the same bound ext/_core.pyx load_image checks).
+MAX_BODY = 0xFFFF - HEADER_LEN - MAX_NAME_WIRE - 4 - OPT_RR_LEN
 # Highest offset a compression target may have so that target + shift (< 255) fits in 14 bits.
 _MAX_TARGET = 0x3FFF - MAX_NAME_WIRE
 
@@ -129,6 +133,6 @@ class WireWriter:
 
     def body(self) -> bytes:
         body = bytes(self.buf[self.body_start :])
-        if len(body) > 0xFFFF - HEADER_LEN - MAX_NAME_WIRE - 4:
+        if len(body) > MAX_BODY:
             raise TemplateTooLarge(f"answer of {len(body)} octets does not fit a DNS message")
         return body
