@@ -17,6 +17,7 @@ from core_types cimport *
 include "wire.pxi"
 include "trie.pxi"
 include "answer.pxi"
+include "counters.pxi"
 
 cdef enum:
     OUT_BUFFER = MAX_MESSAGE + 1024
@@ -92,6 +93,15 @@ cdef int load_image(Image* img, const uint8_t* buf, Py_ssize_t size,
     return 0
 
 
+ctypedef struct AnswerInfo:
+    int zone                 # catalog index of the zone that answered, or -1
+    int rcode                # extended RCODE when not in the header (BADVERS), else -1
+    bint malformed
+    uint16_t qtype
+    int qname_len
+    const uint8_t* qname     # the query's own QNAME octets (valid while the packet is)
+
+
 ctypedef struct CatalogC:
     Image index
     const Image* zones
@@ -100,8 +110,11 @@ ctypedef struct CatalogC:
 
 
 cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t length,
-                             bint tcp, uint8_t* out) noexcept nogil:
-    """The whole answer to one query, written to ``out``; 0 means send nothing."""
+                             bint tcp, uint8_t* out, AnswerInfo* info) noexcept nogil:
+    """The whole answer to one query, written to ``out``; 0 means send nothing.
+
+    ``info`` says what happened, for counters and the query log.
+    """
     cdef Query q
     cdef Walk w
     cdef int zone, depth = 0, parent_zone, parent_depth = 0
@@ -109,6 +122,13 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
     cdef uint32_t tmpl, wildcard
     cdef Py_ssize_t limit
     cdef int parsed = parse_query(&q, pkt, length)
+    info.zone = -1
+    info.rcode = -1
+    info.malformed = parsed == PARSE_FORMERR or parsed == PARSE_FORMERR_QUESTION or \
+        length < HEADER_LEN
+    info.qtype = q.qtype if parsed == PARSE_OK else 0
+    info.qname_len = q.qname_len if parsed == PARSE_OK else 0
+    info.qname = q.pkt + HEADER_LEN
     if parsed == PARSE_DROP:
         return 0
     if q.opcode != 0:
@@ -119,6 +139,7 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
                               cat.udp_max)
     if q.has_opt and q.edns_version > 0:
         # RFC 6891 §6.1.3: BADVERS, answered with the highest version we implement (0).
+        info.rcode = 16
         return error_response(&q, out, RCODE_NOERROR, True, EXT_RCODE_BADVERS, cat.udp_max)
     if q.qclass != CLASS_IN:
         return error_response(&q, out, RCODE_REFUSED, True, 0, cat.udp_max)
@@ -136,6 +157,7 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
         # RFC 4035 §3.1.4.1: DS at an apex is the parent's data; answer from the parent we host.
         zone = parent_zone
         depth = parent_depth
+    info.zone = zone
     img = &cat.zones[zone]
     walk_image(img, &q, depth, &w)
     if w.exact:
@@ -163,22 +185,26 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
 cdef class ZoneImage:
     """A compiled zone image (bytes from ``fastdns.compile.compile_zone``), validated."""
 
-    cdef readonly bytes data
+    cdef readonly object data
+    cdef const uint8_t[::1] view
     cdef Image img
 
-    def __cinit__(self, bytes data not None):
+    def __cinit__(self, data not None):
+        # bytes, or a read-only buffer such as a memoryview of a shared mmap (kept alive here)
         self.data = data
-        load_image(&self.img, <const uint8_t*> (<char*> data), len(data), False)
+        self.view = data
+        if self.view.shape[0] == 0:
+            raise ValueError("not a fastdns zone image")
+        load_image(&self.img, &self.view[0], self.view.shape[0], False)
 
     @property
     def origin(self):
-        cdef const ImageHeader* h = self.img.hdr
-        return _wire_to_text(self.data[h.apex_off:h.apex_off + h.apex_len])
+        return _wire_to_text(self.apex_wire)
 
     @property
     def apex_wire(self):
         cdef const ImageHeader* h = self.img.hdr
-        return self.data[h.apex_off:h.apex_off + h.apex_len]
+        return bytes(self.view[h.apex_off:h.apex_off + h.apex_len])
 
     def _node_name(self, uint32_t node):
         labels = []
@@ -253,8 +279,10 @@ cdef class Catalog:
     def udp_max_payload(self):
         return self.c.udp_max
 
-    def answer(self, query, bint tcp=False):
+    def answer(self, query, bint tcp=False, Counters counters=None):
         cdef uint8_t out[OUT_BUFFER]
+        cdef AnswerInfo info
+        cdef uint64_t* row = counters.row if counters is not None else NULL
         cdef Py_ssize_t n
         cdef const uint8_t* data
         cdef Py_ssize_t length
@@ -268,7 +296,9 @@ cdef class Catalog:
             data = &view[0] if view.shape[0] else NULL
             length = view.shape[0]
         with nogil:
-            n = answer_query(&self.c, data, length, tcp, out)
+            n = answer_query(&self.c, data, length, tcp, out, &info)
+            if row != NULL:
+                count_answer(row, tcp, &info, out, n)
         if n == 0:
             return None
         return PyBytes_FromStringAndSize(<char*> out, n)
@@ -291,6 +321,9 @@ def parse_query_fields(const uint8_t[::1] packet not None):
             dnssec_ok=bool(q.dnssec_ok),
         )
     return out
+
+
+include "udp.pxi"
 
 
 def _wire_to_text(bytes wire):
