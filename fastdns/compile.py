@@ -136,10 +136,8 @@ class _ZoneCompiler:
 
     @staticmethod
     def _any_type(types: dict[int, RecordSet]) -> int:
-        # RFC 8482 §4.1: answer ANY with one RRset. Prefer what a client most likely wants.
-        for preferred in (A, AAAA, MX, TXT_TYPE, CNAME, SOA, NS):
-            if preferred in types:
-                return preferred
+        # RFC 8482 §4.1: ANY may be answered with one RRset; take the lowest type code, which
+        # is deterministic and what Knot DNS does.
         return min(types)
 
     # -- templates ---------------------------------------------------------------------------
@@ -303,9 +301,6 @@ class _ZoneCompiler:
         return self._finish(
             w, an=an, ns=ns, ar_marks=marks, ar_required=required, flags=TMPL_AA | rcode
         )
-
-
-TXT_TYPE = dns.rdatatype.TXT
 
 
 def _targets(rrset: RecordSet) -> list[dns.name.Name]:

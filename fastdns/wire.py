@@ -49,13 +49,15 @@ class WireWriter:
         self.question = question
         self.owner_is_qname = owner_is_qname
         self.buf = bytearray(HEADER_LEN)
-        self.compress: dict[dns.name.Name, int] = {}
+        # Compression targets keyed by the lower-cased labels of a name suffix (cheaper than
+        # dns.name.Name objects, and names compare case-insensitively, RFC 4343).
+        self.compress: dict[tuple[bytes, ...], int] = {}
         self.pointers: list[int] = []
         pos = QUESTION_OFFSET
-        labels = question.labels
-        for i, label in enumerate(labels[:-1]):
+        labels = tuple(label.lower() for label in question.labels)
+        for i, label in enumerate(question.labels[:-1]):
             if i > 0 or not owner_is_qname:
-                self.compress[dns.name.Name(labels[i:])] = pos
+                self.compress[labels[i:]] = pos
             self.buf.append(len(label))
             self.buf += label
             pos += 1 + len(label)
@@ -74,9 +76,10 @@ class WireWriter:
 
     def name(self, name: dns.name.Name, *, compress: bool = True) -> None:
         labels = name.labels
+        lowered = tuple(label.lower() for label in labels) if compress else ()
         for i in range(len(labels) - 1):
-            suffix = dns.name.Name(labels[i:])
             if compress:
+                suffix = lowered[i:]
                 target = self.compress.get(suffix)
                 if target is not None:
                     self._pointer(target)
