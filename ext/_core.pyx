@@ -154,9 +154,13 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
     if zone < 0:
         return error_response(&q, out, RCODE_REFUSED, True, 0, cat.udp_max)
     if q.qtype == TYPE_DS and depth == q.nlabels and parent_zone >= 0:
-        # RFC 4035 §3.1.4.1: DS at an apex is the parent's data; answer from the parent we host.
-        zone = parent_zone
-        depth = parent_depth
+        # RFC 4035 §3.1.4.1: DS at an apex is the parent's data; answer from the parent we
+        # host, but only when it really delegates this name (else the child answers).
+        img = &cat.zones[parent_zone]
+        walk_image(img, &q, parent_depth, &w)
+        if w.exact and w.node != 0 and (img.nodes[w.node].flags & NODE_CUT):
+            zone = parent_zone
+            depth = parent_depth
     info.zone = zone
     img = &cat.zones[zone]
     walk_image(img, &q, depth, &w)

@@ -131,6 +131,7 @@ cdef class UdpResponder:
                 self.infos[i].malformed = True
                 self.infos[i].zone = -1
                 self.infos[i].qname_len = 0
+                self.infos[i].qtype = 0
                 self.infos[i].rcode = -1
             else:
                 self.lens[i] = answer_query(cat, self.rbufs + i * UDP_QUERY_MAX,

@@ -75,6 +75,9 @@ class WireWriter:
         self._pointer(QUESTION_OFFSET)
 
     def name(self, name: dns.name.Name, *, compress: bool = True) -> None:
+        if not name.is_absolute():
+            # A relative name would be written as if it ended at the root: refuse instead.
+            raise ValueError(f"relative name {name} in a compiled zone")
         labels = name.labels
         lowered = tuple(label.lower() for label in labels) if compress else ()
         for i in range(len(labels) - 1):

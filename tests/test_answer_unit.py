@@ -322,6 +322,14 @@ CASES = {
     ),
     "child-nxdomain-ds": Case("x.child.parent.test. DS", rcode="NXDOMAIN", authority=(CHILD_SOA,)),
     "parent-apex-ds": Case("parent.test. DS", authority=(PARENT_SOA,)),
+    # a hosted child the hosted parent does not delegate answers its own DS query
+    "ds-at-undelegated-child-apex": Case(
+        "orphan.parent.test. DS",
+        authority=(
+            "orphan.parent.test. 900 IN SOA ns1.parent.test. hostmaster.parent.test. "
+            "1 7200 3600 1209600 900",
+        ),
+    ),
     # not ours
     "refused-other-zone": Case("www.example.net. A", rcode="REFUSED", aa=False),
     "refused-parent-of-zone": Case("test. SOA", rcode="REFUSED", aa=False),
