@@ -15,7 +15,9 @@ def _zone_with_cname_target(target_text: str, origin_for_rdata) -> Zone:
     zone = Zone(origin)
 
     def rd(rdtype, text, rdata_origin=origin):
-        return dns.rdata.from_text(dns.rdataclass.IN, rdtype, text, origin=rdata_origin)
+        return dns.rdata.from_text(
+            dns.rdataclass.IN, rdtype, text, origin=rdata_origin, relativize=False
+        )
 
     zone.add(RecordSet(origin, dns.rdatatype.SOA, 60, (rd(dns.rdatatype.SOA, "ns h 1 2 3 4 5"),)))
     zone.add(RecordSet(origin, dns.rdatatype.NS, 60, (rd(dns.rdatatype.NS, "ns"),)))
