@@ -337,7 +337,7 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
 @pytest.mark.parametrize("edns", [None, 1232], ids=["plain", "edns"])
 def test_answer(catalog, case: Case, edns) -> None:
     qname, rdtype = case.question.split()
