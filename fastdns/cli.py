@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve a directory of zone files",
         description=(
             "Serve every DIR/<origin>.zone file as zone <origin> over UDP and TCP. Flags override "
-            "the config file. SIGHUP reloads the zone directory; SIGTERM or SIGINT stops."
+            "the config file. SIGHUP reloads the zone directory; SIGTERM or SIGINT drains the "
+            "workers and stops."
         ),
     )
     # Values are kept as strings here and validated in fastdns.config, so a flag and the same
@@ -58,7 +59,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--tcp-max-connections",
         metavar="N",
-        help="most TCP connections open at once (default 1000)",
+        help="most TCP connections open at once, per worker (default 1000)",
+    )
+    serve.add_argument(
+        "--workers",
+        metavar="N",
+        help="worker processes answering queries, each with its own sockets (default: one per "
+        "CPU); 0 answers in the supervisor process itself",
+    )
+    serve.add_argument(
+        "--metrics-listen",
+        metavar="ADDR:PORT",
+        help="serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (default: off)",
+    )
+    serve.add_argument(
+        "--drain-timeout",
+        metavar="SECONDS",
+        help="on SIGTERM, how long open TCP connections may take to receive their answers "
+        "(default 2)",
     )
     serve.add_argument(
         "--log-level",
@@ -77,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--origin", metavar="NAME", help="zone origin (default: the file name without .zone)"
     )
     check.set_defaults(func=_check_zone)
+
+    from fastdns.bench.cli import add_parser as add_bench_parser
+
+    add_bench_parser(commands)  # `fastdns bench`: dispatched through its func default
     return parser
 
 
@@ -100,6 +122,9 @@ def _serve(args: argparse.Namespace) -> int:
         "tcp_idle_timeout": args.tcp_idle_timeout,
         "tcp_max_connections": args.tcp_max_connections,
         "log_level": args.log_level,
+        "workers": args.workers,
+        "drain_timeout": args.drain_timeout,
+        "metrics_listen": args.metrics_listen,
     }
     try:
         config = load_config(args.config, overrides)
@@ -110,7 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
         level=config.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr, force=True
     )
 
-    from fastdns.server import serve
+    from fastdns.supervisor import serve
 
     return serve(config)
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_LISTEN = "127.0.0.1:5353"
+MAX_WORKERS = 1024
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -45,8 +47,21 @@ class ServerConfig:
     listen: tuple[ListenAddress, ...] = ()
     udp_max_payload: int = 1232  # largest UDP response, before EDNS negotiation (RFC 6891 §6.2.5)
     tcp_idle_timeout: float = 10.0  # seconds; RFC 7766 §6.2.3 asks for "of the order of seconds"
-    tcp_max_connections: int = 1000
+    tcp_max_connections: int = 1000  # per worker process, like its file descriptors
     log_level: str = "info"
+    # seconds, on SIGTERM, for open TCP connections to receive the answers they are owed
+    drain_timeout: float = 2.0
+    # Worker processes, each with its own SO_REUSEPORT sockets; 0 serves in the supervisor itself.
+    workers: int = field(default_factory=lambda: default_workers())
+    metrics_listen: ListenAddress | None = None  # Prometheus /metrics over HTTP; None: off
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may run on."""
+    try:
+        return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
 def parse_listen(text: str) -> ListenAddress:
@@ -174,6 +189,10 @@ def _seconds(value: object) -> float:
     return float(value)
 
 
+def _metrics_listen(value: object) -> ListenAddress:
+    return parse_listen(value)  # type: ignore[arg-type]
+
+
 def _log_level(value: object) -> str:
     if not isinstance(value, str) or value.lower() not in LOG_LEVELS:
         raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
@@ -189,4 +208,8 @@ SETTINGS = {
     "tcp_idle_timeout": _seconds,
     "tcp_max_connections": _int_in(1, 1_000_000),
     "log_level": _log_level,
+    "drain_timeout": _seconds,
+    # 0: no worker processes, the supervisor serves (for debugging and profiling).
+    "workers": _int_in(0, MAX_WORKERS),
+    "metrics_listen": _metrics_listen,
 }

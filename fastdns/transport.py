@@ -1,9 +1,14 @@
-"""UDP and TCP listeners: bytes in, ``catalog.answer`` bytes out.
+"""UDP and TCP listeners of one serving process: bytes in, ``catalog.answer`` bytes out.
 
-Both protocols read the catalog through one ``ServingState`` object each time a message arrives,
-so a reload that assigns ``state.catalog`` switches every listener at once, between two messages,
-and no message is answered from a mix of old and new zones. All DNS logic is in the catalog; this
-module only frames, limits and times out.
+``Listeners`` owns the sockets of every listen address. UDP is served by the extension's
+``UdpResponder``: the socket is registered with the event loop (``add_reader``) and each wake-up
+drains it with ``recvmmsg``, answers the whole batch in C and replies with ``sendmmsg``. TCP is
+served by ``TcpProtocol`` on uvloop streams, calling the same C answer function per message.
+
+``Listeners.set_catalog`` switches every listener to a new catalog at once. It runs on the event
+loop thread, so it falls between two UDP batches and between two TCP messages: every query is
+answered entirely from the old zones or entirely from the new ones. All DNS logic is in the
+catalog; this module only frames, limits, times out and drains.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Iterable
 
 from fastdns.config import ListenAddress
 
@@ -24,54 +30,29 @@ _LENGTH_PREFIX = 2
 TCP_WRITE_HIGH_WATER = 64 * 1024
 TCP_BACKLOG = 1024
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024  # absorbs bursts; the kernel caps it at net.core.rmem_max
+UDP_DRAIN_CALLS = 16  # at most this many on_readable() calls per socket when draining
 
 
 class ServingState:
-    """What the transports answer from. ``catalog`` is replaced whole, never mutated."""
+    """What the TCP listeners answer from. ``catalog`` is replaced whole, never mutated;
+    ``counters`` is this process's row of the shared counter table (or None)."""
 
-    __slots__ = ("catalog",)
+    __slots__ = ("catalog", "counters")
 
-    def __init__(self, catalog) -> None:
+    def __init__(self, catalog, counters=None) -> None:
         self.catalog = catalog
-
-
-class UdpProtocol(asyncio.DatagramProtocol):
-    """One datagram, one ``catalog.answer`` call, at most one datagram back."""
-
-    def __init__(self, state: ServingState) -> None:
-        self.state = state
-        self.transport: asyncio.DatagramTransport | None = None
-        self.paused = False
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr) -> None:
-        reply = self.state.catalog.answer(data, False)
-        # While the socket's send buffer is full, drop answers rather than queue them: under
-        # overload a queue only adds latency and memory, and the client will retry.
-        if reply is not None and not self.paused:
-            self.transport.sendto(reply, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP errors caused by earlier answers (port unreachable, ...): nothing to do.
-        pass
-
-    def pause_writing(self) -> None:
-        self.paused = True
-
-    def resume_writing(self) -> None:
-        self.paused = False
+        self.counters = counters
 
 
 class TcpConnections:
-    """The TCP connections of all listeners: the shared limit and the list to close at exit."""
+    """The TCP connections of all listeners: the shared limit, and the set to drain at exit."""
 
     def __init__(self, state: ServingState, *, idle_timeout: float, max_connections: int) -> None:
         self.state = state
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
         self.active: set[TcpProtocol] = set()
+        self.draining = False
         self._limit_logged = False
 
     def protocol(self) -> TcpProtocol:
@@ -93,6 +74,22 @@ class TcpConnections:
     def close_all(self) -> None:
         for conn in list(self.active):
             conn.close()
+
+    def drain(self) -> None:
+        """Take no new queries: close each connection, after flushing its answers, as soon as
+        it holds no partial message (one with a partial message closes once that is answered)."""
+        self.draining = True
+        for conn in list(self.active):
+            conn.finish_if_idle()
+
+    async def wait_closed(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for every connection to close, then abort the rest."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.active and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in list(self.active):
+            conn.abort()
 
 
 class TcpProtocol(asyncio.Protocol):
@@ -172,6 +169,17 @@ class TcpProtocol(asyncio.Protocol):
 
     # -- work
 
+    def finish_if_idle(self) -> None:
+        """Close (after flushing answers) unless a partial message is waiting for its rest."""
+        if not self.buffer:
+            self.close()
+
+    def abort(self) -> None:
+        """Close at once, dropping unsent answers."""
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
     def close(self) -> None:
         """Close after flushing queued answers; abort if the client still has not read them
         after another idle timeout."""
@@ -185,6 +193,7 @@ class TcpProtocol(asyncio.Protocol):
 
     def _answer_buffered(self) -> None:
         buf = self.buffer
+        state = self.connections.state
         size = len(buf)
         pos = 0
         while not self.write_paused and size - pos >= _LENGTH_PREFIX:
@@ -198,7 +207,7 @@ class TcpProtocol(asyncio.Protocol):
             query = bytes(buf[pos + _LENGTH_PREFIX : end])
             pos = end
             # Look the catalog up per message: a reload between two pipelined queries is fine.
-            reply = self.connections.state.catalog.answer(query, True)
+            reply = state.catalog.answer(query, True, state.counters)
             if reply is None:
                 self.close()
                 return
@@ -207,6 +216,8 @@ class TcpProtocol(asyncio.Protocol):
             del buf[:pos]
         if self.peer_eof and not self.write_paused:
             # Whatever is left is an incomplete message that can never be completed.
+            self.close()
+        elif self.connections.draining and not buf:
             self.close()
 
     def _idle_check(self) -> None:
@@ -227,13 +238,19 @@ def _sockaddr(address: ListenAddress, sock_type: int):
     return infos[0][4]
 
 
-def bind_udp(address: ListenAddress) -> socket.socket:
-    """A bound, non-blocking UDP socket for ``address``; ``OSError`` if it cannot be bound."""
+def bind_udp(address: ListenAddress, *, reuse_port: bool = False) -> socket.socket:
+    """A bound, non-blocking UDP socket for ``address``; ``OSError`` if it cannot be bound.
+
+    ``reuse_port``: set SO_REUSEPORT, so that every worker binds its own socket to the address
+    and the kernel spreads datagrams over them (by a hash of the client's address and port).
+    """
     sock = socket.socket(address.family, socket.SOCK_DGRAM)
     try:
         if address.family == socket.AF_INET6:
             # [::] must not also claim IPv4, so that 0.0.0.0 can be listed as well.
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
         sock.bind(_sockaddr(address, socket.SOCK_DGRAM))
@@ -244,18 +261,134 @@ def bind_udp(address: ListenAddress) -> socket.socket:
     return sock
 
 
-def bind_tcp(address: ListenAddress) -> socket.socket:
-    """A bound, listening, non-blocking TCP socket for ``address`` (SO_REUSEADDR set)."""
+def bind_tcp(
+    address: ListenAddress, *, reuse_port: bool = False, listen: bool = True
+) -> socket.socket:
+    """A bound, non-blocking TCP socket for ``address`` (SO_REUSEADDR set), listening unless
+    ``listen`` is false. ``reuse_port`` as for ``bind_udp``: the kernel spreads new connections
+    over the workers' listening sockets."""
     sock = socket.socket(address.family, socket.SOCK_STREAM)
     try:
         # Restarting the server must not wait for old connections in TIME_WAIT.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if address.family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(_sockaddr(address, socket.SOCK_STREAM))
-        sock.listen(TCP_BACKLOG)
+        if listen:
+            sock.listen(TCP_BACKLOG)
         sock.setblocking(False)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def check_listen(addresses: Iterable[ListenAddress]) -> list[ListenAddress]:
+    """The addresses that can be bound for both UDP and TCP right now; the others are logged.
+
+    The supervisor's check before it starts workers: the sockets are bound without
+    SO_REUSEPORT, so an address that another process holds (even another fastdns, which the
+    workers' SO_REUSEPORT would otherwise silently share it with) fails here, and then closed.
+    """
+    usable = []
+    for address in addresses:
+        try:
+            bind_udp(address).close()
+            bind_tcp(address, listen=False).close()
+        except OSError as exc:
+            log.error("cannot listen on %s: %s", address, exc.strerror or exc)
+        else:
+            usable.append(address)
+    return usable
+
+
+class Listeners:
+    """The UDP and TCP sockets of every listen address of one serving process.
+
+    UDP goes through ``UdpResponder`` (batched, answered in C); TCP through ``TcpProtocol``. Both
+    answer from ``state.catalog`` and count into ``state.counters``.
+    """
+
+    def __init__(
+        self, catalog, counters=None, *, idle_timeout: float, max_connections: int
+    ) -> None:
+        self.state = ServingState(catalog, counters)
+        self.connections = TcpConnections(
+            self.state, idle_timeout=idle_timeout, max_connections=max_connections
+        )
+        self.addresses: list[ListenAddress] = []
+        self._udp: list[tuple[socket.socket, object]] = []  # (socket, its UdpResponder)
+        self._tcp_servers: list[asyncio.AbstractServer] = []
+
+    async def open(
+        self, addresses: Iterable[ListenAddress], *, reuse_port: bool
+    ) -> list[ListenAddress]:
+        """Bind and serve every address that can be bound (the others are logged); the addresses
+        now served."""
+        loop = asyncio.get_running_loop()
+        for address in addresses:
+            try:
+                await self._listen(loop, address, reuse_port)
+            except OSError as exc:
+                log.error("cannot listen on %s: %s", address, exc.strerror or exc)
+        return list(self.addresses)
+
+    async def _listen(
+        self, loop: asyncio.AbstractEventLoop, address: ListenAddress, reuse_port: bool
+    ) -> None:
+        # Imported here so that modules using only the socket helpers work without the extension.
+        from fastdns._native import _core
+
+        # Bind both sockets before using either, so an address is served over UDP and TCP or not
+        # at all.
+        udp_sock = bind_udp(address, reuse_port=reuse_port)
+        try:
+            tcp_sock = bind_tcp(address, reuse_port=reuse_port)
+        except BaseException:
+            udp_sock.close()
+            raise
+        try:
+            responder = _core.UdpResponder(
+                udp_sock.fileno(), self.state.catalog, self.state.counters
+            )
+            tcp_server = await loop.create_server(self.connections.protocol, sock=tcp_sock)
+        except BaseException:
+            udp_sock.close()
+            tcp_sock.close()
+            raise
+        loop.add_reader(udp_sock.fileno(), responder.on_readable)
+        self._udp.append((udp_sock, responder))
+        self._tcp_servers.append(tcp_server)
+        self.addresses.append(address)
+        log.debug("listening on %s (UDP and TCP)", address)
+
+    def set_catalog(self, catalog) -> None:
+        """Answer every later query from ``catalog`` (called on the loop thread: atomic)."""
+        self.state.catalog = catalog
+        for _sock, responder in self._udp:
+            responder.set_catalog(catalog)
+
+    async def drain(self, grace: float) -> None:
+        """Stop serving: stop accepting TCP connections, answer the datagrams already queued on
+        the UDP sockets and close them, let open TCP connections finish the answers they are
+        owed for up to ``grace`` seconds, then abort what is left."""
+        loop = asyncio.get_running_loop()
+        for server in self._tcp_servers:
+            server.close()
+        for sock, responder in self._udp:
+            loop.remove_reader(sock.fileno())
+            try:
+                # Each call handles a bounded number of batches; a few calls empty even a full
+                # receive buffer, and a client that keeps sending cannot keep us here.
+                for _ in range(UDP_DRAIN_CALLS):
+                    if not responder.on_readable():
+                        break
+            except OSError as exc:
+                log.debug("answering the last datagrams on %s failed: %s", sock, exc)
+            sock.close()
+        self._udp.clear()
+        self._tcp_servers.clear()
+        self.connections.drain()
+        await self.connections.wait_closed(grace)

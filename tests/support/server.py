@@ -1,7 +1,8 @@
 """Run the real fastdns server as a subprocess for a test.
 
 ``running_fastdns(zone_dir)`` starts ``python -m fastdns serve`` on a free loopback port, waits
-until it answers a DNS query over UDP, yields a ``FastdnsHandle`` and, on exit, stops it with
+until the supervisor logs that every worker is ready (``fastdns ready: N workers``) and the
+server answers a DNS query over UDP, yields a ``FastdnsHandle`` and, on exit, stops it with
 SIGTERM and checks it exited with status 0. Startup problems raise ``FastdnsStartError`` with the
 server's stderr, so a failing fixture says why.
 """
@@ -9,7 +10,9 @@ server's stderr, so a failing fixture says why.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -39,6 +42,8 @@ STARTUP_DEADLINE = 20.0
 STOP_DEADLINE = 10.0
 RELOAD_DEADLINE = 20.0
 RELOAD_DONE = "reload finished"  # the server logs this line after every SIGHUP reload
+READY = "fastdns ready:"  # the supervisor logs this once every worker answers
+WORKER_READY = re.compile(r"worker (\d+) ready: pid (\d+)")
 
 
 class FastdnsStartError(RuntimeError):
@@ -62,6 +67,24 @@ class FastdnsHandle:
             return self.stderr_path.read_text(errors="replace")
         except OSError:
             return ""
+
+    def worker_pids(self) -> dict[int, int]:
+        """The pid of the latest worker process of each slot that has logged it is ready."""
+        return {int(slot): int(pid) for slot, pid in WORKER_READY.findall(self.stderr_text())}
+
+    def wait_for_log(self, pattern: str, count: int = 1, timeout: float = 10.0) -> str:
+        """Wait until regular expression ``pattern`` has matched ``count`` times in the log; the
+        log. ``AssertionError`` on timeout or if the server exits."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.stderr_text()
+            if len(re.findall(pattern, text)) >= count:
+                return text
+            if self.proc.poll() is not None:
+                raise AssertionError(f"fastdns exited waiting for {pattern!r}:\n{text}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {pattern!r} in the log within {timeout} s:\n{text}")
+            time.sleep(0.01)
 
     def reload(self, timeout: float = RELOAD_DEADLINE) -> str:
         """Send SIGHUP and wait until the server logs that the reload finished; the log lines
@@ -120,8 +143,8 @@ def toml_text(values: Mapping[str, object]) -> str:
     return "".join(f"{key} = {value_text(value)}\n" for key, value in values.items())
 
 
-def _config_listen(config: Mapping[str, object] | Path) -> str | None:
-    """The first listen address a config names, if any."""
+def _config_values(config: Mapping[str, object] | Path) -> Mapping[str, object]:
+    """The settings of a config (a mapping, or a TOML file: {} if it cannot be read)."""
     if isinstance(config, Path):
         try:
             import tomllib
@@ -129,9 +152,23 @@ def _config_listen(config: Mapping[str, object] | Path) -> str | None:
             import tomli as tomllib
 
         try:
-            config = tomllib.loads(config.read_text())
+            return tomllib.loads(config.read_text())
         except (OSError, ValueError):
-            return None
+            return {}
+    return config
+
+
+def _logs_ready(args: Sequence[str], config: Mapping[str, object]) -> bool:
+    """Whether the server's log level lets the ``READY`` line (INFO) through."""
+    level = config.get("log_level", "info")
+    for flag, value in itertools.pairwise(args):
+        if flag == "--log-level":
+            level = value  # the last flag wins, and flags override the config file
+    return str(level).lower() in ("debug", "info")
+
+
+def _config_listen(config: Mapping[str, object]) -> str | None:
+    """The first listen address a config names, if any."""
     listen = config.get("listen")
     if isinstance(listen, str):
         return listen
@@ -171,6 +208,7 @@ def running_fastdns(
     port: int | None = None,
     extra_args: Sequence[str] = (),
     config: Mapping[str, object] | str | Path | None = None,
+    workers: int | None = 1,
 ) -> Iterator[FastdnsHandle]:
     """Serve ``zone_dir`` from ``python -m fastdns serve`` for the ``with`` block.
 
@@ -179,8 +217,10 @@ def running_fastdns(
     server listens on ``listen_host:port`` (a free port when ``port`` is None), unless ``port``
     is None and the config names ``listen``: then it listens where the config says and the
     handle's host and port are the config's first address. ``extra_args`` are appended to the
-    command line. The server's cwd is a fresh temporary folder; its stderr is kept in a file
-    there (``handle.stderr_text()``).
+    command line. ``workers`` is passed as ``--workers`` (None: the server's default, one per
+    CPU); one worker by default, which keeps the suite fast and per-worker limits exact. The
+    server's cwd is a fresh temporary folder; its stderr is kept in a file there
+    (``handle.stderr_text()``).
 
     On exit the server gets SIGTERM (SIGKILL after 10 s) and, unless the block raised, must have
     exited with ``handle.expected_returncode`` (0).
@@ -191,7 +231,7 @@ def running_fastdns(
         args = [sys.executable, "-m", "fastdns", "serve"]
         if zone_dir is not None:
             args += ["--zone-dir", str(zone_dir)]
-        config_listen = None
+        config_values: Mapping[str, object] = {}
         if config is not None:
             if isinstance(config, Mapping):
                 config_path = workdir / "fastdns.toml"
@@ -199,13 +239,16 @@ def running_fastdns(
             else:
                 config_path = Path(config).resolve()
             args += ["--config", str(config_path)]
-            config_listen = _config_listen(config if isinstance(config, Mapping) else config_path)
+            config_values = _config_values(config if isinstance(config, Mapping) else config_path)
+        config_listen = _config_listen(config_values)
         if port is None and config_listen is not None:
             host, port = _split_listen(config_listen)
         else:
             host = listen_host
             port = free_port(host) if port is None else port
             args += ["--listen", format_listen(host, port)]
+        if workers is not None:
+            args += ["--workers", str(workers)]
         args += list(extra_args)
 
         stderr_path = workdir / "fastdns.log"
@@ -222,7 +265,8 @@ def running_fastdns(
             )
         handle = FastdnsHandle(host, port, proc, workdir, stderr_path)
         try:
-            _wait_until_answering(handle, _probe_name(zone_dir), args)
+            ready_line = _logs_ready(args, config_values)
+            _wait_until_answering(handle, _probe_name(zone_dir), args, ready_line)
         except BaseException:
             _stop(proc)
             raise
@@ -244,7 +288,11 @@ def running_fastdns(
             )
 
 
-def _wait_until_answering(handle: FastdnsHandle, qname: dns.name.Name, args: list[str]) -> None:
+def _wait_until_answering(
+    handle: FastdnsHandle, qname: dns.name.Name, args: list[str], ready_line: bool
+) -> None:
+    """Until the supervisor has logged that every worker is ready (when its log level shows
+    it: ``ready_line``) and the server answers a query."""
     deadline = time.monotonic() + STARTUP_DEADLINE
     while True:
         if handle.proc.poll() is not None:
@@ -252,7 +300,8 @@ def _wait_until_answering(handle: FastdnsHandle, qname: dns.name.Name, args: lis
                 f"fastdns exited with status {handle.proc.returncode} during startup\n"
                 f"command: {' '.join(args)}\n--- stderr ---\n{handle.stderr_text()}"
             )
-        if _answers(handle.host, handle.port, qname):
+        ready = not ready_line or READY in handle.stderr_text()
+        if ready and _answers(handle.host, handle.port, qname):
             return
         if time.monotonic() > deadline:
             raise FastdnsStartError(
@@ -264,12 +313,16 @@ def _wait_until_answering(handle: FastdnsHandle, qname: dns.name.Name, args: lis
 
 
 def _stop(proc: subprocess.Popen) -> tuple[int, bool]:
-    """SIGTERM, then SIGKILL after ``STOP_DEADLINE``; (exit status, stopped without SIGKILL)."""
+    """SIGTERM, then SIGKILL to the supervisor and its workers after ``STOP_DEADLINE``;
+    (exit status, stopped without SIGKILL)."""
     if proc.poll() is not None:
         return proc.returncode, True
     proc.send_signal(signal.SIGTERM)
     try:
         return proc.wait(STOP_DEADLINE), True
     except subprocess.TimeoutExpired:
-        proc.kill()
+        # The server runs in its own session (start_new_session), so its process group is its
+        # pid (still valid: it has not been waited for) and holds it and its workers only.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         return proc.wait(), False

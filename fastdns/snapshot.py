@@ -1,0 +1,148 @@
+"""Zone snapshots in shared memory: every compiled zone image in one sealed memfd.
+
+The supervisor compiles the zones once and writes the images with ``write_snapshot``; each worker
+receives the descriptor over its control socket and maps it with ``open_snapshot``. The pages
+belong to the memfd, not to any process, so N workers map one copy of every zone (see
+docs/ARCHITECTURE.md, "Processes").
+
+The memfd is sealed (``F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL``) before it is
+handed out, and ``open_snapshot`` refuses one that is not: the catalog checks every offset of an
+image once, when it is built, and the hot path then trusts them, which is only sound if no
+process can change the bytes afterwards.
+
+Layout (native byte order)::
+
+    header   magic "FDSN", version, image count, reserved, total size of the file
+    entries  (offset, length) per image, each u64
+    images   each starting on a ``IMAGE_ALIGN`` boundary (the image's own sections are 4-byte
+             aligned relative to its start)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+import struct
+from collections.abc import Sequence
+
+__all__ = [
+    "REQUIRED_SEALS",
+    "SnapshotError",
+    "open_snapshot",
+    "snapshot_size",
+    "write_snapshot",
+]
+
+MAGIC = b"FDSN"
+VERSION = 1
+HEADER = struct.Struct("=4sIIIQ")  # magic, version, count, reserved, total size
+ENTRY = struct.Struct("=QQ")  # offset, length
+IMAGE_ALIGN = 64  # a cache line: image headers and node arrays never straddle one needlessly
+MEMFD_NAME = "fastdns-snapshot"
+
+# Sealed against every change; F_SEAL_SEAL so that no one can take the seals off again.
+REQUIRED_SEALS = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL
+
+
+class SnapshotError(ValueError):
+    """A descriptor that is not a sealed fastdns snapshot (the message says what is wrong)."""
+
+
+def _align(value: int) -> int:
+    return (value + IMAGE_ALIGN - 1) // IMAGE_ALIGN * IMAGE_ALIGN
+
+
+def _layout(lengths: Sequence[int]) -> tuple[list[int], int]:
+    """Offsets of images of ``lengths`` and the total size of the file."""
+    position = _align(HEADER.size + ENTRY.size * len(lengths))
+    offsets = []
+    for length in lengths:
+        offsets.append(position)
+        position = _align(position + length)
+    return offsets, max(position, HEADER.size)
+
+
+def snapshot_size(images: Sequence[bytes]) -> int:
+    """How many bytes ``write_snapshot(images)`` puts in the memfd."""
+    return _layout([len(image) for image in images])[1]
+
+
+def _write_all(fd: int, data, offset: int) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+def write_snapshot(images: Sequence[bytes]) -> int:
+    """A new sealed memfd holding ``images``; the caller owns (and closes) the descriptor.
+
+    The descriptor is close-on-exec: it reaches a worker only when sent with
+    ``socket.send_fds``.
+    """
+    lengths = [len(image) for image in images]
+    offsets, total = _layout(lengths)
+    fd = os.memfd_create(MEMFD_NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, total)
+        header = HEADER.pack(MAGIC, VERSION, len(images), 0, total)
+        header += b"".join(ENTRY.pack(o, n) for o, n in zip(offsets, lengths, strict=True))
+        _write_all(fd, header, 0)
+        for offset, image in zip(offsets, images, strict=True):
+            _write_all(fd, image, offset)
+        # Written with pwrite, never through a writable mapping: F_SEAL_WRITE fails (EBUSY)
+        # while one exists.
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, REQUIRED_SEALS)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_snapshot(fd: int) -> list[memoryview]:
+    """Map the snapshot in ``fd`` read-only; one read-only ``memoryview`` per image, in order.
+
+    The views keep the mapping alive (``fd`` may be closed as soon as this returns); pass them to
+    ``fastdns._core.ZoneImage``/``Catalog``. Raises ``SnapshotError`` when ``fd`` is not a
+    sealed snapshot, ``OSError`` when it cannot be mapped.
+    """
+    try:
+        seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
+    except OSError as exc:
+        raise SnapshotError(f"not a sealed memfd: {exc.strerror or exc}") from None
+    if seals & REQUIRED_SEALS != REQUIRED_SEALS:
+        raise SnapshotError(f"the memfd is not sealed against changes (seals {seals:#x})")
+    size = os.fstat(fd).st_size
+    if size < HEADER.size:
+        raise SnapshotError(f"too short for a snapshot header ({size} bytes)")
+    mapping = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+    view = memoryview(mapping)
+    try:
+        images = [view[offset : offset + length] for offset, length in _entries(view, size)]
+    except BaseException:
+        view.release()
+        mapping.close()
+        raise
+    # Each slice holds the mapping; it is unmapped when the last of them is gone.
+    view.release()
+    return images
+
+
+def _entries(view: memoryview, size: int) -> list[tuple[int, int]]:
+    """The checked (offset, length) of every image of a mapped snapshot."""
+    magic, version, count, _reserved, total = HEADER.unpack_from(view, 0)
+    if magic != MAGIC:
+        raise SnapshotError(f"not a fastdns snapshot (magic {magic!r})")
+    if version != VERSION:
+        raise SnapshotError(f"snapshot version {version}, expected {VERSION}")
+    if total != size or HEADER.size + ENTRY.size * count > size:
+        raise SnapshotError(f"snapshot size mismatch: header says {total}, file has {size}")
+    entries = []
+    for i in range(count):
+        offset, length = ENTRY.unpack_from(view, HEADER.size + ENTRY.size * i)
+        if offset % IMAGE_ALIGN or offset + length > size:
+            raise SnapshotError(f"image {i} out of bounds ({offset}+{length} of {size})")
+        entries.append((offset, length))
+    return entries

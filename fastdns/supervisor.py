@@ -1,0 +1,565 @@
+"""The supervisor: the control plane of ``fastdns serve``, and the owner of the worker processes.
+
+The supervisor loads and compiles the zone directory once, writes the images into a sealed
+memfd snapshot (``fastdns.snapshot``) and starts ``--workers`` worker processes
+(``fastdns.worker``), each with its own SO_REUSEPORT sockets. It never answers DNS itself
+(except with ``--workers 0``, where one ``Worker`` runs in this process for debugging and
+profiling). Its jobs:
+
+* start: check that every listen address can be bound, start the workers, log
+  ``fastdns ready: N workers, M zones`` once every worker answers;
+* respawn: a worker that exits is replaced at once, in the same slot (so its counters keep
+  adding up); one that exits before it was ready is retried after a growing delay;
+* SIGHUP: reload the zone directory in a thread, write a new snapshot, send it to every worker
+  and log ``reload finished`` once each one serves it; a zone whose new file is broken keeps its
+  previous version;
+* SIGTERM/SIGINT: tell every worker to drain, wait until all have exited, exit 0;
+* metrics: the shared counter table (``fastdns.metrics``) and, with ``--metrics-listen``, the
+  Prometheus endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+import dns.name
+
+from fastdns.config import ListenAddress, ServerConfig
+from fastdns.metrics import CounterTable, MetricsServer, ServerGauges, render_metrics
+from fastdns.server import (
+    ServedZone,
+    StartupError,
+    ZoneLoad,
+    load_zones,
+    log_load,
+    zone_images,
+)
+from fastdns.snapshot import write_snapshot
+from fastdns.transport import check_listen
+from fastdns.worker import (
+    Worker,
+    WorkerSettings,
+    load_catalog,
+    receive_messages,
+    send_message,
+)
+
+log = logging.getLogger("fastdns")
+
+__all__ = ["Snapshot", "Supervisor", "serve"]
+
+START_TIMEOUT = 30.0  # seconds for the first workers to report ready
+INSTALL_TIMEOUT = 10.0  # seconds for a worker to confirm a new snapshot before it is replaced
+STOP_MARGIN = 5.0  # seconds for the workers to exit, beyond the drain timeout, before a kill
+RESPAWN_DELAY = 0.5  # first delay before replacing a worker that died before it was ready
+RESPAWN_DELAY_MAX = 10.0
+
+
+@dataclass
+class Snapshot:
+    """A compiled zone snapshot: its memfd (owned by the supervisor) and its generation."""
+
+    fd: int
+    generation: int
+    zones: int
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def build_snapshot(
+    zones: Mapping[dns.name.Name, ServedZone], generation: int, udp_max_payload: int
+) -> Snapshot:
+    """Write ``zones`` into a new sealed snapshot and check it the way a worker will read it
+    (mapped, every image validated by a ``Catalog``), so a bad one is never sent."""
+    fd = write_snapshot(zone_images(zones))
+    try:
+        load_catalog(fd, udp_max_payload)
+    except BaseException:
+        os.close(fd)
+        raise
+    return Snapshot(fd, generation, len(zones))
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
+
+
+# -- the worker processes
+
+
+@dataclass(eq=False)
+class WorkerHandle:
+    """The supervisor's view of one worker process."""
+
+    slot: int
+    proc: subprocess.Popen
+    control: socket.socket
+    pidfd: int
+    ready: bool = False
+    generation: int = 0  # the snapshot the worker has confirmed it serves
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+class ProcessPool:
+    """``count`` worker processes, one per slot, kept running until ``stop``."""
+
+    def __init__(
+        self,
+        count: int,
+        settings: WorkerSettings,
+        table: CounterTable,
+        current_snapshot: Callable[[], Snapshot],
+    ) -> None:
+        self.count = count
+        self.settings = settings  # slot is set per worker
+        self.table = table
+        self.current_snapshot = current_snapshot
+        self.workers: dict[int, WorkerHandle] = {}
+        self.restarts = 0
+        self._starting = True
+        self._stopping = False
+        self._startup_failure: str | None = None
+        self._early_exits: dict[int, int] = {}  # slot -> exits before ready, in a row
+        self._respawns: dict[int, asyncio.TimerHandle] = {}
+        self._changed = asyncio.Event()
+
+    @property
+    def serving(self) -> int:
+        return sum(1 for handle in self.workers.values() if handle.ready)
+
+    async def start(self, addresses: list[ListenAddress]) -> None:
+        """Start every worker on ``addresses``; return once all are ready (``StartupError`` if
+        one exits first)."""
+        self.settings = replace(self.settings, listen=tuple(addresses))
+        for slot in range(self.count):
+            self._spawn(slot)
+        done = await self._wait_for(
+            lambda: self._startup_failure is not None or self.serving == self.count,
+            START_TIMEOUT,
+        )
+        if self._startup_failure is not None:
+            raise StartupError(self._startup_failure + "; see the log above")
+        if not done:
+            raise StartupError(f"the workers did not start within {START_TIMEOUT:.0f} s")
+        self._starting = False
+
+    async def install(self, snapshot: Snapshot) -> None:
+        """Send ``snapshot`` to every worker; return once each serves it (a worker that has not
+        confirmed within ``INSTALL_TIMEOUT`` is replaced; its successor starts with it)."""
+        generation = snapshot.generation
+        for handle in list(self.workers.values()):
+            self._send(handle, {"op": "snapshot", "generation": generation}, [snapshot.fd])
+
+        def behind() -> list[WorkerHandle]:
+            return [h for h in self.workers.values() if h.generation < generation]
+
+        if not await self._wait_for(lambda: not behind(), INSTALL_TIMEOUT):
+            for handle in behind():
+                log.error(
+                    "worker %d (pid %d) did not confirm snapshot %d within %.0f s; replacing it",
+                    handle.slot,
+                    handle.pid,
+                    generation,
+                    INSTALL_TIMEOUT,
+                )
+                handle.proc.kill()
+
+    async def stop(self) -> None:
+        """Tell every worker to drain and wait until all have exited (killing stragglers)."""
+        self._stopping = True
+        for timer in self._respawns.values():
+            timer.cancel()
+        self._respawns.clear()
+        for handle in list(self.workers.values()):
+            self._send(handle, {"op": "drain"})
+        timeout = self.settings.drain_grace + STOP_MARGIN
+        if not await self._wait_for(lambda: not self.workers, timeout):
+            for handle in list(self.workers.values()):
+                log.warning(
+                    "worker %d (pid %d) did not stop within %.0f s; killing it",
+                    handle.slot,
+                    handle.pid,
+                    timeout,
+                )
+                handle.proc.kill()
+            await self._wait_for(lambda: not self.workers, STOP_MARGIN)
+
+    # -- process management
+
+    def _spawn(self, slot: int) -> None:
+        self._respawns.pop(slot, None)
+        if self._stopping:
+            return
+        loop = asyncio.get_running_loop()
+        snapshot = self.current_snapshot()
+        settings = replace(self.settings, slot=slot)
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        command = [sys.executable, "-m", "fastdns.worker", "--control-fd", str(child.fileno())]
+        # PYTHONSAFEPATH (3.11+): the worker imports fastdns from where the supervisor did, not
+        # from a "fastdns" folder that happens to be in the current directory.
+        env = dict(os.environ, PYTHONSAFEPATH="1")
+        try:
+            proc = subprocess.Popen(
+                command, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, env=env
+            )
+        except OSError as exc:
+            parent.close()
+            log.error("cannot start worker %d: %s", slot, exc)
+            self._worker_gone(slot, ready=False, what=f"could not be started ({exc})")
+            return
+        finally:
+            child.close()
+        handle = WorkerHandle(slot, proc, parent, os.pidfd_open(proc.pid))
+        self.workers[slot] = handle
+        start = {"op": "start", "generation": snapshot.generation, "settings": settings.to_json()}
+        try:
+            send_message(parent, start, [self.table.fd, snapshot.fd])
+        except OSError as exc:  # it died already: its exit is handled below
+            log.debug("worker %d: cannot send the start message: %s", slot, exc)
+        parent.setblocking(False)
+        loop.add_reader(parent.fileno(), self._on_message, handle)
+        loop.add_reader(handle.pidfd, self._on_exit, handle)
+        log.debug("worker %d starting: pid %d", slot, proc.pid)
+
+    def _send(self, handle: WorkerHandle, message: dict, fds: list[int] | None = None) -> None:
+        try:
+            send_message(handle.control, message, fds or ())
+        except BlockingIOError:
+            log.error(
+                "worker %d (pid %d) does not read its control socket; replacing it",
+                handle.slot,
+                handle.pid,
+            )
+            handle.proc.kill()
+        except OSError as exc:  # exiting: _on_exit deals with it
+            log.debug("worker %d: cannot send %s: %s", handle.slot, message.get("op"), exc)
+
+    def _on_message(self, handle: WorkerHandle) -> None:
+        messages, closed = receive_messages(handle.control)
+        for message, fds in messages:
+            for fd in fds:
+                os.close(fd)
+            op = message.get("op")
+            if op == "ready":
+                handle.ready = True
+                handle.generation = int(message.get("generation", 0))
+                self._early_exits.pop(handle.slot, None)
+                log.info(
+                    "worker %d ready: pid %d, snapshot %d",
+                    handle.slot,
+                    handle.pid,
+                    handle.generation,
+                )
+            elif op == "loaded":
+                handle.generation = max(handle.generation, int(message.get("generation", 0)))
+            elif op == "failed":
+                log.error(
+                    "worker %d (pid %d) cannot serve snapshot %s (%s); replacing it",
+                    handle.slot,
+                    handle.pid,
+                    message.get("generation"),
+                    message.get("error"),
+                )
+                handle.proc.kill()
+            else:
+                log.error("worker %d sent an unknown message: %r", handle.slot, message)
+        if closed:  # exiting; the pidfd tells when it is gone
+            asyncio.get_running_loop().remove_reader(handle.control.fileno())
+        self._changed.set()
+
+    def _on_exit(self, handle: WorkerHandle) -> None:
+        loop = asyncio.get_running_loop()
+        returncode = handle.proc.poll()
+        if returncode is None:  # cannot happen once the pidfd is readable; be safe
+            return
+        loop.remove_reader(handle.pidfd)
+        os.close(handle.pidfd)
+        loop.remove_reader(handle.control.fileno())
+        handle.control.close()
+        if self.workers.get(handle.slot) is handle:
+            del self.workers[handle.slot]
+        what = f"(pid {handle.pid}) {_describe_exit(returncode)}"
+        self._worker_gone(handle.slot, ready=handle.ready, what=what)
+        self._changed.set()
+
+    def _worker_gone(self, slot: int, *, ready: bool, what: str) -> None:
+        if self._stopping:
+            log.debug("worker %d %s", slot, what)
+            return
+        if self._starting and not ready:
+            if self._startup_failure is None:
+                self._startup_failure = f"worker {slot} {what} during startup"
+            self._changed.set()
+            return
+        self.restarts += 1
+        if ready:
+            delay = 0.0
+        else:
+            exits = self._early_exits[slot] = self._early_exits.get(slot, 0) + 1
+            delay = min(RESPAWN_DELAY * 2 ** (exits - 1), RESPAWN_DELAY_MAX)
+        log.warning(
+            "worker %d %s; starting a new one%s",
+            slot,
+            what,
+            f" in {delay:.1f} s" if delay else "",
+        )
+        loop = asyncio.get_running_loop()
+        if delay:
+            self._respawns[slot] = loop.call_later(delay, self._spawn, slot)
+        else:
+            self._spawn(slot)
+
+    async def _wait_for(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``condition()`` holds (re-checked on every worker event); False on
+        timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not condition():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self._changed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return True
+
+
+class InProcessPool:
+    """``--workers 0``: one ``Worker`` in the supervisor's own process (no SO_REUSEPORT)."""
+
+    def __init__(self, settings: WorkerSettings, table: CounterTable) -> None:
+        self.worker = Worker(replace(settings, slot=0, reuse_port=False), table.row(0))
+        self.restarts = 0
+        self.serving = 0
+
+    async def start(self, addresses: list[ListenAddress], snapshot: Snapshot) -> list:
+        catalog = load_catalog(snapshot.fd, self.worker.settings.udp_max_payload)
+        served = await self.worker.start(catalog, snapshot.generation)
+        self.serving = 1 if served else 0
+        return served
+
+    async def install(self, snapshot: Snapshot) -> None:
+        try:
+            self.worker.install(snapshot.fd, snapshot.generation)
+        except Exception as exc:
+            log.error("cannot serve snapshot %d: %s", snapshot.generation, exc)
+
+    async def stop(self) -> None:
+        self.serving = 0
+        await self.worker.drain()
+
+
+# -- the supervisor
+
+
+@dataclass
+class _ReloadState:
+    task: asyncio.Task | None = None
+    again: bool = False  # another SIGHUP came during the reload: run one more after it
+
+
+class Supervisor:
+    """``fastdns serve`` for one ``ServerConfig``; ``await run()`` serves until signalled."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.zones: dict[dns.name.Name, ServedZone] = {}
+        self.snapshot: Snapshot | None = None
+        self.table: CounterTable | None = None
+        self.pool: ProcessPool | InProcessPool | None = None
+        self.metrics: MetricsServer | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = False
+        self._reload = _ReloadState()
+
+    def load(self) -> None:
+        """Load the zone directory and write the first snapshot (before any worker starts)."""
+        zone_dir = self.config.zone_dir
+        if not zone_dir.is_dir():
+            raise StartupError(f"zone directory {zone_dir} does not exist or is not a folder")
+        load = load_zones(zone_dir)
+        log_load(load)
+        self.zones = load.zones
+        self.snapshot = build_snapshot(self.zones, 1, self.config.udp_max_payload)
+
+    def _worker_settings(self) -> WorkerSettings:
+        config = self.config
+        return WorkerSettings(
+            slot=0,
+            listen=config.listen,
+            udp_max_payload=config.udp_max_payload,
+            tcp_idle_timeout=config.tcp_idle_timeout,
+            tcp_max_connections=config.tcp_max_connections,
+            log_level=config.log_level,
+            drain_grace=config.drain_timeout,
+        )
+
+    async def run(self) -> int:
+        """Load, start the workers, serve until SIGTERM/SIGINT; the exit status (0)."""
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        config = self.config
+        log.debug("settings: %s", config)
+        # From the start: a signal during startup is handled once the workers are up (SIGHUP's
+        # default action would kill the server).
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        try:
+            self.load()
+            self.table = CounterTable(max(config.workers, 1))
+            if config.metrics_listen is not None:
+                self.metrics = MetricsServer(config.metrics_listen, self.render_metrics)
+                try:
+                    await self.metrics.start()
+                except OSError as exc:
+                    raise StartupError(
+                        f"cannot serve metrics on {config.metrics_listen}: {exc.strerror or exc}"
+                    ) from None
+            served = await self._start_pool()
+            for address in served:
+                log.info("listening on %s (UDP and TCP)", address)
+            self._ready = True
+            if self._reload.again:  # SIGHUP during startup
+                self._reload.again = False
+                self.request_reload()
+            if config.workers:
+                log.info("fastdns ready: %d workers, %d zones", config.workers, len(self.zones))
+            else:
+                log.info("fastdns ready: 0 workers (serving in-process), %d zones", len(self.zones))
+            await self._stop.wait()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            await self.close()
+        log.info("fastdns stopped")
+        return 0
+
+    async def _start_pool(self) -> list[ListenAddress]:
+        config = self.config
+        wanted = ", ".join(str(a) for a in config.listen)
+        if config.workers == 0:
+            self.pool = InProcessPool(self._worker_settings(), self.table)
+            served = await self.pool.start(list(config.listen), self.snapshot)
+        else:
+            served = check_listen(config.listen)
+            if served:
+                self.pool = ProcessPool(
+                    config.workers, self._worker_settings(), self.table, lambda: self.snapshot
+                )
+                await self.pool.start(served)
+        if not served:
+            raise StartupError(f"could not listen on any address ({wanted}); see the log above")
+        return served
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    async def close(self) -> None:
+        """Drain and stop the workers, stop serving metrics, free the snapshot."""
+        if self._reload.task is not None:
+            self._reload.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reload.task
+        if self.pool is not None:
+            await self.pool.stop()
+        if self.metrics is not None:
+            await self.metrics.close()
+        if self.table is not None:
+            totals = self.table.totals()
+            log.info(
+                "answered %d UDP and %d TCP queries",
+                totals.get("responses_udp", 0),
+                totals.get("responses_tcp", 0),
+            )
+            self.table.close()
+        if self.snapshot is not None:
+            self.snapshot.close()
+
+    def render_metrics(self) -> str:
+        """The Prometheus exposition of the counters and gauges, now."""
+        gauges = ServerGauges(
+            zones=len(self.zones),
+            generation=self.snapshot.generation if self.snapshot else 0,
+            workers=self.pool.serving if self.pool else 0,
+            restarts=self.pool.restarts if self.pool else 0,
+        )
+        return render_metrics(self.table.names, self.table.values(), gauges)
+
+    # -- reload
+
+    def request_reload(self) -> None:
+        """Reload the zone directory (SIGHUP). A request during startup or during a reload runs
+        one (more) once that is over."""
+        state = self._reload
+        if not self._ready or (state.task is not None and not state.task.done()):
+            state.again = True
+            return
+        state.task = asyncio.get_running_loop().create_task(self._reload_loop())
+
+    async def _reload_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._reload.again = False
+            log.info("reloading zones from %s", self.config.zone_dir)
+            previous = dict(self.zones)
+            generation = self.snapshot.generation + 1
+            try:
+                load, snapshot = await loop.run_in_executor(None, self._build, previous, generation)
+            except Exception as exc:
+                log.error("reload failed, still serving the previous zones: %s", exc)
+                log.debug("reload failure", exc_info=True)
+            else:
+                log_load(load)
+                for origin in sorted(set(previous) - set(load.zones)):
+                    log.info("zone %s: no longer served (file removed)", origin)
+                old, self.snapshot = self.snapshot, snapshot
+                self.zones = load.zones
+                await self.pool.install(snapshot)
+                old.close()
+                log.info(
+                    "reload finished: %d zones served, %d errors, snapshot %d",
+                    len(load.zones),
+                    len(load.errors),
+                    generation,
+                )
+            if not self._reload.again:
+                return
+
+    def _build(
+        self, previous: Mapping[dns.name.Name, ServedZone], generation: int
+    ) -> tuple[ZoneLoad, Snapshot]:
+        load = load_zones(self.config.zone_dir, previous)
+        return load, build_snapshot(load.zones, generation, self.config.udp_max_payload)
+
+
+def serve(config: ServerConfig) -> int:
+    """Run ``fastdns serve`` under uvloop until SIGTERM/SIGINT; the process exit status."""
+    import uvloop
+
+    supervisor = Supervisor(config)
+    try:
+        return uvloop.run(supervisor.run())
+    except StartupError as exc:
+        log.error("%s", exc)
+        return 1

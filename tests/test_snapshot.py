@@ -1,0 +1,179 @@
+"""Zone snapshots (fastdns/snapshot.py): one sealed memfd holding every compiled zone image."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import mmap
+import os
+import struct
+from pathlib import Path
+
+import pytest
+from support.client import make_query
+
+from fastdns._native import _core
+from fastdns.compile import compile_zone
+from fastdns.snapshot import (
+    IMAGE_ALIGN,
+    REQUIRED_SEALS,
+    SnapshotError,
+    open_snapshot,
+    snapshot_size,
+    write_snapshot,
+)
+from fastdns.zonefile import load_zone_file
+
+UNIT_ZONES = Path(__file__).resolve().parent / "data" / "unit"
+
+
+@pytest.fixture
+def snapshot_fd():
+    """``make(images)`` -> a snapshot descriptor, closed at the end of the test."""
+    fds = []
+
+    def make(images):
+        fd = write_snapshot(images)
+        fds.append(fd)
+        return fd
+
+    yield make
+    for fd in fds:
+        os.close(fd)
+
+
+@pytest.fixture(scope="module")
+def images() -> list[bytes]:
+    return [compile_zone(load_zone_file(path)) for path in sorted(UNIT_ZONES.glob("*.zone"))]
+
+
+def test_round_trip(snapshot_fd):
+    payloads = [b"first", b"", b"x" * 10_000, bytes(range(256)) * 3]
+    fd = snapshot_fd(payloads)
+    views = open_snapshot(fd)
+    assert [bytes(view) for view in views] == payloads
+    assert all(view.readonly for view in views)
+    assert os.fstat(fd).st_size == snapshot_size(payloads)
+
+
+def test_views_outlive_the_descriptor(snapshot_fd):
+    fd = write_snapshot([b"abc", b"defg"])
+    views = open_snapshot(fd)
+    os.close(fd)
+    assert [bytes(view) for view in views] == [b"abc", b"defg"]
+
+
+def test_images_are_aligned(snapshot_fd):
+    fd = snapshot_fd([b"a", b"bc", b"def"])
+    with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as whole:
+        _magic, _version, count, _reserved, _total = struct.unpack_from("=4sIIIQ", whole, 0)
+        offsets = [struct.unpack_from("=QQ", whole, 24 + 16 * i)[0] for i in range(count)]
+    assert count == 3
+    assert all(offset % IMAGE_ALIGN == 0 for offset in offsets)
+
+
+def test_empty_snapshot(snapshot_fd):
+    assert open_snapshot(snapshot_fd([])) == []
+
+
+def test_the_memfd_is_sealed_against_every_change(snapshot_fd):
+    fd = snapshot_fd([b"zone image bytes"])
+    assert fcntl.fcntl(fd, fcntl.F_GET_SEALS) & REQUIRED_SEALS == REQUIRED_SEALS
+    size = os.fstat(fd).st_size
+    with pytest.raises(PermissionError):
+        os.pwrite(fd, b"evil", 0)
+    with pytest.raises(PermissionError):
+        os.pwrite(fd, b"grow", size)
+    with pytest.raises(PermissionError):
+        os.ftruncate(fd, 0)
+    with pytest.raises(PermissionError):
+        mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    with pytest.raises(PermissionError):  # F_SEAL_SEAL: the seals cannot be changed either
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_WRITE)
+    # The same descriptor opened again through /proc (as another process could) is no better.
+    with pytest.raises(PermissionError):
+        reopened = os.open(f"/proc/self/fd/{fd}", os.O_RDWR)
+        try:
+            os.write(reopened, b"evil")
+        finally:
+            os.close(reopened)
+    assert bytes(open_snapshot(fd)[0]) == b"zone image bytes"
+
+
+def test_unsealed_memfd_is_refused():
+    fd = os.memfd_create("not-sealed", os.MFD_ALLOW_SEALING)
+    try:
+        os.write(fd, write_header_only())
+        with pytest.raises(SnapshotError, match="not sealed"):
+            open_snapshot(fd)
+    finally:
+        os.close(fd)
+
+
+def write_header_only() -> bytes:
+    return struct.pack("=4sIIIQ", b"FDSN", 1, 0, 0, 24)
+
+
+def test_a_file_that_cannot_be_sealed_is_refused(tmp_path):
+    path = tmp_path / "snapshot"
+    path.write_bytes(write_header_only())
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(SnapshotError):
+            open_snapshot(fd)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (struct.pack("=4sIIIQ", b"NOPE", 1, 0, 0, 24), "magic"),
+        (struct.pack("=4sIIIQ", b"FDSN", 9, 0, 0, 24), "version"),
+        (struct.pack("=4sIIIQ", b"FDSN", 1, 0, 0, 4096), "size"),
+        (struct.pack("=4sIIIQ", b"FDSN", 1, 1000, 0, 24), "size"),
+        (struct.pack("=4sIIIQQQ", b"FDSN", 1, 1, 0, 40, 64, 1), "out of bounds"),
+        (struct.pack("=4sIIIQQQ", b"FDSN", 1, 1, 0, 40, 24, 1), "out of bounds"),
+    ],
+)
+def test_bad_headers_are_refused(header, message):
+    fd = os.memfd_create("bad", os.MFD_ALLOW_SEALING)
+    try:
+        os.write(fd, header)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, REQUIRED_SEALS)
+        with pytest.raises(SnapshotError, match=message):
+            open_snapshot(fd)
+    finally:
+        os.close(fd)
+
+
+def test_a_catalog_over_the_snapshot_answers_like_one_over_bytes(snapshot_fd, images):
+    fd = snapshot_fd(images)
+    shared = _core.Catalog(open_snapshot(fd))
+    private = _core.Catalog(images)
+    assert [z.origin for z in shared.zones] == [z.origin for z in private.zones]
+    names = ["unit.test", "www.unit.test", "nothing.unit.test", "example", "nope.invalid"]
+    for i, name in enumerate(names):
+        for rdtype in ("A", "AAAA", "MX", "NS", "SOA", "TXT"):
+            wire = make_query(name, rdtype, edns=1232, want_id=i).to_wire()
+            assert shared.answer(wire) == private.answer(wire), (name, rdtype)
+            assert shared.answer(wire, True) == private.answer(wire, True), (name, rdtype)
+
+
+def test_the_catalog_keeps_the_mapping_alive(snapshot_fd, images):
+    fd = write_snapshot(images)
+    catalog = _core.Catalog(open_snapshot(fd))
+    os.close(fd)
+    wire = make_query("unit.test", "SOA", want_id=7).to_wire()
+    assert catalog.answer(wire) == _core.Catalog(images).answer(wire)
+
+
+def test_writing_to_a_full_tmpfs_fails_cleanly(monkeypatch):
+    def failing_pwrite(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", failing_pwrite)
+    before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(OSError, match="No space"):
+        write_snapshot([b"image"])
+    assert set(os.listdir("/proc/self/fd")) <= before  # the memfd was closed
