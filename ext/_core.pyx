@@ -307,6 +307,25 @@ cdef class Catalog:
             return None
         return PyBytes_FromStringAndSize(<char*> out, n)
 
+    def answer_with_info(self, query, bint tcp=False, Counters counters=None):
+        """``answer`` plus what the query log needs: ``(reply, zone_index, qname_wire, qtype,
+        rcode)``; rcode is -1 when the query got no answer. Off the UDP hot path (TCP only)."""
+        cdef uint8_t out[OUT_BUFFER]
+        cdef AnswerInfo info
+        cdef uint64_t* row = counters.row if counters is not None else NULL
+        cdef const uint8_t[::1] view = query
+        cdef Py_ssize_t n
+        with nogil:
+            n = answer_query(&self.c, &view[0] if view.shape[0] else NULL, view.shape[0], tcp,
+                             out, &info)
+            if row != NULL:
+                count_answer(row, tcp, &info, out, n)
+        reply = PyBytes_FromStringAndSize(<char*> out, n) if n else None
+        rcode = info.rcode if info.rcode >= 0 or n == 0 else (out[3] & 0x0F)
+        qname = PyBytes_FromStringAndSize(<char*> info.qname, info.qname_len) \
+            if info.qname_len else b""
+        return reply, info.zone, qname, info.qtype, rcode
+
 
 def parse_query_fields(const uint8_t[::1] packet not None):
     """The hot-path parser's view of a packet, as a dict (for tests and tools).

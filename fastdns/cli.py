@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (default: off)",
     )
     serve.add_argument(
+        "--query-log",
+        metavar="FILE",
+        help="append one line per query to FILE in Route 53's query-log format (default: off)",
+    )
+    serve.add_argument(
         "--drain-timeout",
         metavar="SECONDS",
         help="on SIGTERM, how long open TCP connections may take to receive their answers "
@@ -125,6 +130,7 @@ def _serve(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "drain_timeout": args.drain_timeout,
         "metrics_listen": args.metrics_listen,
+        "query_log": args.query_log,
     }
     try:
         config = load_config(args.config, overrides)

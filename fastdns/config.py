@@ -54,6 +54,8 @@ class ServerConfig:
     # Worker processes, each with its own SO_REUSEPORT sockets; 0 serves in the supervisor itself.
     workers: int = field(default_factory=lambda: default_workers())
     metrics_listen: ListenAddress | None = None  # Prometheus /metrics over HTTP; None: off
+    # One line per query in Route 53's query-log format, appended by every worker; None: off.
+    query_log: Path | None = None
 
 
 def default_workers() -> int:
@@ -117,8 +119,9 @@ def read_config_file(path: str | Path) -> dict[str, object]:
         if key not in SETTINGS:
             known = ", ".join(sorted(SETTINGS))
             raise ConfigError(f"{path}: unknown setting {key!r} (known settings: {known})")
-    if isinstance(values.get("zone_dir"), str):
-        values["zone_dir"] = str(path.parent / values["zone_dir"])
+    for key in ("zone_dir", "query_log"):
+        if isinstance(values.get(key), str):
+            values[key] = str(path.parent / values[key])
     return values
 
 
@@ -155,6 +158,12 @@ def load_config(
 def _zone_dir(value: object) -> Path:
     if not isinstance(value, str) or not value:
         raise ValueError(f"expected a folder name, got {value!r}")
+    return Path(value)
+
+
+def _file_name(value: object) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a file name, got {value!r}")
     return Path(value)
 
 
@@ -212,4 +221,5 @@ SETTINGS = {
     # 0: no worker processes, the supervisor serves (for debugging and profiling).
     "workers": _int_in(0, MAX_WORKERS),
     "metrics_listen": _metrics_listen,
+    "query_log": _file_name,
 }

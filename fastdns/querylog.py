@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TextIO
 
 import dns.name
 import dns.rcode
@@ -54,10 +54,13 @@ def format_line(
 
 
 class QueryLog:
-    """Callable for ``UdpResponder.set_query_log``: formats a batch and writes it."""
+    """Callable for ``UdpResponder.set_query_log``: formats a batch and writes it.
 
-    def __init__(self, stream: TextIO, zone_ids: list[str], *, edge: str = "-"):
-        self.stream = stream
+    ``write`` receives the text of a whole batch at once (one system call per batch).
+    """
+
+    def __init__(self, write: Callable[[str], object], zone_ids: list[str], *, edge: str = "-"):
+        self.write = write
         self.zone_ids = list(zone_ids)
         self.edge = edge
 
@@ -82,4 +85,16 @@ class QueryLog:
                     resolver_address(sockaddr),
                 )
             )
-        self.stream.write("\n".join(lines) + "\n")
+        self.write("\n".join(lines) + "\n")
+
+    def log_one(
+        self, zone: int, qname_wire: bytes, qtype: int, rcode: int, *, protocol: str,
+        resolver: str,
+    ) -> None:  # fmt: skip
+        """One query that did not come through a UDP batch (TCP)."""
+        zone_id = self.zone_ids[zone] if 0 <= zone < len(self.zone_ids) else "-"
+        now = datetime.now(timezone.utc)
+        self.write(
+            format_line(now, zone_id, qname_wire, qtype, rcode, protocol, self.edge, resolver)
+            + "\n"
+        )

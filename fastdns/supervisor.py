@@ -411,6 +411,7 @@ class Supervisor:
             tcp_max_connections=config.tcp_max_connections,
             log_level=config.log_level,
             drain_grace=config.drain_timeout,
+            query_log=str(config.query_log) if config.query_log else None,
         )
 
     async def run(self) -> int:

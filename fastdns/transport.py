@@ -37,11 +37,12 @@ class ServingState:
     """What the TCP listeners answer from. ``catalog`` is replaced whole, never mutated;
     ``counters`` is this process's row of the shared counter table (or None)."""
 
-    __slots__ = ("catalog", "counters")
+    __slots__ = ("catalog", "counters", "query_log")
 
     def __init__(self, catalog, counters=None) -> None:
         self.catalog = catalog
         self.counters = counters
+        self.query_log = None  # a fastdns.querylog.QueryLog, or None (off)
 
 
 class TcpConnections:
@@ -123,6 +124,8 @@ class TcpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = peer[0] if peer else "-"
         if not self.connections.admit(self):
             self.closing = True
             transport.abort()
@@ -207,7 +210,11 @@ class TcpProtocol(asyncio.Protocol):
             query = bytes(buf[pos + _LENGTH_PREFIX : end])
             pos = end
             # Look the catalog up per message: a reload between two pipelined queries is fine.
-            reply = state.catalog.answer(query, True, state.counters)
+            if state.query_log is None:
+                reply = state.catalog.answer(query, True, state.counters)
+            else:
+                reply, *entry = state.catalog.answer_with_info(query, True, state.counters)
+                state.query_log.log_one(*entry, protocol="TCP", resolver=self.peer)
             if reply is None:
                 self.close()
                 return
@@ -358,6 +365,8 @@ class Listeners:
             udp_sock.close()
             tcp_sock.close()
             raise
+        if self.state.query_log is not None:
+            responder.set_query_log(self.state.query_log)
         loop.add_reader(udp_sock.fileno(), responder.on_readable)
         self._udp.append((udp_sock, responder))
         self._tcp_servers.append(tcp_server)
@@ -367,8 +376,16 @@ class Listeners:
     def set_catalog(self, catalog) -> None:
         """Answer every later query from ``catalog`` (called on the loop thread: atomic)."""
         self.state.catalog = catalog
+        if self.state.query_log is not None:
+            self.state.query_log.set_zones([zone.origin for zone in catalog.zones])
         for _sock, responder in self._udp:
             responder.set_catalog(catalog)
+
+    def set_query_log(self, query_log) -> None:
+        """Log every query (UDP per batch, TCP per message) to ``query_log``; None: off."""
+        self.state.query_log = query_log
+        for _sock, responder in self._udp:
+            responder.set_query_log(query_log)
 
     async def drain(self, grace: float) -> None:
         """Stop serving: stop accepting TCP connections, answer the datagrams already queued on

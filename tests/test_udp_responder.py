@@ -154,7 +154,7 @@ def test_query_log_lines_in_route53_format(zone_paths):
     catalog = catalog_from(zone_paths)
     stream = io.StringIO()
     zone_ids = [z.origin for z in catalog.zones]
-    log = QueryLog(stream, zone_ids, edge="LOCAL")
+    log = QueryLog(stream.write, zone_ids, edge="LOCAL")
     wires = [
         dns.message.make_query("HoSt1.example", "AAAA", id=1).to_wire(),
         dns.message.make_query("example.net", "MX", id=2).to_wire(),
