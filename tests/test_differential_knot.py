@@ -506,7 +506,7 @@ def report(title: str, problems: list[str], knot: Response | None, fastdns: Resp
 # -- the matrix
 
 
-@pytest.mark.parametrize(("case", "edns", "transport"), matrix())
+@pytest.mark.parametrize(("case", "edns", "transport"), list(matrix()))
 def test_query_matches_knot(
     servers: tuple[Server, Server], case: Case, edns: int | None, transport: str
 ) -> None:
@@ -778,7 +778,7 @@ def alternative_problems(case: RawCase, query: bytes, fastdns: Response) -> list
     return problems
 
 
-@pytest.mark.parametrize(("case", "transport"), raw_matrix())
+@pytest.mark.parametrize(("case", "transport"), list(raw_matrix()))
 def test_raw_query_matches_knot(
     servers: tuple[Server, Server], case: RawCase, transport: str
 ) -> None:
