@@ -38,6 +38,7 @@ __all__ = [
     "ServerProcess",
     "ServerStartError",
     "ServerUnavailable",
+    "answers_soa",
     "fastdns_supports_workers",
     "free_port",
     "process_tree_cpu",
@@ -340,7 +341,8 @@ def _child_setup(cpus: set[int] | None) -> Callable[[], None]:
     return setup
 
 
-def _answers_soa(host: str, port: int, origin: str) -> bool:
+def answers_soa(host: str, port: int, origin: str) -> bool:
+    """True when the server at host:port answers SOA for ``origin`` over UDP (a readiness probe)."""
     query = dns.message.make_query(dns.name.from_text(origin), dns.rdatatype.SOA)
     query.flags = 0
     try:
@@ -359,7 +361,7 @@ def _wait_until_serving(server: ServerProcess, origins: list[str], rundir: Path)
                 f"{server.kind} exited with status {server.proc.returncode} during startup\n"
                 + _diagnostics(server, rundir)
             )
-        pending = [o for o in pending if not _answers_soa(server.host, server.port, o)]
+        pending = [o for o in pending if not answers_soa(server.host, server.port, o)]
         if not pending:
             return
         if time.monotonic() > deadline:

@@ -25,11 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import dns.exception
-import dns.message
-import dns.name
-import dns.query
-import dns.rdatatype
+from fastdns.bench.servers import answers_soa
 
 STARTUP_DEADLINE = 20.0
 STOP_DEADLINE = 10.0
@@ -130,17 +126,6 @@ def _read_log(path: Path) -> str:
         return "(no log written)"
 
 
-def _answers(host: str, port: int, origin: str) -> bool:
-    """True when the server answers SOA for ``origin`` authoritatively over UDP."""
-    query = dns.message.make_query(dns.name.from_text(origin), dns.rdatatype.SOA)
-    query.flags = 0
-    try:
-        response = dns.query.udp(query, host, port=port, timeout=0.3)
-    except (OSError, dns.exception.DNSException):
-        return False
-    return response.rcode() == 0 and bool(response.answer)
-
-
 @contextlib.contextmanager
 def running_knot(
     zone_dir: Path | str,
@@ -200,7 +185,7 @@ def _wait_until_serving(proc: subprocess.Popen, handle: KnotHandle, rundir: Path
                 f"knotd exited with status {proc.returncode} during startup\n"
                 + _diagnostics(handle, rundir)
             )
-        pending = [z for z in pending if not _answers(handle.host, handle.port, z)]
+        pending = [z for z in pending if not answers_soa(handle.host, handle.port, z)]
         if not pending:
             return
         failed = _failed_zones(handle.log(), pending)

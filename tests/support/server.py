@@ -14,7 +14,6 @@ import itertools
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,8 @@ from pathlib import Path
 import dns.message
 import dns.name
 import dns.rdatatype
+
+from fastdns.bench.servers import free_port
 
 from .client import exchange_raw
 
@@ -102,22 +103,6 @@ class FastdnsHandle:
             if time.monotonic() > deadline:
                 raise AssertionError(f"fastdns did not finish a reload in {timeout} s:\n{text}")
             time.sleep(0.02)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is free for both UDP and TCP on ``host`` (IPv4 or IPv6 literal)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _ in range(100):
-        with socket.socket(family, socket.SOCK_STREAM) as tcp:
-            tcp.bind((host, 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(family, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((host, port))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError(f"no port free for both UDP and TCP on {host}")
 
 
 def format_listen(host: str, port: int) -> str:
