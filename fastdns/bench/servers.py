@@ -40,7 +40,9 @@ __all__ = [
     "ServerUnavailable",
     "answers_soa",
     "fastdns_supports_workers",
+    "find_knotd",
     "free_port",
+    "knot_conf",
     "process_tree_cpu",
     "running_server",
 ]
@@ -190,28 +192,52 @@ def _fastdns_command(
     return argv, label
 
 
-def _knot_command(
-    zone_dir: Path, rundir: Path, host: str, port: int, workers: int
-) -> tuple[list[str], str]:
-    knotd = _binary(
+def find_knotd() -> str:
+    """Path of knotd; ``ServerUnavailable`` (saying which package to install) if it is missing."""
+    return _binary(
         ("knotd",), "Knot DNS (knotd) is not installed: install the Debian package `knot`"
     )
+
+
+def knot_conf(
+    zones: dict[str, Path],
+    rundir: Path,
+    *,
+    host: str,
+    port: int,
+    udp_workers: int = 1,
+    tcp_workers: int = 1,
+    udp_max_payload: int | None = None,
+    semantic_checks: bool = False,
+    log_level: str = "warning",
+) -> str:
+    """A knot.conf serving ``zones`` (origin -> file) read-only from their files, with no journal,
+    no signing and no NSID/identity/version answers, so its answers depend on the zones alone.
+    Shared by ``fastdns bench`` and the differential tests."""
     lines = [
         "server:",
         f'    rundir: "{rundir}"',
         f"    listen: {host}@{port}",
-        f"    udp-workers: {workers}",
-        "    tcp-workers: 1",
+        f"    udp-workers: {udp_workers}",
+        f"    tcp-workers: {tcp_workers}",
         "    background-workers: 1",
         '    identity: ""',
         '    version: ""',
+        '    nsid: ""',
+    ]
+    if udp_max_payload is not None:
+        lines.append(f"    udp-max-payload: {udp_max_payload}")
+    lines += [
         "",
         "log:",
         f'  - target: "{rundir / "knotd.log"}"',
-        "    any: warning",
+        f"    any: {log_level}",
         "",
         "database:",
         f'    storage: "{rundir / "db"}"',
+        "",
+        "control:",
+        f'    listen: "{rundir / "knot.sock"}"',
         "",
         "template:",
         "  - id: default",
@@ -219,18 +245,28 @@ def _knot_command(
         "    journal-content: none",
         "    zonefile-load: whole",
         "    zonefile-sync: -1",
+        f"    semantic-checks: {'on' if semantic_checks else 'off'}",
         "    dnssec-signing: off",
         "",
         "zone:",
     ]
-    for origin, path in zone_origins(zone_dir).items():
+    for origin, path in zones.items():
         lines += [f'  - domain: "{origin}."', f'    file: "{path}"']
+    return "\n".join(lines) + "\n"
+
+
+def _knot_command(
+    zone_dir: Path, rundir: Path, host: str, port: int, workers: int
+) -> tuple[list[str], str]:
+    knotd = find_knotd()
     (rundir / "db").mkdir(exist_ok=True)
     conf = rundir / "knot.conf"
-    conf.write_text("\n".join(lines) + "\n")
+    conf.write_text(
+        knot_conf(zone_origins(zone_dir), rundir, host=host, port=port, udp_workers=workers)
+    )
     version = _version([knotd, "--version"])
     label = f"{f'knot {version}'.strip()}, {_plural(workers, 'UDP worker')}"
-    return [knotd, "-c", str(conf), "-s", str(rundir / "knot.sock")], label
+    return [knotd, "-c", str(conf)], label
 
 
 def _nsd_command(

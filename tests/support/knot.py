@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -25,7 +23,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastdns.bench.servers import answers_soa
+from fastdns.bench.servers import (
+    ServerUnavailable,
+    answers_soa,
+    find_knotd,
+    knot_conf,
+    zone_origins,
+)
 
 STARTUP_DEADLINE = 20.0
 STOP_DEADLINE = 10.0
@@ -60,63 +64,10 @@ class KnotHandle:
 
 def knotd_path() -> str:
     """Path of the knotd binary; raises ``KnotUnavailable`` when it is not installed."""
-    found = shutil.which("knotd") or next(
-        (p for p in ("/usr/sbin/knotd", "/sbin/knotd") if os.access(p, os.X_OK)), None
-    )
-    if found is None:
-        raise KnotUnavailable(INSTALL_HINT)
-    return found
-
-
-def zone_files(zone_dir: Path) -> dict[str, Path]:
-    """The zones of a directory: origin (no trailing dot) -> ``<origin>.zone`` file."""
-    zones = {p.name[: -len(".zone")]: p.resolve() for p in sorted(Path(zone_dir).glob("*.zone"))}
-    if not zones:
-        raise ValueError(f"no <origin>.zone files in {zone_dir}")
-    return zones
-
-
-def knot_conf(
-    zones: dict[str, Path], rundir: Path, *, host: str, port: int, udp_max_payload: int
-) -> str:
-    """The text of a knot.conf serving ``zones`` read-only from their files."""
-    lines = [
-        "server:",
-        f'    rundir: "{rundir}"',
-        f"    listen: {host}@{port}",
-        f"    udp-max-payload: {udp_max_payload}",
-        "    # keep the answers stable: no NSID, no CHAOS identity/version answers",
-        '    identity: ""',
-        '    version: ""',
-        '    nsid: ""',
-        "    background-workers: 1",
-        "    udp-workers: 2",
-        "    tcp-workers: 2",
-        "",
-        "log:",
-        f'  - target: "{rundir / "knotd.log"}"',
-        "    any: info",
-        "",
-        "database:",
-        f'    storage: "{rundir / "db"}"',
-        "",
-        "control:",
-        f'    listen: "{rundir / "knot.sock"}"',
-        "",
-        "template:",
-        "  - id: default",
-        f'    storage: "{rundir}"',
-        "    journal-content: none",
-        "    zonefile-load: whole",
-        "    zonefile-sync: -1",
-        "    semantic-checks: on",
-        "    dnssec-signing: off",
-        "",
-        "zone:",
-    ]
-    for origin, path in zones.items():
-        lines += [f'  - domain: "{origin}."', f'    file: "{path}"']
-    return "\n".join(lines) + "\n"
+    try:
+        return find_knotd()
+    except ServerUnavailable:
+        raise KnotUnavailable(INSTALL_HINT) from None
 
 
 def _read_log(path: Path) -> str:
@@ -141,19 +92,29 @@ def running_knot(
     Knot's largest UDP response to an EDNS query (its own default is 1232).
     """
     knotd = knotd_path()
-    zones = zone_files(Path(zone_dir))
+    zones = zone_origins(Path(zone_dir))
     with tempfile.TemporaryDirectory(prefix="fastdns-knot-") as tmp:
         rundir = Path(tmp)
         conf_path = rundir / "knot.conf"
         (rundir / "db").mkdir()
         conf_path.write_text(
-            knot_conf(zones, rundir, host=host, port=port, udp_max_payload=udp_max_payload)
+            knot_conf(
+                zones,
+                rundir,
+                host=host,
+                port=port,
+                udp_workers=2,
+                tcp_workers=2,
+                udp_max_payload=udp_max_payload,
+                semantic_checks=True,
+                log_level="info",
+            )
         )
         log_path = rundir / "knotd.log"
         handle = KnotHandle(host, port, tuple(zones), log_path, conf_path)
         with open(rundir / "knotd.stderr", "wb") as stderr:
             proc = subprocess.Popen(
-                [knotd, "-c", str(conf_path), "-s", str(rundir / "knot.sock")],
+                [knotd, "-c", str(conf_path)],
                 stdin=subprocess.DEVNULL,
                 stdout=stderr,
                 stderr=stderr,
