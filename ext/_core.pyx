@@ -283,13 +283,12 @@ cdef class Catalog:
     def udp_max_payload(self):
         return self.c.udp_max
 
-    def answer(self, query, bint tcp=False, Counters counters=None):
-        cdef uint8_t out[OUT_BUFFER]
-        cdef AnswerInfo info
+    cdef Py_ssize_t _answer(self, query, bint tcp, Counters counters, uint8_t* out,
+                            AnswerInfo* info) except -1:
+        """Answer ``query`` (bytes, or any buffer) into ``out``, counting into ``counters``."""
         cdef uint64_t* row = counters.row if counters is not None else NULL
-        cdef Py_ssize_t n
         cdef const uint8_t* data
-        cdef Py_ssize_t length
+        cdef Py_ssize_t length, n
         cdef const uint8_t[::1] view
         if type(query) is bytes:
             # uvloop hands datagrams over as bytes: no buffer acquisition on the common path
@@ -300,9 +299,16 @@ cdef class Catalog:
             data = &view[0] if view.shape[0] else NULL
             length = view.shape[0]
         with nogil:
-            n = answer_query(&self.c, data, length, tcp, out, &info)
+            n = answer_query(&self.c, data, length, tcp, out, info)
             if row != NULL:
-                count_answer(row, tcp, &info, out, n)
+                count_answer(row, tcp, info, out, n)
+        return n
+
+    def answer(self, query, bint tcp=False, Counters counters=None):
+        """The response to ``query``, or None when it gets no answer."""
+        cdef uint8_t out[OUT_BUFFER]
+        cdef AnswerInfo info
+        cdef Py_ssize_t n = self._answer(query, tcp, counters, out, &info)
         if n == 0:
             return None
         return PyBytes_FromStringAndSize(<char*> out, n)
@@ -312,14 +318,7 @@ cdef class Catalog:
         rcode)``; rcode is -1 when the query got no answer. Off the UDP hot path (TCP only)."""
         cdef uint8_t out[OUT_BUFFER]
         cdef AnswerInfo info
-        cdef uint64_t* row = counters.row if counters is not None else NULL
-        cdef const uint8_t[::1] view = query
-        cdef Py_ssize_t n
-        with nogil:
-            n = answer_query(&self.c, &view[0] if view.shape[0] else NULL, view.shape[0], tcp,
-                             out, &info)
-            if row != NULL:
-                count_answer(row, tcp, &info, out, n)
+        cdef Py_ssize_t n = self._answer(query, tcp, counters, out, &info)
         reply = PyBytes_FromStringAndSize(<char*> out, n) if n else None
         rcode = info.rcode if info.rcode >= 0 or n == 0 else (out[3] & 0x0F)
         qname = PyBytes_FromStringAndSize(<char*> info.qname, info.qname_len) \
