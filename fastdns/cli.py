@@ -1,4 +1,4 @@
-"""The command line: ``fastdns serve`` and ``fastdns check-zone``.
+"""The command line: ``fastdns serve``, ``check-zone``, ``zone`` and ``bench``.
 
 Exit status: 0 on success (``serve``: stopped by SIGTERM/SIGINT), 1 when a zone has errors
 (``check-zone``) or the server cannot start (no listen address could be bound, unreadable zone
@@ -78,6 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="append one line per query to FILE in Route 53's query-log format (default: off)",
     )
     serve.add_argument(
+        "--state",
+        metavar="FILE",
+        help="SQLite database of hosted zones and changes, created if missing (default fastdns.db)",
+    )
+    serve.add_argument(
+        "--api-listen",
+        metavar="ADDR:PORT",
+        help="serve the Route 53 API here when the config file names access_keys "
+        "(default 127.0.0.1:8053)",
+    )
+    serve.add_argument(
         "--drain-timeout",
         metavar="SECONDS",
         help="on SIGTERM, how long open TCP connections may take to receive their answers "
@@ -100,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--origin", metavar="NAME", help="zone origin (default: the file name without .zone)"
     )
     check.set_defaults(func=_check_zone)
+
+    from fastdns.zonecommands import add_parser as add_zone_parser
+
+    add_zone_parser(commands)  # `fastdns zone ...`: dispatched through its func default
 
     from fastdns.bench.cli import add_parser as add_bench_parser
 
@@ -131,6 +146,8 @@ def _serve(args: argparse.Namespace) -> int:
         "drain_timeout": args.drain_timeout,
         "metrics_listen": args.metrics_listen,
         "query_log": args.query_log,
+        "state": args.state,
+        "api_listen": args.api_listen,
     }
     try:
         config = load_config(args.config, overrides)

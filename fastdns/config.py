@@ -16,7 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dns.exception
+import dns.name
+
 DEFAULT_LISTEN = "127.0.0.1:5353"
+DEFAULT_API_LISTEN = "127.0.0.1:8053"
+DEFAULT_STATE = "fastdns.db"
+# RFC 6761 §6.4: .invalid names cannot resolve, so an unconfigured delegation set is obvious.
+DEFAULT_NAME_SERVERS = ("ns1.fastdns.invalid.", "ns2.fastdns.invalid.")
 MAX_WORKERS = 1024
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -56,6 +63,14 @@ class ServerConfig:
     metrics_listen: ListenAddress | None = None  # Prometheus /metrics over HTTP; None: off
     # One line per query in Route 53's query-log format, appended by every worker; None: off.
     query_log: Path | None = None
+    # The SQLite database of hosted zones, record sets and changes (created when missing).
+    state: Path = Path(DEFAULT_STATE)
+    # The Route 53 API; it serves only when access_keys names at least one key.
+    api_listen: ListenAddress = field(default_factory=lambda: parse_listen(DEFAULT_API_LISTEN))
+    # access key id -> secret access key, for AWS SigV4 (never logged, never on the command line)
+    access_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    # The delegation set every hosted zone gets: its NS records and the SOA's primary server.
+    name_servers: tuple[str, ...] = DEFAULT_NAME_SERVERS
 
 
 def default_workers() -> int:
@@ -119,7 +134,7 @@ def read_config_file(path: str | Path) -> dict[str, object]:
         if key not in SETTINGS:
             known = ", ".join(sorted(SETTINGS))
             raise ConfigError(f"{path}: unknown setting {key!r} (known settings: {known})")
-    for key in ("zone_dir", "query_log"):
+    for key in ("zone_dir", "query_log", "state"):
         if isinstance(values.get(key), str):
             values[key] = str(path.parent / values[key])
     return values
@@ -198,7 +213,41 @@ def _seconds(value: object) -> float:
     return float(value)
 
 
-def _metrics_listen(value: object) -> ListenAddress:
+def _access_keys(value: object) -> dict[str, str]:
+    """``[{id = "AKID...", secret = "..."}, ...]`` (TOML array of tables) -> {id: secret}."""
+    if not isinstance(value, list):
+        raise ValueError("expected a list of tables like [[access_keys]] id = ... secret = ...")
+    keys: dict[str, str] = {}
+    for entry in value:
+        if not isinstance(entry, dict) or set(entry) != {"id", "secret"}:
+            raise ValueError("each access key is a table with exactly id and secret")
+        key_id, secret = entry["id"], entry["secret"]
+        if not isinstance(key_id, str) or not key_id.isalnum() or not 3 <= len(key_id) <= 128:
+            raise ValueError(f"access key id {key_id!r}: 3 to 128 letters and digits")
+        if not isinstance(secret, str) or len(secret) < 16:
+            raise ValueError(f"access key {key_id}: the secret must be at least 16 characters")
+        if key_id in keys:
+            raise ValueError(f"access key {key_id} is listed twice")
+        keys[key_id] = secret
+    return keys
+
+
+def _name_servers(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a non-empty list of name server host names")
+    servers = []
+    for item in value:
+        try:
+            name = dns.name.from_text(item) if isinstance(item, str) else None
+        except dns.exception.DNSException as exc:
+            raise ValueError(f"{item!r}: {exc}") from None
+        if name is None or len(name) < 2:
+            raise ValueError(f"{item!r}: expected a host name such as ns1.example.net")
+        servers.append(name.to_text().lower())
+    return tuple(servers)
+
+
+def _listen_address(value: object) -> ListenAddress:
     return parse_listen(value)  # type: ignore[arg-type]
 
 
@@ -220,6 +269,10 @@ SETTINGS = {
     "drain_timeout": _seconds,
     # 0: no worker processes, the supervisor serves (for debugging and profiling).
     "workers": _int_in(0, MAX_WORKERS),
-    "metrics_listen": _metrics_listen,
+    "metrics_listen": _listen_address,
     "query_log": _file_name,
+    "state": _file_name,
+    "api_listen": _listen_address,
+    "access_keys": _access_keys,
+    "name_servers": _name_servers,
 }

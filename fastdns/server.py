@@ -36,6 +36,7 @@ class ServedZone:
     record_sets: int
     serial: int | None
     source: str | None
+    hosted_zone_id: str | None = None  # set for hosted zones (the API's store)
 
 
 @dataclass

@@ -21,6 +21,7 @@ profiling). Its jobs:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -28,22 +29,24 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import dns.name
 
 from fastdns.config import ListenAddress, ServerConfig
+from fastdns.hostedzones import compile_hosted_zone, load_hosted_zones
 from fastdns.metrics import CounterTable, MetricsServer, ServerGauges, render_metrics
 from fastdns.server import (
     ServedZone,
     StartupError,
-    ZoneLoad,
     load_zones,
     log_load,
     zone_images,
 )
 from fastdns.snapshot import write_snapshot
+from fastdns.store import Store, StoreError
 from fastdns.transport import check_listen
 from fastdns.worker import (
     Worker,
@@ -57,6 +60,7 @@ log = logging.getLogger("fastdns")
 
 __all__ = ["Snapshot", "Supervisor", "serve"]
 
+EXTERNAL_CHANGE_POLL = 1.0  # seconds between looks for writes by other processes to the store
 START_TIMEOUT = 30.0  # seconds for the first workers to report ready
 INSTALL_TIMEOUT = 10.0  # seconds for a worker to confirm a new snapshot before it is replaced
 STOP_MARGIN = 5.0  # seconds for the workers to exit, beyond the drain timeout, before a kill
@@ -382,7 +386,13 @@ class Supervisor:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.zones: dict[dns.name.Name, ServedZone] = {}
+        self.zones: dict[dns.name.Name, ServedZone] = {}  # from the zone directory
+        self.hosted: dict[dns.name.Name, ServedZone] = {}  # from the store (the API)
+        self.store: Store | None = None
+        # The store is used from this one thread only: SQLite sees one writer, and neither
+        # its disk writes nor compiling a changed zone block the event loop.
+        self.store_thread = concurrent.futures.ThreadPoolExecutor(1, "fastdns-store")
+        self.api = None
         self.snapshot: Snapshot | None = None
         self.table: CounterTable | None = None
         self.pool: ProcessPool | InProcessPool | None = None
@@ -390,16 +400,66 @@ class Supervisor:
         self._stop: asyncio.Event | None = None
         self._ready = False
         self._reload = _ReloadState()
+        self._publish = _ReloadState()
+        self._dirty: set[str] = set()  # hosted zones changed since the last publish
+        self._external = False  # another process wrote the store: reread every hosted zone
+        self._swap = asyncio.Lock()  # one snapshot build + install at a time
+        self._startup_pending: list[str] = []
 
     def load(self) -> None:
-        """Load the zone directory and write the first snapshot (before any worker starts)."""
+        """Load the zone directory and the hosted zones and write the first snapshot (before
+        any worker starts)."""
         zone_dir = self.config.zone_dir
         if not zone_dir.is_dir():
             raise StartupError(f"zone directory {zone_dir} does not exist or is not a folder")
         load = load_zones(zone_dir)
         log_load(load)
         self.zones = load.zones
-        self.snapshot = build_snapshot(self.zones, 1, self.config.udp_max_payload)
+        self.store_thread.submit(self._open_store).result()
+        self.snapshot = build_snapshot(self.served_zones(), 1, self.config.udp_max_payload)
+
+    def _open_store(self) -> None:
+        try:
+            self.store = Store(self.config.state)
+        except StoreError as exc:
+            raise StartupError(str(exc)) from None
+        # Changes committed before a crash are in the first snapshot: INSYNC once it serves.
+        self._startup_pending = self.store.pending_changes()
+        self.hosted = load_hosted_zones(self.store)
+        for origin in sorted(self.hosted):
+            served = self.hosted[origin]
+            log.info(
+                "hosted zone %s (%s): serving %d record sets, serial %s",
+                served.hosted_zone_id,
+                origin,
+                served.record_sets,
+                served.serial,
+            )
+
+    def served_zones(self) -> dict[dns.name.Name, ServedZone]:
+        """Zone-directory zones and hosted zones together; a hosted zone wins over a zone file
+        of the same name (the API refuses to create such a zone, so this takes a file added
+        later)."""
+        zones = dict(self.zones)
+        for origin, served in self.hosted.items():
+            if origin in zones:
+                log.error(
+                    "zone %s: both a zone file and hosted zone %s; serving the hosted zone",
+                    origin,
+                    served.hosted_zone_id,
+                )
+            zones[origin] = served
+        return zones
+
+    def reserved_name(self, zone_name: str) -> str | None:
+        """Why a hosted zone of this name cannot be created (a zone file serves it), or None."""
+        origin = dns.name.from_text(zone_name)
+        if origin in self.zones:
+            return (
+                f"The zone {zone_name} is served from the zone file {self.zones[origin].source}; "
+                "import it (fastdns zone import) or remove the file first"
+            )
+        return None
 
     def _worker_settings(self) -> WorkerSettings:
         config = self.config
@@ -439,6 +499,9 @@ class Supervisor:
             served = await self._start_pool()
             for address in served:
                 log.info("listening on %s (UDP and TCP)", address)
+            await self._mark_insync(self._startup_pending)
+            await self._start_api()
+            poll = loop.create_task(self._poll_external_changes())
             self._ready = True
             if self._reload.again:  # SIGHUP during startup
                 self._reload.again = False
@@ -448,6 +511,7 @@ class Supervisor:
             else:
                 log.info("fastdns ready: 0 workers (serving in-process), %d zones", len(self.zones))
             await self._stop.wait()
+            poll.cancel()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
@@ -486,6 +550,12 @@ class Supervisor:
             await self.pool.stop()
         if self.metrics is not None:
             await self.metrics.close()
+        if self.api is not None:
+            await self.api.close()
+        if self._publish.task is not None:
+            self._publish.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._publish.task
         if self.table is not None:
             totals = self.table.totals()
             log.info(
@@ -496,11 +566,14 @@ class Supervisor:
             self.table.close()
         if self.snapshot is not None:
             self.snapshot.close()
+        if self.store is not None:
+            self.store_thread.submit(self.store.close).result()
+        self.store_thread.shutdown()
 
     def render_metrics(self) -> str:
         """The Prometheus exposition of the counters and gauges, now."""
         gauges = ServerGauges(
-            zones=len(self.zones),
+            zones=len(self.zones) + len(self.hosted),
             generation=self.snapshot.generation if self.snapshot else 0,
             workers=self.pool.serving if self.pool else 0,
             restarts=self.pool.restarts if self.pool else 0,
@@ -524,9 +597,8 @@ class Supervisor:
             self._reload.again = False
             log.info("reloading zones from %s", self.config.zone_dir)
             previous = dict(self.zones)
-            generation = self.snapshot.generation + 1
             try:
-                load, snapshot = await loop.run_in_executor(None, self._build, previous, generation)
+                load = await loop.run_in_executor(None, load_zones, self.config.zone_dir, previous)
             except Exception as exc:
                 log.error("reload failed, still serving the previous zones: %s", exc)
                 log.debug("reload failure", exc_info=True)
@@ -534,10 +606,8 @@ class Supervisor:
                 log_load(load)
                 for origin in sorted(set(previous) - set(load.zones)):
                     log.info("zone %s: no longer served (file removed)", origin)
-                old, self.snapshot = self.snapshot, snapshot
                 self.zones = load.zones
-                await self.pool.install(snapshot)
-                old.close()
+                generation = await self._swap_snapshot()
                 log.info(
                     "reload finished: %d zones served, %d errors, snapshot %d",
                     len(load.zones),
@@ -547,11 +617,125 @@ class Supervisor:
             if not self._reload.again:
                 return
 
-    def _build(
-        self, previous: Mapping[dns.name.Name, ServedZone], generation: int
-    ) -> tuple[ZoneLoad, Snapshot]:
-        load = load_zones(self.config.zone_dir, previous)
-        return load, build_snapshot(load.zones, generation, self.config.udp_max_payload)
+    async def _swap_snapshot(self) -> int:
+        """Build a snapshot of the zones now (zone files and hosted zones) and install it in
+        every worker; its generation. Builds and installs run one at a time."""
+        loop = asyncio.get_running_loop()
+        async with self._swap:
+            generation = self.snapshot.generation + 1
+            snapshot = await loop.run_in_executor(
+                None,
+                build_snapshot,
+                self.served_zones(),
+                generation,
+                self.config.udp_max_payload,
+            )
+            old, self.snapshot = self.snapshot, snapshot
+            await self.pool.install(snapshot)
+            old.close()
+            return generation
+
+    # -- the change pipeline: API change -> store -> compile -> snapshot -> INSYNC
+
+    async def _start_api(self) -> None:
+        config = self.config
+        if not config.access_keys:
+            log.info("Route 53 API off: no access_keys in the config file")
+            return
+        from fastdns.route53.http import ApiServer
+        from fastdns.route53.service import Route53Service
+
+        service = Route53Service(
+            self.store,
+            config.name_servers,
+            endpoint=f"http://{config.api_listen}",
+            reserved_name=self.reserved_name,
+        )
+        self.api = ApiServer(
+            config.api_listen, service, config.access_keys, self.store_thread, self.zone_changed
+        )
+        try:
+            await self.api.start()
+        except OSError as exc:
+            raise StartupError(
+                f"cannot serve the API on {config.api_listen}: {exc.strerror or exc}"
+            ) from None
+
+    def zone_changed(self, zone_id: str, _change_id: str | None = None) -> None:
+        """A hosted zone changed in the store: compile it and serve it (coalescing changes
+        that arrive while a publish runs)."""
+        self._dirty.add(zone_id)
+        self._request_publish()
+
+    def _request_publish(self) -> None:
+        state = self._publish
+        if state.task is not None and not state.task.done():
+            state.again = True
+            return
+        state.task = asyncio.get_running_loop().create_task(self._publish_loop())
+
+    async def _publish_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._publish.again = False
+            dirty, self._dirty = self._dirty, set()
+            external, self._external = self._external, False
+            started = time.monotonic()
+            try:
+                hosted, pending = await loop.run_in_executor(
+                    self.store_thread, self._recompile, dirty, external
+                )
+            except Exception:
+                log.exception("compiling changed hosted zones failed; still serving the old ones")
+            else:
+                compiled = time.monotonic()
+                self.hosted = hosted
+                generation = await self._swap_snapshot()
+                await self._mark_insync(pending)
+                log.info(
+                    "published %d changes (snapshot %d) in %.0f ms (compile %.0f ms)",
+                    len(pending),
+                    generation,
+                    (time.monotonic() - started) * 1000,
+                    (compiled - started) * 1000,
+                )
+            if not self._publish.again and not self._dirty and not self._external:
+                return
+
+    def _recompile(
+        self, dirty: set[str], external: bool
+    ) -> tuple[dict[dns.name.Name, ServedZone], list[str]]:
+        """(hosted zones compiled from the store now, the changes that brings in sync)."""
+        store = self.store
+        pending = store.pending_changes()
+        if external:
+            return load_hosted_zones(store), pending
+        hosted = {o: s for o, s in self.hosted.items() if s.hosted_zone_id not in dirty}
+        for zone_id in sorted(dirty):
+            served = compile_hosted_zone(store, zone_id)
+            if served is not None:
+                hosted[served.origin] = served
+        return hosted, pending
+
+    async def _mark_insync(self, change_ids: list[str]) -> None:
+        if change_ids:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self.store_thread, self.store.mark_insync, change_ids)
+
+    async def _poll_external_changes(self) -> None:
+        """Pick up writes by other processes (``fastdns zone import``) within a second."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(EXTERNAL_CHANGE_POLL)
+            try:
+                changed = await loop.run_in_executor(self.store_thread, self.store.external_changes)
+            except Exception:
+                log.exception("cannot check the state database for changes")
+                continue
+            if changed:
+                log.info("the state database was changed by another process; reloading it")
+                self._external = True
+                self._request_publish()
 
 
 def serve(config: ServerConfig) -> int:

@@ -1,0 +1,48 @@
+"""Hosted zones (the API's SQLite store) as served zones: read, build the model, compile.
+
+The supervisor keeps one ``ServedZone`` per hosted zone and recompiles only the zones a change
+touched. Called on the store's thread (the store is not shared between threads).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dns.name
+
+from fastdns.compile import compile_zone
+from fastdns.route53.tozone import zone_from_record_sets
+from fastdns.server import ServedZone, zone_summary
+from fastdns.store import Store
+
+log = logging.getLogger("fastdns")
+
+__all__ = ["compile_hosted_zone", "load_hosted_zones"]
+
+
+def compile_hosted_zone(store: Store, zone_id: str) -> ServedZone | None:
+    """The compiled form of hosted zone ``zone_id`` as it is in the store now; None if the zone
+    no longer exists."""
+    zones = {zone.id: zone for zone in store.hosted_zones()}
+    zone = zones.get(zone_id)
+    if zone is None:
+        return None
+    origin = zone.origin
+    model = zone_from_record_sets(origin, store.record_sets(zone_id).values())
+    image = compile_zone(model)
+    record_sets, serial = zone_summary(model)
+    return ServedZone(origin, image, record_sets, serial, f"hosted zone {zone_id}", zone_id)
+
+
+def load_hosted_zones(store: Store) -> dict[dns.name.Name, ServedZone]:
+    """Every hosted zone, compiled. A zone that fails to compile is logged and left out."""
+    served = {}
+    for zone in store.hosted_zones():
+        try:
+            result = compile_hosted_zone(store, zone.id)
+        except Exception:  # a compiler bug must not take the other zones down
+            log.exception("hosted zone %s (%s) cannot be compiled", zone.id, zone.name)
+            continue
+        if result is not None:
+            served[result.origin] = result
+    return served

@@ -1,0 +1,1 @@
+"""The Route 53 compatible management API (REST, XML, version 2013-04-01)."""
