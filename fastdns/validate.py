@@ -85,8 +85,10 @@ class _Checker:
 
     def check_in_zone(self) -> None:
         # RFC 1035 §5.2: data outside the zone's nodes is an error (an origin mistake, usually).
+        origin_key = _key(self.origin)
+        depth = len(origin_key)
         for rrset in self.zone:
-            if rrset.name.is_subdomain(self.origin):
+            if _key(rrset.name)[-depth:] == origin_key:
                 types = self.nodes.setdefault(rrset.name, {})
                 types.setdefault(int(rrset.rdtype), []).append(rrset)
             else:
@@ -164,7 +166,7 @@ class _Checker:
                             f"(RFC 4592 {section})",
                         )
             elif name != self.origin and _NS in types:
-                cuts.add(name)
+                cuts.add(_key(name))
 
         for name, types in self.nodes.items():
             if name == self.origin:
@@ -174,7 +176,7 @@ class _Checker:
                         f"DS at the zone apex {name} belongs in the parent zone (RFC 4035 §2.4)",
                     )
                 continue
-            cut = _highest_cut_above(name, self.origin, cuts)
+            cut = _highest_cut_above(name, self.origin, cuts) if cuts else None
             if cut is not None:
                 # RFC 1034 §4.2.1 and RFC 1035 §5.2: below a cut only glue; anything else is
                 # occluded by the delegation and would never be served.
@@ -186,7 +188,7 @@ class _Checker:
                             f"delegation at {cut}: only glue (A/AAAA) may be below it "
                             "(RFC 1034 §4.2.1)",
                         )
-            elif name in cuts:
+            elif cuts and _key(name) in cuts:
                 # CNAME beside NS is reported by check_cnames.
                 for rdtype in sorted(types):
                     if rdtype not in _AT_DELEGATION and rdtype != _CNAME:
@@ -219,17 +221,22 @@ class _Checker:
                     )
 
 
+def _key(name: dns.name.Name) -> tuple[bytes, ...]:
+    """A name's labels, lower-cased: compared and hashed much faster than ``dns.name.Name``."""
+    return tuple(label.lower() for label in name.labels)
+
+
 def _highest_cut_above(
-    name: dns.name.Name, origin: dns.name.Name, cuts: set[dns.name.Name]
+    name: dns.name.Name, origin: dns.name.Name, cuts: set[tuple[bytes, ...]]
 ) -> dns.name.Name | None:
-    """The highest delegation point strictly above ``name`` (the one that occludes it), if any."""
-    found = None
-    ancestor = name
-    while ancestor != origin and len(ancestor) > 1:
-        ancestor = ancestor.parent()
-        if ancestor in cuts:
-            found = ancestor
-    return found
+    """The highest delegation point strictly above ``name`` (the one that occludes it), if any;
+    ``cuts`` holds the delegation points as ``_key`` tuples."""
+    key = _key(name)
+    origin_depth = len(origin.labels)
+    for start in range(len(key) - origin_depth, 0, -1):  # from just below the origin down
+        if key[start:] in cuts:
+            return dns.name.Name(name.labels[start:])
+    return None
 
 
 def _type_list(rdtypes: list[int]) -> str:

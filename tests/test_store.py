@@ -349,3 +349,22 @@ def test_tags(store, zone):
     with pytest.raises(ApiError) as raised:
         store.list_tags("bogus", zone.id)
     assert raised.value.code == "InvalidInput"
+
+
+def test_a_new_delegation_over_existing_data_is_refused(store, zone):
+    # The batch touches only the cut; the data it would occlude was there before.
+    store.change_record_sets(
+        zone.id, batch(rr("CREATE", "www.sub.example.test", "TXT", '"x"')), None
+    )
+    with pytest.raises(InvalidChangeBatch, match="occluded by the delegation"):
+        store.change_record_sets(
+            zone.id, batch(rr("CREATE", "sub.example.test", "NS", "ns.else.")), None
+        )
+    # And data added below an existing cut.
+    store.change_record_sets(
+        zone.id, batch(rr("CREATE", "cut.example.test", "NS", "ns.else.")), None
+    )
+    with pytest.raises(InvalidChangeBatch, match="occluded by the delegation"):
+        store.change_record_sets(
+            zone.id, batch(rr("CREATE", "a.b.cut.example.test", "MX", "1 m.")), None
+        )
