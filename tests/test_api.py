@@ -437,3 +437,11 @@ def test_unsigned_and_badly_signed_requests_are_refused(api, client):
         unknown_key.list_hosted_zones()
     assert raised.value.response["Error"]["Code"] == "InvalidClientTokenId"
     assert client.get_hosted_zone_count()["HostedZoneCount"] == count
+
+
+def test_the_sdk_waiter_sees_insync(api, client):
+    zone_id, zone = new_zone(client)
+    change_id = change(client, zone_id, record("UPSERT", f"w.{zone}", "A", "192.0.2.1"))
+    waiter = client.get_waiter("resource_record_sets_changed")
+    waiter.wait(Id=change_id, WaiterConfig={"Delay": 1, "MaxAttempts": 10})
+    assert answer_values(answer(api, f"w.{zone}", "A"), "A") == {"192.0.2.1"}
