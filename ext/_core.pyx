@@ -17,14 +17,23 @@ from core_types cimport *
 include "wire.pxi"
 include "trie.pxi"
 include "answer.pxi"
+include "policy.pxi"
 include "counters.pxi"
 
 cdef enum:
     OUT_BUFFER = MAX_MESSAGE + 1024
 
 if sizeof(ImageHeader) != 72 or sizeof(ImgNode) != 32 or sizeof(ImgType) != 8 \
-        or sizeof(ImgTemplate) != 32:
+        or sizeof(ImgTemplate) != 32 or sizeof(ImgGroup) != 16 or sizeof(ImgMember) != 12 \
+        or sizeof(RangeV4) != 12 or sizeof(RangeV6) != 40:
     raise ImportError("fastdns._core was built with a struct layout that differs from image.py")
+
+
+cdef inline bint bad_tmpl_ref(uint32_t tmpl, const ImageHeader* h) noexcept nogil:
+    """A type entry's or node's template: a template, or a policy group (TMPL_POLICY)."""
+    if tmpl & TMPL_POLICY:
+        return (tmpl & ~(<uint32_t> TMPL_POLICY)) >= h.reserved1
+    return tmpl >= h.tmpl_count
 
 
 cdef int load_image(Image* img, const uint8_t* buf, Py_ssize_t size,
@@ -55,6 +64,13 @@ cdef int load_image(Image* img, const uint8_t* buf, Py_ssize_t size,
     img.labels = buf + h.labels_off
     img.blob = buf + h.blob_off
     img.apex_labels = h.apex_labels
+    # Policy groups (fastdns/policy.py): reserved0 = offset, reserved1 = count; 0 in images
+    # without routing policies.
+    if h.reserved0 % 4 or <uint64_t> h.reserved0 + <uint64_t> h.reserved1 * sizeof(ImgGroup) \
+            > <uint64_t> size or (h.reserved1 and is_index):
+        raise ValueError("zone image: bad policy group section")
+    img.groups = <const ImgGroup*> (buf + h.reserved0)
+    img.group_count = h.reserved1
     for i in range(h.node_count):
         nd = &img.nodes[i]
         if nd.label_off >= h.labels_len or \
@@ -68,10 +84,10 @@ cdef int load_image(Image* img, const uint8_t* buf, Py_ssize_t size,
             raise ValueError("zone image: bad wildcard")
         if <uint64_t> nd.types_first + nd.types_count > h.type_count:
             raise ValueError("zone image: bad type table")
-        if not is_index and nd.default_tmpl >= h.tmpl_count:
+        if not is_index and bad_tmpl_ref(nd.default_tmpl, h):
             raise ValueError("zone image: bad default template")
     for i in range(h.type_count):
-        if img.types[i].tmpl >= h.tmpl_count:
+        if bad_tmpl_ref(img.types[i].tmpl, h):
             raise ValueError("zone image: bad type entry")
     for i in range(h.tmpl_count):
         t = &img.tmpls[i]
@@ -90,6 +106,7 @@ cdef int load_image(Image* img, const uint8_t* buf, Py_ssize_t size,
         for j in range(t.ar):
             if (blob[2 * j] | (blob[2 * j + 1] << 8)) > t.body_len:
                 raise ValueError("zone image: bad additional mark")
+    check_groups(img, h.blob_len, 256)  # classifier indices are checked again by the Catalog
     return 0
 
 
@@ -107,14 +124,22 @@ ctypedef struct CatalogC:
     const Image* zones
     int zone_count
     uint16_t udp_max
+    PolicyState policy
 
 
 cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t length,
-                             bint tcp, uint8_t* out, AnswerInfo* info) noexcept nogil:
+                             bint tcp, uint8_t* out, AnswerInfo* info,
+                             const Client* peer) noexcept nogil:
     """The whole answer to one query, written to ``out``; 0 means send nothing.
 
-    ``info`` says what happened, for counters and the query log.
+    ``info`` says what happened, for counters and the query log. ``peer`` is the address the
+    query came from (family 0 when unknown); routing policies use the EDNS Client Subnet
+    instead when the query carries one (RFC 7871 §7.1.3 via the resolver).
     """
+    cdef Client client
+    cdef uint16_t chosen[MULTIVALUE_MAX]
+    cdef int nchosen = 0
+    cdef long picked
     cdef Query q
     cdef Walk w
     cdef int zone, depth = 0, parent_zone, parent_depth = 0
@@ -183,7 +208,34 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
             limit = MIN_UDP_PAYLOAD
     else:
         limit = MIN_UDP_PAYLOAD
-    return emit_template(&q, img, tmpl, out, limit, cat.udp_max)
+    if tmpl & TMPL_POLICY:
+        client_of(&q, peer, &client)
+        picked = eval_group(&cat.policy, img, tmpl & ~(<uint32_t> TMPL_POLICY), &client, chosen,
+                            &nchosen, 0)
+        if picked == CHOSE_MULTIVALUE:
+            return emit_members(&q, img, <const ImgMember*> (
+                img.blob + img.groups[tmpl & ~(<uint32_t> TMPL_POLICY)].members_off),
+                chosen, nchosen, out, limit, cat.udp_max, client.scope)
+        return emit_template(&q, img, <uint32_t> picked, out, limit, cat.udp_max, client.scope)
+    return emit_template(&q, img, tmpl, out, limit, cat.udp_max, 0)
+
+
+cdef void client_of(const Query* q, const Client* peer, Client* client) noexcept nogil:
+    """Who the answer is for: the ECS subnet when the query has one with a non-zero source
+    prefix (RFC 7871 §7.1.3: 0 asks for no tailoring by client address, so the resolver's own
+    address is used, with scope 0), else the resolver's address."""
+    client.scope = 0
+    if q.has_ecs and q.ecs_source > 0:
+        client.family = 4 if q.ecs_family == 1 else 6
+        memcpy(client.addr, q.ecs_addr, 16)
+        client.prefix = q.ecs_source
+    elif peer != NULL:
+        client.family = peer.family
+        memcpy(client.addr, peer.addr, 16)
+        client.prefix = 32 if peer.family == 4 else 128
+    else:
+        client.family = 0
+        client.prefix = 0
 
 
 cdef class ZoneImage:
@@ -247,8 +299,17 @@ cdef class Catalog:
     cdef list _zones
     cdef bytes _index_data
     cdef Image* _zone_array
+    cdef list _classifier_data
+    cdef ClassifierC* _classifiers
+    cdef object _health
+    cdef const uint8_t[::1] _health_view
+    cdef uint64_t _rng
 
-    def __cinit__(self, images, int udp_max_payload=1232):
+    def __cinit__(self, images, int udp_max_payload=1232, classifiers=(), health=None):
+        """``images``: compiled zones. ``classifiers``: client-address classifiers ("FDC1"
+        blobs of fastdns.geo.ranges) that routing policies name by position. ``health``: the
+        shared health table (one octet per health-check slot, 1 = healthy), or None (all
+        healthy)."""
         from fastdns.image import build_index  # once per catalog, never per packet
         import dns.name
 
@@ -270,9 +331,55 @@ cdef class Catalog:
         self.c.zones = self._zone_array
         self.c.zone_count = len(zones)
         self.c.udp_max = udp_max_payload
+        self._load_policy_state(list(classifiers), health)
+        for i in range(len(zones)):
+            check_groups(&self._zone_array[i], self._zone_array[i].hdr.blob_len,
+                         self.c.policy.classifier_count)
+
+    cdef _load_policy_state(self, list classifiers, health):
+        import os
+
+        cdef const uint8_t[::1] view
+        cdef const uint8_t* data
+        cdef uint32_t n4, n6
+        cdef Py_ssize_t size
+        self._classifier_data = []
+        self._classifiers = <ClassifierC*> PyMem_Malloc(
+            sizeof(ClassifierC) * (len(classifiers) or 1))
+        if self._classifiers == NULL:
+            raise MemoryError()
+        for i, blob in enumerate(classifiers):
+            view = blob
+            size = view.shape[0]
+            data = &view[0] if size else NULL
+            if size < 16 or memcmp(data, b"FDC1", 4) != 0:
+                raise ValueError("not a fastdns classifier")
+            n4 = (<const uint32_t*> (data + 4))[0]
+            n6 = (<const uint32_t*> (data + 8))[0]
+            if 16 + <uint64_t> n4 * sizeof(RangeV4) + <uint64_t> n6 * sizeof(RangeV6) != \
+                    <uint64_t> size:
+                raise ValueError("classifier size mismatch")
+            self._classifier_data.append(blob)
+            self._classifiers[i].v4 = <const RangeV4*> (data + 16)
+            self._classifiers[i].v4_count = n4
+            self._classifiers[i].v6 = <const RangeV6*> (data + 16 + n4 * sizeof(RangeV4))
+            self._classifiers[i].v6_count = n6
+        self.c.policy.classifiers = self._classifiers
+        self.c.policy.classifier_count = len(classifiers)
+        self._health = health
+        if health is not None:
+            self._health_view = health
+            self.c.policy.health = &self._health_view[0] if self._health_view.shape[0] else NULL
+            self.c.policy.health_len = self._health_view.shape[0]
+        else:
+            self.c.policy.health = NULL
+            self.c.policy.health_len = 0
+        self._rng = int.from_bytes(os.urandom(8), "little") | 1
+        self.c.policy.rng = &self._rng
 
     def __dealloc__(self):
         PyMem_Free(self._zone_array)
+        PyMem_Free(self._classifiers)
 
     @property
     def zones(self):
@@ -284,12 +391,28 @@ cdef class Catalog:
         return self.c.udp_max
 
     cdef Py_ssize_t _answer(self, query, bint tcp, Counters counters, uint8_t* out,
-                            AnswerInfo* info) except -1:
-        """Answer ``query`` (bytes, or any buffer) into ``out``, counting into ``counters``."""
+                            AnswerInfo* info, client) except -1:
+        """Answer ``query`` (bytes, or any buffer) into ``out``, counting into ``counters``;
+        ``client``: the packed IPv4/IPv6 address it came from, or None."""
         cdef uint64_t* row = counters.row if counters is not None else NULL
         cdef const uint8_t* data
         cdef Py_ssize_t length, n
         cdef const uint8_t[::1] view
+        cdef Client peer
+        cdef const Client* peer_ptr = NULL
+        if client is not None:
+            packed = bytes(client)
+            if len(packed) == 4:
+                peer.family = 4
+            elif len(packed) == 16:
+                peer.family = 6
+            else:
+                raise ValueError("client must be a packed IPv4 or IPv6 address")
+            memset(peer.addr, 0, 16)
+            memcpy(peer.addr, <const char*> packed, len(packed))
+            peer.prefix = 32 if peer.family == 4 else 128
+            peer.scope = 0
+            peer_ptr = &peer
         if type(query) is bytes:
             # uvloop hands datagrams over as bytes: no buffer acquisition on the common path
             data = <const uint8_t*> PyBytes_AS_STRING(query)
@@ -299,26 +422,27 @@ cdef class Catalog:
             data = &view[0] if view.shape[0] else NULL
             length = view.shape[0]
         with nogil:
-            n = answer_query(&self.c, data, length, tcp, out, info)
+            n = answer_query(&self.c, data, length, tcp, out, info, peer_ptr)
             if row != NULL:
                 count_answer(row, tcp, info, out, n)
         return n
 
-    def answer(self, query, bint tcp=False, Counters counters=None):
-        """The response to ``query``, or None when it gets no answer."""
+    def answer(self, query, bint tcp=False, Counters counters=None, client=None):
+        """The response to ``query``, or None when it gets no answer. ``client``: the packed
+        address (``ipaddress.ip_address(...).packed``) it came from, for routing policies."""
         cdef uint8_t out[OUT_BUFFER]
         cdef AnswerInfo info
-        cdef Py_ssize_t n = self._answer(query, tcp, counters, out, &info)
+        cdef Py_ssize_t n = self._answer(query, tcp, counters, out, &info, client)
         if n == 0:
             return None
         return PyBytes_FromStringAndSize(<char*> out, n)
 
-    def answer_with_info(self, query, bint tcp=False, Counters counters=None):
+    def answer_with_info(self, query, bint tcp=False, Counters counters=None, client=None):
         """``answer`` plus what the query log needs: ``(reply, zone_index, qname_wire, qtype,
         rcode)``; rcode is -1 when the query got no answer. Off the UDP hot path (TCP only)."""
         cdef uint8_t out[OUT_BUFFER]
         cdef AnswerInfo info
-        cdef Py_ssize_t n = self._answer(query, tcp, counters, out, &info)
+        cdef Py_ssize_t n = self._answer(query, tcp, counters, out, &info, client)
         reply = PyBytes_FromStringAndSize(<char*> out, n) if n else None
         rcode = info.rcode if info.rcode >= 0 or n == 0 else (out[3] & 0x0F)
         qname = PyBytes_FromStringAndSize(<char*> info.qname, info.qname_len) \

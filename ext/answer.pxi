@@ -1,17 +1,39 @@
 # Answer assembly: header + the query's own question bytes + a template, patched.
 
+cdef inline Py_ssize_t opt_size(const Query* q) noexcept nogil:
+    """Octets of the response OPT RR: with the ECS option echoed when the query had one."""
+    if not q.has_opt:
+        return 0
+    if q.has_ecs:
+        return OPT_RR_LEN + 4 + ECS_FIXED_LEN + q.ecs_addr_len
+    return OPT_RR_LEN
+
+
 cdef inline Py_ssize_t write_opt(uint8_t* out, Py_ssize_t pos, uint16_t payload,
-                                 uint8_t ext_rcode, bint dnssec_ok) noexcept nogil:
-    """The response OPT RR (RFC 6891 §6.1.2); DO is copied from the query (RFC 3225 §3)."""
+                                 uint8_t ext_rcode, const Query* q, int scope) noexcept nogil:
+    """The response OPT RR (RFC 6891 §6.1.2); DO is copied from the query (RFC 3225 §3).
+
+    An ECS option in the query is echoed with its FAMILY, SOURCE PREFIX-LENGTH and ADDRESS and
+    our SCOPE PREFIX-LENGTH: how many leading bits of the address the answer depended on (0: it
+    holds for every client; RFC 7871 §7.2.1)."""
+    cdef int rdlen = 0
     out[pos] = 0
     write_u16(out + pos + 1, TYPE_OPT)
     write_u16(out + pos + 3, payload)
     out[pos + 5] = ext_rcode
     out[pos + 6] = 0                      # version 0
-    out[pos + 7] = 0x80 if dnssec_ok else 0
+    out[pos + 7] = 0x80 if q.dnssec_ok else 0
     out[pos + 8] = 0
-    write_u16(out + pos + 9, 0)
-    return pos + OPT_RR_LEN
+    if q.has_ecs:
+        rdlen = 4 + ECS_FIXED_LEN + q.ecs_addr_len
+        write_u16(out + pos + 11, OPTION_ECS)
+        write_u16(out + pos + 13, ECS_FIXED_LEN + q.ecs_addr_len)
+        write_u16(out + pos + 15, q.ecs_family)
+        out[pos + 17] = q.ecs_source
+        out[pos + 18] = <uint8_t> scope
+        memcpy(out + pos + 19, q.ecs_addr, q.ecs_addr_len)
+    write_u16(out + pos + 9, rdlen)
+    return pos + OPT_RR_LEN + rdlen
 
 
 cdef inline void write_header(uint8_t* out, const Query* q, int flags, int rcode) noexcept nogil:
@@ -37,16 +59,17 @@ cdef Py_ssize_t error_response(const Query* q, uint8_t* out, int rcode, bint wit
         pos += qlen
     if q.has_opt:
         out[11] = 1
-        pos = write_opt(out, pos, udp_max, ext_rcode, q.dnssec_ok)
+        pos = write_opt(out, pos, udp_max, ext_rcode, q, 0)
     return pos
 
 
 cdef Py_ssize_t emit_template(const Query* q, const Image* img, uint32_t tmpl_index,
-                              uint8_t* out, Py_ssize_t limit, uint16_t udp_max) noexcept nogil:
+                              uint8_t* out, Py_ssize_t limit, uint16_t udp_max,
+                              int scope) noexcept nogil:
     """Copy the question and template ``tmpl_index``; shift pointers; fit into ``limit``."""
     cdef const ImgTemplate* t = &img.tmpls[tmpl_index]
     cdef Py_ssize_t qsec = q.question_end - HEADER_LEN
-    cdef Py_ssize_t opt_len = OPT_RR_LEN if q.has_opt else 0
+    cdef Py_ssize_t opt_len = opt_size(q)
     cdef Py_ssize_t base = HEADER_LEN + qsec
     cdef Py_ssize_t body_len = t.body_len
     cdef int ar = t.ar
@@ -97,5 +120,57 @@ cdef Py_ssize_t emit_template(const Query* q, const Image* img, uint32_t tmpl_in
         base += body_len
     if q.has_opt:
         write_u16(out + 10, read_u16(out + 10) + 1)
-        base = write_opt(out, base, udp_max, 0, q.dnssec_ok)
+        base = write_opt(out, base, udp_max, 0, q, scope)
     return base
+
+
+cdef Py_ssize_t emit_members(const Query* q, const Image* img, const ImgMember* members,
+                             const uint16_t* chosen, int count, uint8_t* out, Py_ssize_t limit,
+                             uint16_t udp_max, int scope) noexcept nogil:
+    """A multivalue answer: the answer records of each chosen member, one after another.
+
+    Each member's template was compiled with answer records only, against the group's owner.
+    Copied to a new position, a compression pointer into the question moves by the QNAME length
+    difference (as in emit_template) and one into the member's own records moves with them.
+    Whole members are added while they fit; if not even one does, TC (RFC 2181 §9)."""
+    cdef Py_ssize_t qsec = q.question_end - HEADER_LEN
+    cdef Py_ssize_t pos = HEADER_LEN + qsec
+    cdef Py_ssize_t room = limit - opt_size(q)
+    cdef const ImgTemplate* t
+    cdef int k, i, delta, an = 0, flags = TMPL_AA
+    cdef Py_ssize_t old_base
+    cdef uint16_t p, target
+    cdef const uint8_t* ptrs
+    cdef uint8_t* body
+    for k in range(count):
+        t = &img.tmpls[members[chosen[k]].tmpl]
+        delta = q.qname_len - t.qname_len
+        if delta < 0 or pos + t.body_len > room or pos + t.body_len > 0x3FFF:
+            if delta < 0:
+                return error_response(q, out, RCODE_SERVFAIL, True, 0, udp_max)
+            break
+        flags = t.flags
+        body = out + pos
+        memcpy(body, img.blob + t.body_off, t.body_len)
+        old_base = HEADER_LEN + t.qname_len + 4
+        ptrs = img.blob + t.ptr_off
+        for i in range(t.ptr_count):
+            p = ptrs[2 * i] | (ptrs[2 * i + 1] << 8)
+            target = read_u16(body + p) & 0x3FFF
+            if target >= old_base:
+                write_u16(body + p, 0xC000 | (target - old_base + pos))
+            elif delta != 0 and not (target == HEADER_LEN and (t.flags & TMPL_OWNER_IS_QNAME)):
+                write_u16(body + p, 0xC000 | (target + delta))
+        an += t.an
+        pos += t.body_len
+    write_header(out, q, flags, RCODE_NOERROR)
+    memcpy(out + HEADER_LEN, q.pkt + HEADER_LEN, qsec)
+    write_u16(out + 4, 1)
+    memset(out + 6, 0, 6)
+    write_u16(out + 6, an)
+    if an == 0 and count > 0:
+        out[2] |= 0x02
+    if q.has_opt:
+        write_u16(out + 10, 1)
+        pos = write_opt(out, pos, udp_max, 0, q, scope)
+    return pos

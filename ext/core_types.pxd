@@ -37,6 +37,21 @@ cdef enum:
     TYPE_AXFR = 252
     CLASS_IN = 1
 
+    # routing policies (fastdns/policy.py): a template index with TMPL_POLICY set names a
+    # policy group, evaluated per query to the template of the member it chooses
+    TMPL_POLICY = 0x80000000
+    POLICY_CHAIN = 1               # candidates in a fixed order: the first healthy (failover)
+    POLICY_CLASSIFIED = 2          # a chain per client class (geo, latency, IP-based, proximity)
+    POLICY_WEIGHTED = 3
+    POLICY_MULTIVALUE = 4
+    HEALTH_ALWAYS = 0xFFFFFFFF     # a member without a health check is always healthy
+    HEALTH_GROUP = 0x80000000      # healthy when any member of group (low bits) is healthy
+    MULTIVALUE_MAX = 8             # Route 53 answers with up to eight healthy records
+    MAX_POLICY_DEPTH = 4           # alias -> group -> alias ... evaluation depth
+    NO_CLASS = 0xFFFFFFFF
+    OPTION_ECS = 8                 # EDNS Client Subnet (RFC 7871 §6)
+    ECS_FIXED_LEN = 4              # FAMILY, SOURCE PREFIX-LENGTH, SCOPE PREFIX-LENGTH
+
     # outcome of parsing a query
     PARSE_OK = 0
     PARSE_DROP = 1                 # not worth an answer (too short, QR set)
@@ -80,6 +95,22 @@ ctypedef struct ImgType:
     uint16_t reserved
     uint32_t tmpl
 
+# A routing-policy group (16 bytes; the image header's reserved0/reserved1 give the offset of
+# the group array and its length).
+ctypedef struct ImgGroup:
+    uint8_t kind              # POLICY_*
+    uint8_t classifier        # POLICY_CLASSIFIED: which of the catalog's classifiers
+    uint16_t member_count
+    uint32_t members_off      # into blob: ImgMember[member_count]
+    uint32_t chains_off       # into blob: u32 chain offsets, one per class + one for "no class"
+    uint32_t class_count      # (POLICY_CHAIN: 0, so one chain); a chain is u16 n, u16 members[n]
+
+ctypedef struct ImgMember:
+    uint32_t tmpl             # the member's answer (never TMPL_POLICY)
+    uint32_t health           # health slot, HEALTH_ALWAYS, or HEALTH_GROUP | group
+    uint16_t weight           # POLICY_WEIGHTED
+    uint16_t flags
+
 ctypedef struct ImgTemplate:
     uint32_t body_off        # into blob
     uint32_t ptr_off         # into blob: u16 LE body offsets of compression pointers, ascending
@@ -94,6 +125,26 @@ ctypedef struct ImgTemplate:
     uint16_t qname_len       # wire length of the name this template was compiled against
     uint32_t reserved
 
+# A client-address classifier (fastdns/geo/ranges.py, "FDC1"): sorted non-overlapping ranges,
+# the most specific configured network winning; IPv4 as little-endian u32s, IPv6 as 16 network-
+# order octets.
+ctypedef struct RangeV4:
+    uint32_t start
+    uint32_t end              # inclusive
+    uint32_t cls
+
+ctypedef struct RangeV6:
+    uint8_t start[16]
+    uint8_t end[16]           # inclusive
+    uint32_t cls
+    uint32_t pad
+
+ctypedef struct ClassifierC:
+    const RangeV4* v4
+    uint32_t v4_count
+    const RangeV6* v6
+    uint32_t v6_count
+
 # A validated image, as plain C pointers into a buffer kept alive by its Python owner.
 ctypedef struct Image:
     const ImageHeader* hdr
@@ -103,6 +154,8 @@ ctypedef struct Image:
     const uint8_t* labels
     const uint8_t* blob
     uint32_t apex_labels
+    const ImgGroup* groups
+    uint32_t group_count
 
 ctypedef struct Query:
     const uint8_t* pkt
@@ -123,3 +176,16 @@ ctypedef struct Query:
     uint16_t udp_size
     uint8_t edns_version
     bint dnssec_ok
+    bint has_ecs                  # EDNS Client Subnet option present and valid (RFC 7871)
+    uint16_t ecs_family           # 1 IPv4, 2 IPv6
+    uint8_t ecs_source            # SOURCE PREFIX-LENGTH
+    uint8_t ecs_addr_len          # octets of ADDRESS sent
+    uint8_t ecs_addr[16]
+
+
+# Where a query comes from, for routing: the ECS subnet, else the resolver's address.
+ctypedef struct Client:
+    int family                    # 4, 6, or 0 (unknown: policies answer as for "no class")
+    uint8_t addr[16]              # IPv4 in the first 4 octets
+    int prefix                    # bits of addr that are known (32/128, or the ECS source)
+    int scope                     # out: RFC 7871 SCOPE PREFIX-LENGTH of the answer (0: any)

@@ -37,6 +37,40 @@ cdef enum:
     UDP_ROUNDS = 16              # batches per readiness callback: fairness with TCP
 
 
+cdef enum:
+    AF_INET_ = 2
+    AF_INET6_ = 10
+
+
+cdef void client_from_sockaddr(const uint8_t* sa, socklen_t length,
+                               Client* client) noexcept nogil:
+    """sockaddr_in / sockaddr_in6 -> Client; an IPv4-mapped IPv6 address counts as IPv4."""
+    cdef uint16_t family = (<const uint16_t*> sa)[0]
+    cdef int i
+    client.scope = 0
+    memset(client.addr, 0, 16)
+    if family == AF_INET_ and length >= 8:
+        memcpy(client.addr, sa + 4, 4)
+        client.family = 4
+        client.prefix = 32
+    elif family == AF_INET6_ and length >= 24:
+        for i in range(10):
+            if sa[8 + i] != 0:
+                break
+        else:
+            if sa[18] == 0xFF and sa[19] == 0xFF:
+                memcpy(client.addr, sa + 20, 4)
+                client.family = 4
+                client.prefix = 32
+                return
+        memcpy(client.addr, sa + 8, 16)
+        client.family = 6
+        client.prefix = 128
+    else:
+        client.family = 0
+        client.prefix = 0
+
+
 cdef class UdpResponder:
     """Answers every datagram waiting on a non-blocking UDP socket, a batch at a time.
 
@@ -116,6 +150,7 @@ cdef class UdpResponder:
         """One recvmmsg/answer/sendmmsg round; returns datagrams received (0: drained)."""
         cdef int n, i, k = 0, sent, r
         cdef const CatalogC* cat = &self.catalog.c
+        cdef Client peer
         for i in range(UDP_BATCH):
             self.rmsgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
             self.rmsgs[i].msg_hdr.msg_flags = 0
@@ -134,10 +169,12 @@ cdef class UdpResponder:
                 self.infos[i].qtype = 0
                 self.infos[i].rcode = -1
             else:
+                client_from_sockaddr(<const uint8_t*> &self.addrs[i],
+                                     self.rmsgs[i].msg_hdr.msg_namelen, &peer)
                 self.lens[i] = answer_query(cat, self.rbufs + i * UDP_QUERY_MAX,
                                             self.rmsgs[i].msg_len, False,
                                             self.sbufs + <size_t> i * OUT_BUFFER,
-                                            &self.infos[i])
+                                            &self.infos[i], &peer)
             count_answer(self.row, False, &self.infos[i], self.sbufs + <size_t> i * OUT_BUFFER,
                          self.lens[i])
             if self.lens[i] > 0:

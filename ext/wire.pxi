@@ -75,6 +75,41 @@ cdef int skip_name(const uint8_t* pkt, Py_ssize_t length, int pos) noexcept nogi
         pos += 1 + c
 
 
+cdef int parse_ecs(Query* q, const uint8_t* opt, int optlen) noexcept nogil:
+    """The EDNS Client Subnet option (RFC 7871 §6). A wrongly formatted one is a FORMERR
+    (§7.2.1): an unknown FAMILY, a SOURCE PREFIX-LENGTH longer than the address, more or fewer
+    ADDRESS octets than the prefix needs, or address bits set beyond the prefix."""
+    cdef int family, source, need, i
+    cdef uint8_t mask
+    if optlen < ECS_FIXED_LEN or q.has_ecs:
+        return -1
+    family = read_u16(opt)
+    source = opt[2]
+    if family == 1:
+        if source > 32:
+            return -1
+    elif family == 2:
+        if source > 128:
+            return -1
+    else:
+        return -1
+    need = (source + 7) // 8
+    if optlen - ECS_FIXED_LEN != need:
+        return -1
+    if source % 8:
+        mask = <uint8_t> (0xFF >> (source % 8))
+        if opt[ECS_FIXED_LEN + need - 1] & mask:
+            return -1
+    q.has_ecs = True
+    q.ecs_family = family
+    q.ecs_source = source
+    q.ecs_addr_len = need
+    memset(q.ecs_addr, 0, 16)
+    for i in range(need):
+        q.ecs_addr[i] = opt[ECS_FIXED_LEN + i]
+    return 0
+
+
 cdef int parse_opt(Query* q, int rdata_pos, int rdlen) noexcept nogil:
     """EDNS OPT RDATA: a sequence of {code, length, data}; each must fit (RFC 6891 §6.1.2)."""
     cdef int pos = rdata_pos
@@ -85,6 +120,9 @@ cdef int parse_opt(Query* q, int rdata_pos, int rdlen) noexcept nogil:
             return -1
         optlen = read_u16(q.pkt + pos + 2)
         if pos + 4 + optlen > end:
+            return -1
+        if read_u16(q.pkt + pos) == OPTION_ECS and \
+                parse_ecs(q, q.pkt + pos + 4, optlen) < 0:
             return -1
         pos += 4 + optlen
     return 0
@@ -129,6 +167,7 @@ cdef int parse_query(Query* q, const uint8_t* pkt, Py_ssize_t length) noexcept n
     q.pkt = pkt
     q.len = length
     q.has_opt = False
+    q.has_ecs = False
     q.dnssec_ok = False
     q.edns_version = 0
     q.udp_size = 0
