@@ -12,10 +12,13 @@ process can change the bytes afterwards.
 
 Layout (native byte order)::
 
-    header   magic "FDSN", version, image count, reserved, total size of the file
-    entries  (offset, length) per image, each u64
+    header   magic "FDSN", version, image count, classifier count, total size of the file
+    entries  (offset, length) per image, then per classifier, each u64
     images   each starting on a ``IMAGE_ALIGN`` boundary (the image's own sections are 4-byte
-             aligned relative to its start)
+             aligned relative to its start), then the classifiers the same way
+
+Classifiers (``fastdns.geo.ranges``: client address -> class, for routing policies) belong to
+the snapshot rather than to one zone: every zone's policies refer to them by position.
 """
 
 from __future__ import annotations
@@ -30,13 +33,14 @@ __all__ = [
     "REQUIRED_SEALS",
     "SnapshotError",
     "open_snapshot",
+    "open_snapshot_parts",
     "snapshot_size",
     "write_snapshot",
 ]
 
 MAGIC = b"FDSN"
 VERSION = 1
-HEADER = struct.Struct("=4sIIIQ")  # magic, version, count, reserved, total size
+HEADER = struct.Struct("=4sIIIQ")  # magic, version, images, classifiers, total size
 ENTRY = struct.Struct("=QQ")  # offset, length
 IMAGE_ALIGN = 64  # a cache line: image headers and node arrays never straddle one needlessly
 MEMFD_NAME = "fastdns-snapshot"
@@ -76,22 +80,24 @@ def _write_all(fd: int, data, offset: int) -> None:
         offset += written
 
 
-def write_snapshot(images: Sequence[bytes]) -> int:
-    """A new sealed memfd holding ``images``; the caller owns (and closes) the descriptor.
+def write_snapshot(images: Sequence[bytes], classifiers: Sequence[bytes] = ()) -> int:
+    """A new sealed memfd holding ``images`` and ``classifiers``; the caller owns (and closes)
+    the descriptor.
 
     The descriptor is close-on-exec: it reaches a worker only when sent with
     ``socket.send_fds``.
     """
-    lengths = [len(image) for image in images]
+    parts = [*images, *classifiers]
+    lengths = [len(part) for part in parts]
     offsets, total = _layout(lengths)
     fd = os.memfd_create(MEMFD_NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
         os.ftruncate(fd, total)
-        header = HEADER.pack(MAGIC, VERSION, len(images), 0, total)
+        header = HEADER.pack(MAGIC, VERSION, len(images), len(classifiers), total)
         header += b"".join(ENTRY.pack(o, n) for o, n in zip(offsets, lengths, strict=True))
         _write_all(fd, header, 0)
-        for offset, image in zip(offsets, images, strict=True):
-            _write_all(fd, image, offset)
+        for offset, part in zip(offsets, parts, strict=True):
+            _write_all(fd, part, offset)
         # Written with pwrite, never through a writable mapping: F_SEAL_WRITE fails (EBUSY)
         # while one exists.
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, REQUIRED_SEALS)
@@ -108,6 +114,11 @@ def open_snapshot(fd: int) -> list[memoryview]:
     ``fastdns._core.ZoneImage``/``Catalog``. Raises ``SnapshotError`` when ``fd`` is not a
     sealed snapshot, ``OSError`` when it cannot be mapped.
     """
+    return open_snapshot_parts(fd)[0]
+
+
+def open_snapshot_parts(fd: int) -> tuple[list[memoryview], list[memoryview]]:
+    """``open_snapshot``, with the classifiers: (images, classifiers)."""
     try:
         seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
     except OSError as exc:
@@ -120,19 +131,22 @@ def open_snapshot(fd: int) -> list[memoryview]:
     mapping = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
     view = memoryview(mapping)
     try:
-        images = [view[offset : offset + length] for offset, length in _entries(view, size)]
+        entries, image_count = _entries(view, size)
+        parts = [view[offset : offset + length] for offset, length in entries]
     except BaseException:
         view.release()
         mapping.close()
         raise
     # Each slice holds the mapping; it is unmapped when the last of them is gone.
     view.release()
-    return images
+    return parts[:image_count], parts[image_count:]
 
 
-def _entries(view: memoryview, size: int) -> list[tuple[int, int]]:
-    """The checked (offset, length) of every image of a mapped snapshot."""
-    magic, version, count, _reserved, total = HEADER.unpack_from(view, 0)
+def _entries(view: memoryview, size: int) -> tuple[list[tuple[int, int]], int]:
+    """The checked (offset, length) of every part of a mapped snapshot, and how many of them
+    are images."""
+    magic, version, images, classifiers, total = HEADER.unpack_from(view, 0)
+    count = images + classifiers
     if magic != MAGIC:
         raise SnapshotError(f"not a fastdns snapshot (magic {magic!r})")
     if version != VERSION:
@@ -145,4 +159,4 @@ def _entries(view: memoryview, size: int) -> list[tuple[int, int]]:
         if offset % IMAGE_ALIGN or offset + length > size:
             raise SnapshotError(f"image {i} out of bounds ({offset}+{length} of {size})")
         entries.append((offset, length))
-    return entries
+    return entries, images

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 from collections.abc import Iterable
@@ -93,6 +94,17 @@ class TcpConnections:
             conn.abort()
 
 
+def _packed_address(host: str) -> bytes | None:
+    """An address as the hot path takes it: 4 or 16 octets (IPv4-mapped IPv6 as IPv4)."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.packed
+
+
 class TcpProtocol(asyncio.Protocol):
     """DNS over TCP (RFC 1035 §4.2.2, RFC 7766).
 
@@ -116,6 +128,8 @@ class TcpProtocol(asyncio.Protocol):
         self.write_paused = False
         self.peer_eof = False
         self.closing = False
+        self.peer = "-"
+        self.peer_address: bytes | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.last_receive = 0.0
         self.timer: asyncio.TimerHandle | None = None
@@ -126,6 +140,7 @@ class TcpProtocol(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if peer else "-"
+        self.peer_address = _packed_address(self.peer)  # for routing policies, once per connection
         if not self.connections.admit(self):
             self.closing = True
             transport.abort()
@@ -211,9 +226,11 @@ class TcpProtocol(asyncio.Protocol):
             pos = end
             # Look the catalog up per message: a reload between two pipelined queries is fine.
             if state.query_log is None:
-                reply = state.catalog.answer(query, True, state.counters)
+                reply = state.catalog.answer(query, True, state.counters, self.peer_address)
             else:
-                reply, *entry = state.catalog.answer_with_info(query, True, state.counters)
+                reply, *entry = state.catalog.answer_with_info(
+                    query, True, state.counters, self.peer_address
+                )
                 state.query_log.log_one(*entry, protocol="TCP", resolver=self.peer)
             if reply is None:
                 self.close()

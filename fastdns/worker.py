@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass
 from fastdns.config import ListenAddress, parse_listen
 from fastdns.metrics import open_counters
 from fastdns.querylog import QueryLog
-from fastdns.snapshot import open_snapshot
+from fastdns.snapshot import open_snapshot_parts
 from fastdns.transport import Listeners
 
 log = logging.getLogger("fastdns.worker")
@@ -147,12 +147,14 @@ def zone_ids(catalog) -> list[str]:
     return [zone.origin for zone in catalog.zones]
 
 
-def load_catalog(fd: int, udp_max_payload: int):
+def load_catalog(fd: int, udp_max_payload: int, health=None):
     """A ``Catalog`` over the snapshot in ``fd``, mapped read-only and shared (``fd`` may be
-    closed afterwards). Raises ``SnapshotError``/``ValueError`` for a bad snapshot."""
+    closed afterwards); ``health``: the shared health table's mapping, or None. Raises
+    ``SnapshotError``/``ValueError`` for a bad snapshot."""
     from fastdns._native import _core
 
-    return _core.Catalog(open_snapshot(fd), udp_max_payload)
+    images, classifiers = open_snapshot_parts(fd)
+    return _core.Catalog(images, udp_max_payload, classifiers, health)
 
 
 class Worker:
