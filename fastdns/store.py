@@ -30,6 +30,8 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
+from fastdns.health.store import SCHEMA as HEALTH_CHECK_SCHEMA
+from fastdns.health.store import require_health_check
 from fastdns.route53.changebatch import BatchResult, apply_change_batch
 from fastdns.route53.errors import ApiError, no_such_hosted_zone
 from fastdns.route53.names import name_from_text, name_text, sort_key
@@ -137,6 +139,7 @@ class Store:
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA busy_timeout=5000")
             self.db.executescript(SCHEMA)
+            self.db.executescript(HEALTH_CHECK_SCHEMA)
             version = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if version is None:
                 self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -540,9 +543,7 @@ class Store:
         if resource_type == "hostedzone":
             self.get_hosted_zone(resource_id)
         elif resource_type == "healthcheck":
-            raise ApiError(
-                "NoSuchHealthCheck", f"No health check exists with the ID {resource_id}", 404
-            )
+            require_health_check(self.db, resource_id)
         else:
             raise ApiError("InvalidInput", f"Invalid resource type: {resource_type}", 400)
 

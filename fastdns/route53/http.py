@@ -50,7 +50,8 @@ class _BadRequest(Exception):
 
 class ApiServer:
     """Serve ``service`` on ``address``. ``on_change(zone_id, change_id)`` is called on the event
-    loop after an operation changed what a zone serves."""
+    loop after an operation changed what a zone serves, ``on_health_change()`` after one created,
+    updated or deleted a health check."""
 
     def __init__(
         self,
@@ -59,12 +60,14 @@ class ApiServer:
         secrets: Mapping[str, str],
         store_executor: concurrent.futures.Executor,
         on_change: Callable[[str, str | None], None],
+        on_health_change: Callable[[], None] = lambda: None,
     ):
         self.address = address
         self.service = service
         self.secrets = dict(secrets)
         self.executor = store_executor
         self.on_change = on_change
+        self.on_health_change = on_health_change
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -159,6 +162,8 @@ class ApiServer:
         log.log(level, "API %s %s by %s: %d", request.method, path, key_id, response.status)
         if response.changed_zone is not None:
             self.on_change(response.changed_zone, response.change_id)
+        if response.changed_health_checks:
+            self.on_health_change()
         return response, request_id
 
     async def _send(

@@ -5,7 +5,8 @@
 string and the XML body, runs it against the store and returns ``Response``. It is blocking
 (SQLite) and runs on the API's store thread. Operations that change what is served
 (CreateHostedZone, DeleteHostedZone, ChangeResourceRecordSets) report the zone through
-``Response.changed_zone`` so the HTTP layer can start the change pipeline.
+``Response.changed_zone`` so the HTTP layer can start the change pipeline; operations that change
+health checks (``fastdns.route53.healthchecks``) set ``Response.changed_health_checks``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from fastdns.health.store import HealthCheckStore
 from fastdns.route53.changebatch import parse_changes
 from fastdns.route53.errors import ApiError, InvalidInput
+from fastdns.route53.healthchecks import HealthCheckOperations
 from fastdns.route53.names import InvalidName, name_from_text, name_text
 from fastdns.route53.xmlcodec import parse_request, render_response
 from fastdns.store import ChangeInfo, HostedZone, Store
@@ -37,6 +40,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     changed_zone: str | None = None  # a zone whose served data changed
     change_id: str | None = None
+    changed_health_checks: bool = False  # a health check was created, updated or deleted
 
 
 @dataclass(frozen=True)
@@ -64,13 +68,26 @@ ROUTES = (
     _route("GET", "/change/{Id}", "GetChange"),
     _route("POST", "/tags/{ResourceType}/{ResourceId}", "ChangeTagsForResource"),
     _route("GET", "/tags/{ResourceType}/{ResourceId}", "ListTagsForResource"),
+    _route("POST", "/healthcheck", "CreateHealthCheck"),
+    _route("GET", "/healthcheck", "ListHealthChecks"),
+    _route("GET", "/healthcheckcount", "GetHealthCheckCount"),
+    _route("GET", "/healthcheck/{HealthCheckId}", "GetHealthCheck"),
+    _route("POST", "/healthcheck/{HealthCheckId}", "UpdateHealthCheck"),
+    _route("DELETE", "/healthcheck/{HealthCheckId}", "DeleteHealthCheck"),
+    _route("GET", "/healthcheck/{HealthCheckId}/status", "GetHealthCheckStatus"),
+    _route(
+        "GET",
+        "/healthcheck/{HealthCheckId}/lastfailurereason",
+        "GetHealthCheckLastFailureReason",
+    ),
 )
 
 
-class Route53Service:
+class Route53Service(HealthCheckOperations):
     """The operations over one store. ``name_servers``: the delegation set of every zone;
     ``reserved_name(name)`` says why a zone name cannot be created (served from a zone file)
-    or returns None."""
+    or returns None. Set ``health_status`` to the health monitor's ``status`` for
+    GetHealthCheckStatus."""
 
     def __init__(
         self,
@@ -83,6 +100,7 @@ class Route53Service:
         self.name_servers = name_servers
         self.endpoint = endpoint
         self.reserved_name = reserved_name
+        self.health_checks = HealthCheckStore(store)
 
     def find(self, method: str, path: str) -> tuple[str, dict[str, str]]:
         """(operation, path parameters) for a request; ``ApiError`` when none matches."""
@@ -223,7 +241,9 @@ class Route53Service:
         self.store.get_hosted_zone(params["Id"])  # NoSuchHostedZone before batch errors
         changes = parse_changes(batch)
         comment = _comment(batch.get("Comment")) if isinstance(batch, dict) else None
-        change, _result = self.store.change_record_sets(params["Id"], changes, comment)
+        change, _result = self.store.change_record_sets(
+            params["Id"], changes, comment, self.health_checks.health_check_exists
+        )
         document = {"ChangeInfo": _change_dict(change)}
         return Response(
             200,

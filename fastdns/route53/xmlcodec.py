@@ -30,6 +30,11 @@ LIST_ITEMS = {
     "Tags": "Tag",
     "VPCs": "VPC",
     "Messages": "Message",
+    "HealthChecks": "HealthCheck",
+    "ChildHealthChecks": "ChildHealthCheck",
+    "Regions": "Region",
+    "ResetElements": "ResettableElementName",
+    "HealthCheckObservations": "HealthCheckObservation",
 }
 _NS_PREFIX = "{" + XMLNS + "}"
 
