@@ -25,7 +25,7 @@ cdef enum:
 
 if sizeof(ImageHeader) != 72 or sizeof(ImgNode) != 32 or sizeof(ImgType) != 8 \
         or sizeof(ImgTemplate) != 32 or sizeof(ImgGroup) != 16 or sizeof(ImgMember) != 12 \
-        or sizeof(RangeV4) != 12 or sizeof(RangeV6) != 40:
+        or sizeof(NetworkC) != 12 or sizeof(RangeV6) != 40:
     raise ImportError("fastdns._core was built with a struct layout that differs from image.py")
 
 
@@ -117,6 +117,7 @@ ctypedef struct AnswerInfo:
     uint16_t qtype
     int qname_len
     const uint8_t* qname     # the query's own QNAME octets (valid while the packet is)
+    PolicyTrace policy       # policy.group == -1 when no routing policy was evaluated
 
 
 ctypedef struct CatalogC:
@@ -154,6 +155,7 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
     info.qtype = q.qtype if parsed == PARSE_OK else 0
     info.qname_len = q.qname_len if parsed == PARSE_OK else 0
     info.qname = q.pkt + HEADER_LEN
+    info.policy.group = -1
     if parsed == PARSE_DROP:
         return 0
     if q.opcode != 0:
@@ -211,7 +213,7 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
     if tmpl & TMPL_POLICY:
         client_of(&q, peer, &client)
         picked = eval_group(&cat.policy, img, tmpl & ~(<uint32_t> TMPL_POLICY), &client, chosen,
-                            &nchosen, 0)
+                            &nchosen, 0, &info.policy)
         if picked == CHOSE_MULTIVALUE:
             return emit_members(&q, img, <const ImgMember*> (
                 img.blob + img.groups[tmpl & ~(<uint32_t> TMPL_POLICY)].members_off),
@@ -341,7 +343,7 @@ cdef class Catalog:
 
         cdef const uint8_t[::1] view
         cdef const uint8_t* data
-        cdef uint32_t n4, n6
+        cdef uint32_t n4, n6, nn, words
         cdef Py_ssize_t size
         self._classifier_data = []
         self._classifiers = <ClassifierC*> PyMem_Malloc(
@@ -352,18 +354,24 @@ cdef class Catalog:
             view = blob
             size = view.shape[0]
             data = &view[0] if size else NULL
-            if size < 16 or memcmp(data, b"FDC1", 4) != 0:
+            if size < 16 or (memcmp(data, b"FDC1", 4) != 0 and memcmp(data, b"FDC2", 4) != 0):
                 raise ValueError("not a fastdns classifier")
+            words = 4 if data[3] == ord("2") else 3
             n4 = (<const uint32_t*> (data + 4))[0]
             n6 = (<const uint32_t*> (data + 8))[0]
-            if 16 + <uint64_t> n4 * sizeof(RangeV4) + <uint64_t> n6 * sizeof(RangeV6) != \
-                    <uint64_t> size:
+            nn = (<const uint32_t*> (data + 12))[0] if words == 4 else 0
+            if 16 + <uint64_t> n4 * 4 * words + <uint64_t> n6 * sizeof(RangeV6) + \
+                    <uint64_t> nn * sizeof(NetworkC) != <uint64_t> size:
                 raise ValueError("classifier size mismatch")
             self._classifier_data.append(blob)
-            self._classifiers[i].v4 = <const RangeV4*> (data + 16)
+            self._classifiers[i].v4 = <const uint32_t*> (data + 16)
             self._classifiers[i].v4_count = n4
-            self._classifiers[i].v6 = <const RangeV6*> (data + 16 + n4 * sizeof(RangeV4))
+            self._classifiers[i].v4_words = words
+            self._classifiers[i].v6 = <const RangeV6*> (data + 16 + n4 * 4 * words)
             self._classifiers[i].v6_count = n6
+            self._classifiers[i].networks = <const NetworkC*> (
+                data + 16 + n4 * 4 * words + n6 * sizeof(RangeV6)) if nn else NULL
+            self._classifiers[i].network_count = nn
         self.c.policy.classifiers = self._classifiers
         self.c.policy.classifier_count = len(classifiers)
         self._health = health
@@ -448,6 +456,27 @@ cdef class Catalog:
         qname = PyBytes_FromStringAndSize(<char*> info.qname, info.qname_len) \
             if info.qname_len else b""
         return reply, info.zone, qname, info.qtype, rcode
+
+
+    def answer_explained(self, query, client=None):
+        """``answer`` over UDP and how a routing policy chose it: ``(reply, explanation)``,
+        explanation None when no policy was evaluated, else a dict with ``zone`` (catalog
+        index), ``group`` (index in that zone's image), ``class`` (the client's class or None),
+        ``member`` (the chosen member or None) and ``members`` (multivalue: those chosen).
+        For TestDNSAnswer; never on the serving path."""
+        cdef uint8_t out[OUT_BUFFER]
+        cdef AnswerInfo info
+        cdef Py_ssize_t n = self._answer(query, False, None, out, &info, client)
+        reply = PyBytes_FromStringAndSize(<char*> out, n) if n else None
+        if info.policy.group < 0:
+            return reply, None
+        return reply, {
+            "zone": info.zone,
+            "group": info.policy.group,
+            "class": None if info.policy.cls == NO_CLASS else info.policy.cls,
+            "member": None if info.policy.member < 0 else info.policy.member,
+            "members": [info.policy.chosen[i] for i in range(info.policy.nchosen)],
+        }
 
 
 def parse_query_fields(const uint8_t[::1] packet not None):

@@ -49,6 +49,7 @@ cdef enum:
     MULTIVALUE_MAX = 8             # Route 53 answers with up to eight healthy records
     MAX_POLICY_DEPTH = 4           # alias -> group -> alias ... evaluation depth
     NO_CLASS = 0xFFFFFFFF
+    NO_NETWORK = 0xFFFFFFFF
     OPTION_ECS = 8                 # EDNS Client Subnet (RFC 7871 §6)
     ECS_FIXED_LEN = 4              # FAMILY, SOURCE PREFIX-LENGTH, SCOPE PREFIX-LENGTH
 
@@ -125,25 +126,30 @@ ctypedef struct ImgTemplate:
     uint16_t qname_len       # wire length of the name this template was compiled against
     uint32_t reserved
 
-# A client-address classifier (fastdns/geo/ranges.py, "FDC1"): sorted non-overlapping ranges,
-# the most specific configured network winning; IPv4 as little-endian u32s, IPv6 as 16 network-
-# order octets.
-ctypedef struct RangeV4:
-    uint32_t start
-    uint32_t end              # inclusive
-    uint32_t cls
-
+# A client-address classifier (fastdns/geo/ranges.py): sorted non-overlapping ranges, the most
+# specific configured network winning. "FDC1": v4 entries (start, end, class) as little-endian
+# u32s, v6 entries (16-octet network-order start and end, class, 0). "FDC2" adds to each entry
+# the network behind it and a network table (class, prefix length, parent), so that an ECS
+# source prefix shorter than a configured network does not match it (IP-based routing).
 ctypedef struct RangeV6:
     uint8_t start[16]
     uint8_t end[16]           # inclusive
     uint32_t cls
-    uint32_t pad
+    uint32_t network          # FDC2; 0 in FDC1
+
+ctypedef struct NetworkC:
+    uint32_t cls
+    uint32_t prefix_len
+    uint32_t parent           # NO_NETWORK: none
 
 ctypedef struct ClassifierC:
-    const RangeV4* v4
+    const uint32_t* v4        # v4_words u32s per entry: start, end, class[, network]
     uint32_t v4_count
+    uint32_t v4_words         # 3 (FDC1) or 4 (FDC2)
     const RangeV6* v6
     uint32_t v6_count
+    const NetworkC* networks  # FDC2, else NULL
+    uint32_t network_count
 
 # A validated image, as plain C pointers into a buffer kept alive by its Python owner.
 ctypedef struct Image:

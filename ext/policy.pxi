@@ -10,6 +10,15 @@ cdef enum:
     CHOSE_MULTIVALUE = -2          # eval_group: the answer is the members in ``chosen``
 
 
+# What a policy evaluation decided, for TestDNSAnswer's explanation.
+ctypedef struct PolicyTrace:
+    int group                      # the group evaluated first, or -1
+    uint32_t cls                   # the client's class (NO_CLASS: none or not classified)
+    int member                     # the member chosen, or -1 (multivalue: see chosen)
+    int nchosen
+    uint16_t chosen[MULTIVALUE_MAX]
+
+
 ctypedef struct PolicyState:
     const ClassifierC* classifiers
     int classifier_count
@@ -85,27 +94,50 @@ cdef int scope_v6(uint64_t ah, uint64_t al, uint64_t loh, uint64_t lol,
     return 128
 
 
-cdef uint32_t classify_v4(const ClassifierC* c, uint32_t a, int* scope) noexcept nogil:
-    cdef uint32_t lo = 0, hi = c.v4_count, mid
+cdef uint32_t network_class(const ClassifierC* c, uint32_t network, uint32_t cls,
+                            int source) noexcept nogil:
+    """FDC2: the class of the innermost configured network no longer than the client's
+    ``source`` prefix (Route 53, IP-based routing: "a client prefix shorter than a configured
+    CIDR does not match it")."""
+    if c.networks == NULL or source < 0:
+        return cls
+    while network != NO_NETWORK and network < c.network_count and \
+            <int> c.networks[network].prefix_len > source:
+        network = c.networks[network].parent
+    if network == NO_NETWORK or network >= c.network_count:
+        return NO_CLASS
+    return c.networks[network].cls
+
+
+cdef uint32_t classify_v4(const ClassifierC* c, uint32_t a, int source,
+                          int* scope) noexcept nogil:
+    cdef uint32_t lo = 0, hi = c.v4_count, mid, cls
     cdef uint32_t gap_lo = 0, gap_hi = 0xFFFFFFFF
+    cdef const uint32_t* e
+    cdef uint32_t w = c.v4_words
     while lo < hi:  # the first range starting after a
         mid = lo + (hi - lo) // 2
-        if c.v4[mid].start <= a:
+        if c.v4[mid * w] <= a:
             lo = mid + 1
         else:
             hi = mid
-    if lo > 0 and a <= c.v4[lo - 1].end:
-        scope[0] = scope_v4(a, c.v4[lo - 1].start, c.v4[lo - 1].end)
-        return c.v4[lo - 1].cls
+    if lo > 0 and a <= c.v4[(lo - 1) * w + 1]:
+        e = c.v4 + (lo - 1) * w
+        scope[0] = scope_v4(a, e[0], e[1])
+        cls = e[2]
+        if w == 4:
+            cls = network_class(c, e[3], cls, source)
+        return cls
     if lo > 0:
-        gap_lo = c.v4[lo - 1].end + 1
+        gap_lo = c.v4[(lo - 1) * w + 1] + 1
     if lo < c.v4_count:
-        gap_hi = c.v4[lo].start - 1
+        gap_hi = c.v4[lo * w] - 1
     scope[0] = scope_v4(a, gap_lo, gap_hi)
     return NO_CLASS
 
 
-cdef uint32_t classify_v6(const ClassifierC* c, const uint8_t* addr, int* scope) noexcept nogil:
+cdef uint32_t classify_v6(const ClassifierC* c, const uint8_t* addr, int source,
+                          int* scope) noexcept nogil:
     cdef uint64_t ah = load_be64(addr), al = load_be64(addr + 8)
     cdef uint32_t lo = 0, hi = c.v6_count, mid
     cdef uint64_t gh = 0, gl = 0, eh = 0xFFFFFFFFFFFFFFFF, el = 0xFFFFFFFFFFFFFFFF
@@ -121,7 +153,7 @@ cdef uint32_t classify_v6(const ClassifierC* c, const uint8_t* addr, int* scope)
         if le128(ah, al, load_be64(r.end), load_be64(r.end + 8)):
             scope[0] = scope_v6(ah, al, load_be64(r.start), load_be64(r.start + 8),
                                 load_be64(r.end), load_be64(r.end + 8))
-            return r.cls
+            return network_class(c, r.network, r.cls, source)
         gh = load_be64(r.end)
         gl = load_be64(r.end + 8) + 1
         if gl == 0:
@@ -138,17 +170,23 @@ cdef uint32_t classify_v6(const ClassifierC* c, const uint8_t* addr, int* scope)
 
 cdef uint32_t classify(const PolicyState* ps, int which, Client* client) noexcept nogil:
     """The client's class in classifier ``which`` (NO_CLASS when unknown or in no range);
-    widens ``client.scope`` to the prefix this answer depended on."""
+    widens ``client.scope`` to the prefix this answer depended on. With an FDC2 classifier and
+    an ECS source prefix, the scope is at most that prefix: longer configured networks were
+    not consulted."""
     cdef int scope = 0
+    cdef int bits = 32 if client.family == 4 else 128
+    cdef int source = client.prefix if client.prefix < bits else -1
     cdef uint32_t cls
     cdef const ClassifierC* c
     if which >= ps.classifier_count or client.family == 0:
         return NO_CLASS
     c = &ps.classifiers[which]
     if client.family == 4:
-        cls = classify_v4(c, load_be32(client.addr), &scope)
+        cls = classify_v4(c, load_be32(client.addr), source, &scope)
     else:
-        cls = classify_v6(c, client.addr, &scope)
+        cls = classify_v6(c, client.addr, source, &scope)
+    if c.networks != NULL and source >= 0 and scope > source:
+        scope = source
     if scope > client.scope:
         client.scope = scope
     return cls
@@ -280,9 +318,11 @@ cdef int pick_multivalue(const PolicyState* ps, const Image* img, const ImgGroup
 
 
 cdef long eval_group(const PolicyState* ps, const Image* img, uint32_t gi, Client* client,
-                     uint16_t* chosen, int* nchosen, int depth) noexcept nogil:
+                     uint16_t* chosen, int* nchosen, int depth,
+                     PolicyTrace* trace) noexcept nogil:
     """The template a policy group answers with for this client, TEMPLATE_NODATA when it has
-    no answer for it, or CHOSE_MULTIVALUE with the members in ``chosen``."""
+    no answer for it, or CHOSE_MULTIVALUE with the members in ``chosen``. The first (outermost)
+    group's decision is written to ``trace``."""
     cdef const ImgGroup* g
     cdef const ImgMember* members
     cdef uint32_t cls = NO_CLASS
@@ -294,21 +334,33 @@ cdef long eval_group(const PolicyState* ps, const Image* img, uint32_t gi, Clien
     members = <const ImgMember*> (img.blob + g.members_off)
     if g.member_count == 0:
         return TEMPLATE_NODATA
+    if depth == 0:
+        trace.group = <int> gi
+        trace.cls = NO_CLASS
+        trace.member = -1
+        trace.nchosen = 0
     if g.kind == POLICY_WEIGHTED:
         m = pick_weighted(ps, img, g, members, depth)
     elif g.kind == POLICY_MULTIVALUE:
         nchosen[0] = pick_multivalue(ps, img, g, members, chosen, depth)
+        if depth == 0:
+            trace.nchosen = nchosen[0]
+            memcpy(trace.chosen, chosen, sizeof(uint16_t) * nchosen[0])
         return CHOSE_MULTIVALUE
     else:
         if g.kind == POLICY_CLASSIFIED:
             cls = classify(ps, g.classifier, client)
+            if depth == 0:
+                trace.cls = cls
         m = pick_chain(ps, img, members, chain_of(img, g, cls), depth)
         if m < 0:
             return TEMPLATE_NODATA
+    if depth == 0:
+        trace.member = m
     tmpl = members[m].tmpl
     if tmpl & TMPL_POLICY:  # an alias member whose target is itself a policy group
         return eval_group(ps, img, tmpl & ~(<uint32_t> TMPL_POLICY), client, chosen, nchosen,
-                          depth + 1)
+                          depth + 1, trace)
     return tmpl
 
 

@@ -36,6 +36,9 @@ from dataclasses import dataclass, replace
 import dns.name
 
 from fastdns.config import ListenAddress, ServerConfig
+from fastdns.health.monitor import HealthMonitor
+from fastdns.health.store import HealthCheckStore
+from fastdns.health.table import HealthTable, open_health_table
 from fastdns.hostedzones import compile_hosted_zone, load_hosted_zones
 from fastdns.metrics import CounterTable, MetricsServer, ServerGauges, render_metrics
 from fastdns.server import (
@@ -132,10 +135,12 @@ class ProcessPool:
         settings: WorkerSettings,
         table: CounterTable,
         current_snapshot: Callable[[], Snapshot],
+        health: HealthTable,
     ) -> None:
         self.count = count
         self.settings = settings  # slot is set per worker
         self.table = table
+        self.health = health
         self.current_snapshot = current_snapshot
         self.workers: dict[int, WorkerHandle] = {}
         self.restarts = 0
@@ -236,7 +241,7 @@ class ProcessPool:
         self.workers[slot] = handle
         start = {"op": "start", "generation": snapshot.generation, "settings": settings.to_json()}
         try:
-            send_message(parent, start, [self.table.fd, snapshot.fd])
+            send_message(parent, start, [self.table.fd, snapshot.fd, self.health.fd])
         except OSError as exc:  # it died already: its exit is handled below
             log.debug("worker %d: cannot send the start message: %s", slot, exc)
         parent.setblocking(False)
@@ -350,13 +355,14 @@ class ProcessPool:
 class InProcessPool:
     """``--workers 0``: one ``Worker`` in the supervisor's own process (no SO_REUSEPORT)."""
 
-    def __init__(self, settings: WorkerSettings, table: CounterTable) -> None:
-        self.worker = Worker(replace(settings, slot=0, reuse_port=False), table.row(0))
+    def __init__(self, settings: WorkerSettings, table: CounterTable, health: HealthTable) -> None:
+        self.health = open_health_table(health.fd)
+        self.worker = Worker(replace(settings, slot=0, reuse_port=False), table.row(0), self.health)
         self.restarts = 0
         self.serving = 0
 
     async def start(self, addresses: list[ListenAddress], snapshot: Snapshot) -> list:
-        catalog = load_catalog(snapshot.fd, self.worker.settings.udp_max_payload)
+        catalog = load_catalog(snapshot.fd, self.worker.settings.udp_max_payload, self.health)
         served = await self.worker.start(catalog, snapshot.generation)
         self.serving = 1 if served else 0
         return served
@@ -393,6 +399,10 @@ class Supervisor:
         # its disk writes nor compiling a changed zone block the event loop.
         self.store_thread = concurrent.futures.ThreadPoolExecutor(1, "fastdns-store")
         self.api = None
+        self.health_checks: HealthCheckStore | None = None
+        # One octet per health check, written by the monitor, read by every worker per query.
+        self.health = HealthTable()
+        self.monitor: HealthMonitor | None = None
         self.snapshot: Snapshot | None = None
         self.table: CounterTable | None = None
         self.pool: ProcessPool | InProcessPool | None = None
@@ -423,6 +433,7 @@ class Supervisor:
             self.store = Store(self.config.state)
         except StoreError as exc:
             raise StartupError(str(exc)) from None
+        self.health_checks = HealthCheckStore(self.store, self.health.capacity)
         # Changes committed before a crash are in the first snapshot: INSYNC once it serves.
         self._startup_pending = self.store.pending_changes()
         self.hosted = load_hosted_zones(self.store)
@@ -500,6 +511,7 @@ class Supervisor:
             for address in served:
                 log.info("listening on %s (UDP and TCP)", address)
             await self._mark_insync(self._startup_pending)
+            await self._start_health_monitor()
             await self._start_api()
             poll = loop.create_task(self._poll_external_changes())
             self._ready = True
@@ -523,13 +535,17 @@ class Supervisor:
         config = self.config
         wanted = ", ".join(str(a) for a in config.listen)
         if config.workers == 0:
-            self.pool = InProcessPool(self._worker_settings(), self.table)
+            self.pool = InProcessPool(self._worker_settings(), self.table, self.health)
             served = await self.pool.start(list(config.listen), self.snapshot)
         else:
             served = check_listen(config.listen)
             if served:
                 self.pool = ProcessPool(
-                    config.workers, self._worker_settings(), self.table, lambda: self.snapshot
+                    config.workers,
+                    self._worker_settings(),
+                    self.table,
+                    lambda: self.snapshot,
+                    self.health,
                 )
                 await self.pool.start(served)
         if not served:
@@ -552,6 +568,8 @@ class Supervisor:
             await self.metrics.close()
         if self.api is not None:
             await self.api.close()
+        if self.monitor is not None:
+            await self.monitor.close()
         if self._publish.task is not None:
             self._publish.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -569,6 +587,7 @@ class Supervisor:
         if self.store is not None:
             self.store_thread.submit(self.store.close).result()
         self.store_thread.shutdown()
+        self.health.close()
 
     def render_metrics(self) -> str:
         """The Prometheus exposition of the counters and gauges, now."""
@@ -651,8 +670,14 @@ class Supervisor:
             endpoint=f"http://{config.api_listen}",
             reserved_name=self.reserved_name,
         )
+        service.health_status = self.monitor.status
         self.api = ApiServer(
-            config.api_listen, service, config.access_keys, self.store_thread, self.zone_changed
+            config.api_listen,
+            service,
+            config.access_keys,
+            self.store_thread,
+            self.zone_changed,
+            on_health_change=self.monitor.request_reload,
         )
         try:
             await self.api.start()
@@ -660,6 +685,17 @@ class Supervisor:
             raise StartupError(
                 f"cannot serve the API on {config.api_listen}: {exc.strerror or exc}"
             ) from None
+
+    async def _start_health_monitor(self) -> None:
+        """Run the health checks of the store; their results reach the workers through the
+        shared table, without a new snapshot."""
+        loop = asyncio.get_running_loop()
+
+        async def load_checks():
+            return await loop.run_in_executor(self.store_thread, self.health_checks.monitor_entries)
+
+        self.monitor = HealthMonitor(self.health, load_checks)
+        await self.monitor.start()
 
     def zone_changed(self, zone_id: str, _change_id: str | None = None) -> None:
         """A hosted zone changed in the store: compile it and serve it (coalescing changes

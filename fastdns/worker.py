@@ -8,8 +8,8 @@ command line, whose parser imports every subcommand), with one end of an
 object; descriptors travel with it as ``SCM_RIGHTS`` (``socket.send_fds``).
 
 supervisor -> worker:
-    ``{"op": "start", "generation": G, "settings": {...}}`` + [counter table, snapshot]: the
-    first message; the worker maps both, binds its sockets and answers ``ready``.
+    ``{"op": "start", "generation": G, "settings": {...}}`` + [counter table, snapshot, health
+    table]: the first message; the worker maps them, binds its sockets and answers ``ready``.
     ``{"op": "snapshot", "generation": G}`` + [snapshot]: serve this snapshot from now on;
     answered with ``loaded`` (or ``failed``, and the old snapshot stays).
     ``{"op": "drain"}``: stop (see ``Worker.drain``) and exit 0.
@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from fastdns.config import ListenAddress, parse_listen
+from fastdns.health.table import open_health_table
 from fastdns.metrics import open_counters
 from fastdns.querylog import QueryLog
 from fastdns.snapshot import open_snapshot_parts
@@ -160,9 +161,10 @@ def load_catalog(fd: int, udp_max_payload: int, health=None):
 class Worker:
     """One serving process's listeners and the snapshot they answer from."""
 
-    def __init__(self, settings: WorkerSettings, counters=None) -> None:
+    def __init__(self, settings: WorkerSettings, counters=None, health=None) -> None:
         self.settings = settings
         self.counters = counters
+        self.health = health  # the shared health table's mapping (routing policies), or None
         self.generation = 0
         self.listeners: Listeners | None = None
 
@@ -185,7 +187,7 @@ class Worker:
         """Serve the snapshot in ``fd`` from the next query on (the swap is atomic: it runs on
         the loop thread, between two UDP batches and two TCP messages). On error the previous
         snapshot stays and the exception propagates."""
-        catalog = load_catalog(fd, self.settings.udp_max_payload)
+        catalog = load_catalog(fd, self.settings.udp_max_payload, self.health)
         assert self.listeners is not None
         self.listeners.set_catalog(catalog)
         self.generation = generation
@@ -274,10 +276,10 @@ def _receive_start(control: socket.socket) -> tuple[dict, list[int]]:
     finally:
         control.settimeout(None)
     message = json.loads(data) if data else {}
-    if message.get("op") != "start" or len(fds) != 2:
+    if message.get("op") != "start" or len(fds) != 3:
         for fd in fds:
             os.close(fd)
-        raise ValueError(f"expected a start message with 2 descriptors, got {data[:200]!r}")
+        raise ValueError(f"expected a start message with 3 descriptors, got {data[:200]!r}")
     return message, fds
 
 
@@ -289,7 +291,7 @@ def main(control_fd: int) -> int:
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s worker: %(message)s")
     control = socket.socket(fileno=control_fd)
     try:
-        message, (counters_fd, snapshot_fd) = _receive_start(control)
+        message, (counters_fd, snapshot_fd, health_fd) = _receive_start(control)
     except (OSError, ValueError) as exc:
         log.error("no start message from the supervisor: %s", exc)
         return 1
@@ -303,7 +305,8 @@ def main(control_fd: int) -> int:
             force=True,
         )
         counters = open_counters(counters_fd, settings.slot)
-        catalog = load_catalog(snapshot_fd, settings.udp_max_payload)
+        health = open_health_table(health_fd)
+        catalog = load_catalog(snapshot_fd, settings.udp_max_payload, health)
     except Exception as exc:
         log.error("cannot start: %s", exc)
         log.debug("start failure", exc_info=True)
@@ -311,10 +314,11 @@ def main(control_fd: int) -> int:
     finally:
         os.close(counters_fd)
         os.close(snapshot_fd)
+        os.close(health_fd)
 
     import uvloop
 
-    process = WorkerProcess(control, Worker(settings, counters), catalog, generation)
+    process = WorkerProcess(control, Worker(settings, counters, health), catalog, generation)
     del catalog
     with contextlib.closing(control):
         return uvloop.run(process.run())

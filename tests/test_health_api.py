@@ -367,11 +367,20 @@ def test_record_sets_use_existing_health_checks_which_then_cannot_be_deleted(api
         client.get_health_check(HealthCheckId=check_id)
 
 
-def test_status_without_a_monitor_has_no_observations(client):
-    check_id = create(client, **http_config())["Id"]
-    assert client.get_health_check_status(HealthCheckId=check_id)["HealthCheckObservations"] == []
-    reason = client.get_health_check_last_failure_reason(HealthCheckId=check_id)
-    assert reason["HealthCheckObservations"] == []
+def test_the_server_monitor_reports_observations(client):
+    with HttpEndpoint() as endpoint:
+        check_id = create(client, **http_config(Port=endpoint.port, RequestInterval=10))["Id"]
+        deadline = time.monotonic() + 10
+        while True:
+            status = client.get_health_check_status(HealthCheckId=check_id)
+            observations = status["HealthCheckObservations"]
+            if observations:
+                break
+            assert time.monotonic() < deadline, "the server's monitor never probed"
+            time.sleep(0.1)
+    report = observations[0]["StatusReport"]["Status"]
+    assert report.startswith("Success: HTTP Status Code 200"), report
+    client.delete_health_check(HealthCheckId=check_id)
 
 
 # -- in this process: the API wired to a real monitor
