@@ -457,7 +457,6 @@ cdef class Catalog:
             if info.qname_len else b""
         return reply, info.zone, qname, info.qtype, rcode
 
-
     def answer_explained(self, query, client=None):
         """``answer`` over UDP and how a routing policy chose it: ``(reply, explanation)``,
         explanation None when no policy was evaluated, else a dict with ``zone`` (catalog

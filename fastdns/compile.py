@@ -9,10 +9,18 @@ is the walk down the trie and the choice of template by QTYPE:
   CNAME chain ending in NODATA/NXDOMAIN);
 * a zone cut on the way down, or at the name with QTYPE != DS: the cut's referral;
 * no match: the closest encloser's ``*`` child if it has one (wildcard templates), else NXDOMAIN.
+
+Names are compared, looked up and walked as :func:`fastdns.image.name_key` tuples (labels
+lower-cased, RFC 4343), each converted once: hashing and comparing ``dns.name.Name`` objects in the
+inner loops used to be most of the compile time, which the management API pays on every change.
+Names are written in the spelling the zone gives them (``fastdns.wire.WireCache``).
 """
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dns.name
@@ -25,10 +33,11 @@ from fastdns.image import (
     TMPL_OWNER_IS_QNAME,
     Template,
     TrieBuilder,
+    name_key,
     pack_image,
 )
 from fastdns.model import RecordSet, Zone
-from fastdns.wire import TemplateTooLarge, WireWriter
+from fastdns.wire import TemplateTooLarge, WireCache, WireName, WireWriter
 
 A, AAAA, NS, CNAME, SOA, MX, SRV, DS, ANY = (
     dns.rdatatype.A,
@@ -46,29 +55,62 @@ WILDCARD_LABEL = b"*"
 # Longest CNAME chain followed inside a zone; loops are stopped earlier by a visited set.
 MAX_CHAIN = 16
 
+Key = tuple[bytes, ...]  # a name's labels lower-cased, root label last (image.name_key)
+
 
 @dataclass(frozen=True)
 class _Found:
     """Compile-time resolution of a name inside the zone (mirrors the hot path's walk)."""
 
     kind: str  # "exact" | "wildcard" | "nxdomain" | "cut"
-    node: dns.name.Name  # the node whose data answers (the * node for wildcards, the cut)
+    node: Key  # the node whose data answers (the * node for wildcards, the cut)
 
 
 def compile_zone(zone: Zone) -> bytes:
     """Compile a validated zone into an image for ``fastdns._core.Catalog``."""
-    return _ZoneCompiler(zone).compile()
+    with _collector_paused():
+        return _ZoneCompiler(zone).compile()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the duration of a compile.
+
+    A compile allocates a few long-lived objects per name and makes no reference cycles, so
+    the collector finds nothing to free, yet every full collection it starts on the way walks
+    every object of the zone: a fifth of the time of a 100,000-name compile. Reference counting
+    frees everything as usual. A collector that is already off is left alone.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _is_subdomain(key: Key, parent: Key) -> bool:
+    """``Name.is_subdomain`` on keys: ``parent`` is ``key`` or one of its ancestors."""
+    return len(key) >= len(parent) and key[len(key) - len(parent) :] == parent
+
+
+def _is_wildcard(key: Key) -> bool:
+    return key[0] == WILDCARD_LABEL
 
 
 class _ZoneCompiler:
     def __init__(self, zone: Zone):
         self.zone = zone
         self.origin = zone.origin
+        self.apex = name_key(zone.origin)
+        self.names = WireCache()
         # Static data only: a policy group (several candidates) is compiled by the policy step.
-        self.data: dict[dns.name.Name, dict[int, RecordSet]] = {}
+        self.data: dict[Key, dict[int, RecordSet]] = {}
         for (name, rdtype), candidates in zone.rrsets.items():
-            self.data.setdefault(name, {})[rdtype] = candidates[0]
-        self.cuts = {n for n, types in self.data.items() if NS in types and n != self.origin}
+            self.data.setdefault(name_key(name), {})[rdtype] = candidates[0]
+        self.cuts = {k for k, types in self.data.items() if NS in types and k != self.apex}
         soa = zone.soa
         if soa is None:
             raise ValueError(f"zone {self.origin} has no SOA at its apex")
@@ -76,63 +118,71 @@ class _ZoneCompiler:
         self.negative_ttl = min(soa.ttl, soa.rdatas[0].minimum)
         self.soa = soa
         self.trie = TrieBuilder(self.origin)
-        for name in self.data:
-            self.trie.add(name)
+        for key in self.data:
+            self.trie.add_key(key)
         self.templates: list[Template] = []
-        self._memo: dict[tuple, int] = {}
 
     # -- driver ------------------------------------------------------------------------------
     def compile(self) -> bytes:
         self.nodata = self._negative(NOERROR)
         self.nxdomain = self._negative(NXDOMAIN)
-        for name, index in list(self.trie.by_name.items()):
-            self._fill(self.trie.nodes[index], name)
+        for key, index in list(self.trie.by_key.items()):
+            self._fill(self.trie.nodes[index], key)
         nodes = self.trie.layout()
         return pack_image(self.origin, nodes, self.templates)
 
-    def _fill(self, node, name: dns.name.Name) -> None:
+    def _fill(self, node, key: Key) -> None:
         node.default_template = self.nodata
-        if name in self.cuts:
+        if key in self.cuts:
             # RFC 1034 §4.3.2 step 3b: a referral; RFC 4035 §3.1.4.1: DS is the parent's data.
             node.flags |= NODE_CUT
-            node.default_template = self._referral(name)
-            node.types = [(DS, self._positive(name, DS) if DS in self.data[name] else self.nodata)]
+            node.default_template = self._referral(key)
+            node.types = [(DS, self._positive(key, DS) if DS in self.data[key] else self.nodata)]
             return
-        types = self.data.get(name, {})
-        if not types or self._occluded(name):
+        types = self.data.get(key)
+        if not types or self._occluded(key):
             return  # empty non-terminal (RFC 4592 §2.2.2) or glue below a cut: NODATA
         if CNAME in types:
-            self._fill_cname(node, name)
+            self._fill_cname(node, key)
             return
-        node.types = [(t, self._positive(name, t)) for t in types]
-        node.types.append((ANY, self._positive(name, self._any_type(types))))
+        templates = {t: self._positive(key, t) for t in types}
+        node.types = list(templates.items())
+        node.types.append((ANY, templates[self._any_type(types)]))
 
     # -- resolution at compile time ----------------------------------------------------------
-    def _occluded(self, name: dns.name.Name) -> bool:
-        n = name.parent() if name != self.origin else name
-        while n != self.origin:
-            if n in self.cuts:
-                return True
-            n = n.parent()
-        return False
+    def _occluded(self, key: Key) -> bool:
+        """A cut strictly between the apex and ``key`` hides ``key`` (RFC 1034 §4.2.1)."""
+        depth = len(key) - len(self.apex)  # labels below the apex
+        if depth < 2:
+            return False
+        cuts = self.cuts
+        return any(key[i:] in cuts for i in range(1, depth))
 
-    def _resolve(self, qname: dns.name.Name) -> _Found:
+    def _resolve(self, qname: Key) -> _Found:
         """Where the hot path's walk would end for ``qname`` (inside this zone)."""
-        relative = qname.relativize(self.origin).labels
-        name = self.origin
-        for i in range(len(relative) - 1, -1, -1):
-            if name != self.origin and name in self.cuts:
+        by_key = self.trie.by_key
+        name = self.apex
+        for i in range(len(qname) - len(self.apex) - 1, -1, -1):
+            if name in self.cuts:
                 return _Found("cut", name)
-            child = dns.name.Name(relative[i:] + self.origin.labels)
-            if child not in self.trie.by_name:
-                wildcard = dns.name.Name((WILDCARD_LABEL, *name.labels))
-                if wildcard in self.trie.by_name:
+            child = qname[i:]
+            if child not in by_key:
+                wildcard = (WILDCARD_LABEL, *name)
+                if wildcard in by_key:
                     return _Found("wildcard", wildcard)
                 return _Found("nxdomain", name)
             name = child
-        if name != self.origin and name in self.cuts:
+        if name in self.cuts:
             return _Found("cut", name)
         return _Found("exact", name)
+
+    def _spelled_cut(self, target: WireName, cut: Key) -> WireName:
+        """The cut met on the way to ``target``, spelled as the walk saw it: the target's own
+        labels below the apex, the zone's origin above."""
+        end = len(target.labels) - len(self.apex)
+        return self.names.labels(
+            target.labels[len(target.labels) - len(cut) : end] + self.origin.labels
+        )
 
     @staticmethod
     def _any_type(types: dict[int, RecordSet]) -> int:
@@ -140,10 +190,15 @@ class _ZoneCompiler:
         # is deterministic and what Knot DNS does.
         return min(types)
 
-    # -- templates ---------------------------------------------------------------------------
-    def _is_wildcard(self, name: dns.name.Name) -> bool:
-        return name.labels[0] == WILDCARD_LABEL
+    def _targets(self, rrset: RecordSet) -> list[WireName]:
+        """The names whose addresses go in the additional section with ``rrset``."""
+        if rrset.rdtype == NS or rrset.rdtype == SRV:
+            return [self.names.name(r.target) for r in rrset.rdatas]
+        if rrset.rdtype == MX:
+            return [self.names.name(r.exchange) for r in rrset.rdatas]
+        return []
 
+    # -- templates ---------------------------------------------------------------------------
     def _finish(self, w: WireWriter, *, an=0, ns=0, ar_marks=(), ar_required=0, flags=0) -> int:
         if w.owner_is_qname:
             flags |= TMPL_OWNER_IS_QNAME
@@ -151,133 +206,126 @@ class _ZoneCompiler:
             body = w.body()
             template = Template(
                 body, w.pointers, an, ns, len(ar_marks), list(ar_marks), ar_required, flags,
-                len(w.question.to_wire()),
+                w.qname_len,
             )  # fmt: skip
         except TemplateTooLarge:
-            template = Template(
-                b"", [], 0, 0, 0, [], 0, flags | TMPL_ALWAYS_TC, len(w.question.to_wire())
-            )
+            template = Template(b"", [], 0, 0, 0, [], 0, flags | TMPL_ALWAYS_TC, w.qname_len)
         self.templates.append(template)
         return len(self.templates) - 1
 
-    def _memoized(self, key: tuple, build) -> int:
-        found = self._memo.get(key)
-        if found is None:
-            found = self._memo[key] = build()
-        return found
-
     def _negative(self, rcode: int) -> int:
         """NXDOMAIN / NODATA: the zone's SOA in authority (RFC 2308 §2.1, §2.2)."""
-        w = WireWriter(self.origin)
-        w.rrset(self.origin, SOA, self.negative_ttl, self.soa.rdatas)
+        w = WireWriter(self.apex, self.names)
+        w.rrset(self.names.name(self.origin), SOA, self.negative_ttl, self.soa.rdatas)
         return self._finish(w, ns=1, flags=TMPL_AA | rcode)
 
-    def _positive(self, name: dns.name.Name, rdtype: int) -> int:
-        def build() -> int:
-            w = WireWriter(name, owner_is_qname=self._is_wildcard(name))
-            rrset = self.data[name][rdtype]
-            an = w.rrset(None, rdtype, rrset.ttl, rrset.rdatas)
-            marks = self._additional(w, [rrset], exclude=set())
-            return self._finish(w, an=an, ar_marks=marks, flags=TMPL_AA)
+    def _positive(self, key: Key, rdtype: int) -> int:
+        """The answer from the RRset at ``key``, owned by the query name, with additional data."""
+        w = WireWriter(key, self.names, owner_is_qname=_is_wildcard(key))
+        rrset = self.data[key][rdtype]
+        an = w.rrset(None, rdtype, rrset.ttl, rrset.rdatas)
+        marks = self._additional(w, rrset)
+        return self._finish(w, an=an, ar_marks=marks, flags=TMPL_AA)
 
-        return self._memoized(("positive", name, rdtype), build)
-
-    def _additional(self, w: WireWriter, rrsets, exclude: set) -> list[int]:
+    def _additional(self, w: WireWriter, rrset: RecordSet) -> list[int]:
         """A/AAAA of in-zone NS, MX and SRV targets (RFC 1034 §4.3.2 step 6, RFC 2782)."""
         marks: list[int] = []
-        seen = set(exclude)
-        for rrset in rrsets:
-            for target in _targets(rrset):
-                if not target.is_subdomain(self.origin):
-                    continue
-                for t in (A, AAAA):
-                    addr = self.data.get(target, {}).get(t)
-                    if addr is None or (target, t) in seen:
-                        continue
-                    seen.add((target, t))
-                    for rdata in addr.rdatas:
-                        marks.append(w.mark())
-                        w.rr(target, t, addr.ttl, rdata)
+        targets = self._targets(rrset)
+        if targets:
+            seen: set = set()
+            for target in targets:
+                if _is_subdomain(target.key, self.apex):
+                    self._write_addresses(w, target, seen, marks)
         return marks
 
-    def _referral(self, cut: dns.name.Name) -> int:
+    def _write_addresses(self, w: WireWriter, target: WireName, seen: set, marks: list) -> None:
+        """The A and AAAA RRsets of ``target`` not in ``seen``; each RR's offset to ``marks``."""
+        types = self.data.get(target.key, {})
+        for t in (A, AAAA):
+            addr = types.get(t)
+            if addr is None or (target.key, t) in seen:
+                continue
+            seen.add((target.key, t))
+            for rdata in addr.rdatas:
+                marks.append(w.mark())
+                w.rr(target, t, addr.ttl, rdata)
+
+    def _referral(self, cut: Key) -> int:
         """RFC 1034 §4.3.2 step 3b: NS in authority, glue in additional, AA clear."""
-        w = WireWriter(cut)
-        ns, marks, required = self._write_delegation(w, cut)
+        w = WireWriter(cut, self.names)
+        # The cut is the question, so its NS owner is a pointer to it whatever the spelling.
+        ns, marks, required = self._write_delegation(w, cut, self.names.labels(cut))
         return self._finish(w, ns=ns, ar_marks=marks, ar_required=required)
 
-    def _write_delegation(self, w: WireWriter, cut: dns.name.Name) -> tuple[int, list[int], int]:
+    def _write_delegation(
+        self, w: WireWriter, cut: Key, cut_name: WireName
+    ) -> tuple[int, list[int], int]:
         """The cut's NS RRset, then its glue; returns (NS count, additional marks, required).
 
         In-domain glue (below the cut) is required; sibling glue elsewhere in the zone is
         optional and may be dropped to fit (RFC 9471 §2.1, §2.2).
         """
         ns_set = self.data[cut][NS]
-        ns = w.rrset(cut, NS, ns_set.ttl, ns_set.rdatas)
-        in_domain = [t for t in _targets(ns_set) if t.is_subdomain(cut)]
+        ns = w.rrset(cut_name, NS, ns_set.ttl, ns_set.rdatas)
+        targets = self._targets(ns_set)
+        in_domain = [t for t in targets if _is_subdomain(t.key, cut)]
         sibling = [
-            t for t in _targets(ns_set) if t.is_subdomain(self.origin) and not t.is_subdomain(cut)
+            t for t in targets if _is_subdomain(t.key, self.apex) and not _is_subdomain(t.key, cut)
         ]
         marks: list[int] = []
         required = 0
         seen: set = set()
         for group in (in_domain, sibling):
             for target in group:
-                for t in (A, AAAA):
-                    addr = self.data.get(target, {}).get(t)
-                    if addr is None or (target, t) in seen:
-                        continue
-                    seen.add((target, t))
-                    for rdata in addr.rdatas:
-                        marks.append(w.mark())
-                        w.rr(target, t, addr.ttl, rdata)
+                self._write_addresses(w, target, seen, marks)
             if group is in_domain:
                 required = len(marks)
         return ns, marks, required
 
     # -- CNAME -------------------------------------------------------------------------------
-    def _fill_cname(self, node, name: dns.name.Name) -> None:
+    def _fill_cname(self, node, key: Key) -> None:
         """RFC 1034 §4.3.2 step 3a: restart the lookup at the canonical name, within the zone."""
-        hops, end = self._chase(name)
-        node.types = [(CNAME, self._positive(name, CNAME)), (ANY, self._positive(name, CNAME))]
+        hops, end = self._chase(key)
+        cname = self._positive(key, CNAME)
+        node.types = [(CNAME, cname), (ANY, cname)]
         if end[0] == "node":
-            _owner, data_name = end[1], end[2]
-            for t in self.data.get(data_name, {}):
+            data_key = end[2]
+            for t in self.data.get(data_key, {}):
                 if t != CNAME:
-                    node.types.append((t, self._chain(name, hops, end, t)))
-        node.default_template = self._chain(name, hops, end, None)
+                    node.types.append((t, self._chain(key, hops, end, t)))
+        node.default_template = self._chain(key, hops, end, None)
 
-    def _chase(self, name: dns.name.Name):
-        """The CNAME hops after ``name`` and how the chain ends.
+    def _chase(self, key: Key):
+        """The CNAME hops after ``key`` and how the chain ends.
 
         Returns (hops, end): hops are (owner, CNAME record set) pairs after the first; end is
-        ("out",) when the target leaves the zone, ("loop",), ("nxdomain",), ("cut", cut) or
-        ("node", owner, data_name) for the node whose data answers the final owner.
+        ("out",) when the target leaves the zone, ("loop",), ("nxdomain",), ("cut", cut,
+        spelling) or ("node", owner, data key) for the node whose data answers the final owner.
         """
-        hops: list[tuple[dns.name.Name, RecordSet]] = []
-        visited = {name}
-        target = self.data[name][CNAME].rdatas[0].target
+        hops: list[tuple[WireName, RecordSet]] = []
+        visited = {key}
+        target = self.names.name(self.data[key][CNAME].rdatas[0].target)
         for _ in range(MAX_CHAIN):
-            if not target.is_subdomain(self.origin):
+            if not _is_subdomain(target.key, self.apex):
                 return hops, ("out",)
-            if target in visited:
+            if target.key in visited:
                 return hops, ("loop",)
-            found = self._resolve(target)
+            found = self._resolve(target.key)
             if found.kind == "nxdomain":
                 return hops, ("nxdomain",)
             if found.kind == "cut":
-                return hops, ("cut", found.node)
+                return hops, ("cut", found.node, self._spelled_cut(target, found.node))
             types = self.data.get(found.node, {})
             if CNAME not in types:
                 return hops, ("node", target, found.node)
             hops.append((target, types[CNAME]))
-            visited.add(target)
-            target = types[CNAME].rdatas[0].target
+            visited.add(target.key)
+            target = self.names.name(types[CNAME].rdatas[0].target)
         return hops, ("loop",)
 
-    def _chain(self, name: dns.name.Name, hops, end, qtype: int | None) -> int:
-        w = WireWriter(name, owner_is_qname=self._is_wildcard(name))
-        first = self.data[name][CNAME]
+    def _chain(self, key: Key, hops, end, qtype: int | None) -> int:
+        w = WireWriter(key, self.names, owner_is_qname=_is_wildcard(key))
+        first = self.data[key][CNAME]
         an = w.rrset(None, CNAME, first.ttl, first.rdatas)
         for owner, rrset in hops:
             an += w.rrset(owner, CNAME, rrset.ttl, rrset.rdatas)
@@ -285,29 +333,19 @@ class _ZoneCompiler:
         if end[0] == "cut":
             # The restarted lookup meets a zone cut: a referral after the CNAMEs (RFC 1034
             # §4.3.2 steps 3a then 3b); AA stays set for the authoritative CNAME part.
-            ns, marks, required = self._write_delegation(w, end[1])
+            ns, marks, required = self._write_delegation(w, end[1], end[2])
         elif end[0] == "nxdomain":
             # RFC 6604 §3: the RCODE describes the last name in the chain.
             rcode = NXDOMAIN
-            ns = w.rrset(self.origin, SOA, self.negative_ttl, self.soa.rdatas)
+            ns = w.rrset(self.names.name(self.origin), SOA, self.negative_ttl, self.soa.rdatas)
         elif end[0] == "node":
-            owner, data_name = end[1], end[2]
-            final = self.data.get(data_name, {}).get(qtype) if qtype is not None else None
+            owner, data_key = end[1], end[2]
+            final = self.data.get(data_key, {}).get(qtype) if qtype is not None else None
             if final is not None:
                 an += w.rrset(owner, qtype, final.ttl, final.rdatas)
-                marks = self._additional(w, [final], exclude=set())
+                marks = self._additional(w, final)
             else:
-                ns = w.rrset(self.origin, SOA, self.negative_ttl, self.soa.rdatas)
+                ns = w.rrset(self.names.name(self.origin), SOA, self.negative_ttl, self.soa.rdatas)
         return self._finish(
             w, an=an, ns=ns, ar_marks=marks, ar_required=required, flags=TMPL_AA | rcode
         )
-
-
-def _targets(rrset: RecordSet) -> list[dns.name.Name]:
-    if rrset.rdtype == NS:
-        return [r.target for r in rrset.rdatas]
-    if rrset.rdtype == MX:
-        return [r.exchange for r in rrset.rdatas]
-    if rrset.rdtype == SRV:
-        return [r.target for r in rrset.rdatas]
-    return []

@@ -34,6 +34,7 @@ HEADER = struct.Struct("=4sI" + "II" * 5 + "I" * 2 + "I" * 4)  # see _header_fie
 NODE = struct.Struct("=6IHHI")
 TYPE_ENTRY = struct.Struct("=HHI")
 TEMPLATE = struct.Struct("=3I8HI")
+U16LE = struct.Struct("<H")  # pointer positions and additional-RR offsets in the blob
 
 # Node flags (mirrored in ext/_core.pxd).
 NODE_CUT = 0x1  # a delegation point (NS below the apex)
@@ -45,7 +46,7 @@ TMPL_OWNER_IS_QNAME = 0x20
 TMPL_ALWAYS_TC = 0x40
 
 
-@dataclass
+@dataclass(slots=True)
 class Template:
     body: bytes
     pointers: list[int]
@@ -58,7 +59,7 @@ class Template:
     qname_len: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     label: bytes  # lower-cased; b"" for the root
     parent: int
@@ -72,47 +73,67 @@ class Node:
     wildcard: int = NONE
 
 
+def name_key(name: dns.name.Name) -> tuple[bytes, ...]:
+    """``name``'s labels lower-cased: equal for names that are equal (RFC 4343), and cheap to
+    hash and compare, unlike ``dns.name.Name``."""
+    return tuple(map(bytes.lower, name.labels))
+
+
 class TrieBuilder:
-    """Collects names into a label trie; ``layout`` numbers nodes breadth-first."""
+    """Collects names into a label trie; ``layout`` numbers nodes breadth-first.
+
+    Names are keyed by :func:`name_key`; ``by_key`` maps each key to its node, in the order the
+    nodes were created (every node after its parent).
+    """
 
     def __init__(self, root: dns.name.Name):
         self.root = root
         self.nodes: list[Node] = [Node(b"", NONE)]
-        self.by_name: dict[dns.name.Name, int] = {root: 0}
+        self.by_key: dict[tuple[bytes, ...], int] = {name_key(root): 0}
 
     def add(self, name: dns.name.Name) -> int:
         """The node of ``name`` (a subdomain of the root), creating it and its ancestors."""
-        found = self.by_name.get(name)
+        return self.add_key(name_key(name))
+
+    def add_key(self, key: tuple[bytes, ...]) -> int:
+        """:meth:`add` for a name given by its :func:`name_key`."""
+        found = self.by_key.get(key)
         if found is not None:
             return found
-        parent = self.add(name.parent())
-        label = name.labels[0].lower()
+        if len(key) <= 1:
+            # Walked up past the root without meeting it: not a subdomain of the root.
+            raise dns.name.NoParent
+        parent = self.add_key(key[1:])
+        label = key[0]
         index = len(self.nodes)
         self.nodes.append(Node(label, parent))
         self.nodes[parent].children[label] = index
-        self.by_name[name] = index
+        self.by_key[key] = index
         return index
 
     def layout(self) -> list[Node]:
         """Renumber breadth-first with sorted children; returns nodes in their final order."""
+        nodes = self.nodes
+        # Breadth-first, each node's children in label order: the children of a node get
+        # consecutive numbers, starting where ``first`` records.
         order = [0]
-        i = 0
-        while i < len(order):
-            node = self.nodes[order[i]]
-            order.extend(idx for _label, idx in sorted(node.children.items()))
-            i += 1
-        new_index = {old: new for new, old in enumerate(order)}
-        result = [self.nodes[old] for old in order]
-        for node in result:
-            children = sorted(node.children.items())
+        first = [NONE] * len(nodes)
+        for old in order:  # grows while it is walked
+            children = nodes[old].children
+            if children:
+                first[old] = len(order)
+                order += [children[label] for label in sorted(children)]
+        new_index = [0] * len(nodes)
+        for new, old in enumerate(order):
+            new_index[old] = new
+        result = [nodes[old] for old in order]
+        for node, old in zip(result, order, strict=True):
             node.parent = new_index[node.parent] if node.parent != NONE else NONE
-            node.child_count = len(children)
-            node.first_child = new_index[children[0][1]] if children else NONE
-            node.wildcard = NONE
-            for label, idx in children:
-                if label == b"*":
-                    node.wildcard = new_index[idx]
-        self.by_name = {name: new_index[idx] for name, idx in self.by_name.items()}
+            node.child_count = len(node.children)
+            node.first_child = first[old]
+            wildcard = node.children.get(b"*")
+            node.wildcard = new_index[wildcard] if wildcard is not None else NONE
+        self.by_key = {key: new_index[idx] for key, idx in self.by_key.items()}
         self.nodes = result
         return result
 
@@ -154,10 +175,10 @@ def pack_image(apex: dns.name.Name, nodes: list[Node], templates: list[Template]
         blob += t.body
         ptr_off = len(blob)
         for p in t.pointers:
-            blob += struct.pack("<H", p)
+            blob += U16LE.pack(p)
         mark_off = len(blob)
         for m in t.ar_marks:
-            blob += struct.pack("<H", m)
+            blob += U16LE.pack(m)
         tmpl_bytes += TEMPLATE.pack(
             body_off,
             ptr_off,
