@@ -142,6 +142,7 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
     cdef int nchosen = 0
     cdef long picked
     cdef Query q
+    cdef uint32_t chosen_group = 0
     cdef Walk w
     cdef int zone, depth = 0, parent_zone, parent_depth = 0
     cdef const Image* img
@@ -213,10 +214,10 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
     if tmpl & TMPL_POLICY:
         client_of(&q, peer, &client)
         picked = eval_group(&cat.policy, img, tmpl & ~(<uint32_t> TMPL_POLICY), &client, chosen,
-                            &nchosen, 0, &info.policy)
+                            &nchosen, &chosen_group, 0, &info.policy)
         if picked == CHOSE_MULTIVALUE:
             return emit_members(&q, img, <const ImgMember*> (
-                img.blob + img.groups[tmpl & ~(<uint32_t> TMPL_POLICY)].members_off),
+                img.blob + img.groups[chosen_group].members_off),
                 chosen, nchosen, out, limit, cat.udp_max, client.scope)
         return emit_template(&q, img, <uint32_t> picked, out, limit, cat.udp_max, client.scope)
     return emit_template(&q, img, tmpl, out, limit, cat.udp_max, 0)

@@ -318,11 +318,12 @@ cdef int pick_multivalue(const PolicyState* ps, const Image* img, const ImgGroup
 
 
 cdef long eval_group(const PolicyState* ps, const Image* img, uint32_t gi, Client* client,
-                     uint16_t* chosen, int* nchosen, int depth,
+                     uint16_t* chosen, int* nchosen, uint32_t* chosen_group, int depth,
                      PolicyTrace* trace) noexcept nogil:
     """The template a policy group answers with for this client, TEMPLATE_NODATA when it has
-    no answer for it, or CHOSE_MULTIVALUE with the members in ``chosen``. The first (outermost)
-    group's decision is written to ``trace``."""
+    no answer for it, or CHOSE_MULTIVALUE with the members in ``chosen`` of the group
+    ``chosen_group`` (the group itself, or one an alias member leads to). The first
+    (outermost) group's decision is written to ``trace``."""
     cdef const ImgGroup* g
     cdef const ImgMember* members
     cdef uint32_t cls = NO_CLASS
@@ -343,6 +344,7 @@ cdef long eval_group(const PolicyState* ps, const Image* img, uint32_t gi, Clien
         m = pick_weighted(ps, img, g, members, depth)
     elif g.kind == POLICY_MULTIVALUE:
         nchosen[0] = pick_multivalue(ps, img, g, members, chosen, depth)
+        chosen_group[0] = gi
         if depth == 0:
             trace.nchosen = nchosen[0]
             memcpy(trace.chosen, chosen, sizeof(uint16_t) * nchosen[0])
@@ -360,7 +362,7 @@ cdef long eval_group(const PolicyState* ps, const Image* img, uint32_t gi, Clien
     tmpl = members[m].tmpl
     if tmpl & TMPL_POLICY:  # an alias member whose target is itself a policy group
         return eval_group(ps, img, tmpl & ~(<uint32_t> TMPL_POLICY), client, chosen, nchosen,
-                          depth + 1, trace)
+                          chosen_group, depth + 1, trace)
     return tmpl
 
 

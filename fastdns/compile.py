@@ -10,6 +10,15 @@ is the walk down the trie and the choice of template by QTYPE:
 * a zone cut on the way down, or at the name with QTYPE != DS: the cut's referral;
 * no match: the closest encloser's ``*`` child if it has one (wildcard templates), else NXDOMAIN.
 
+A (name, type) with a routing policy -- several record sets told apart by SetIdentifier, or an
+alias to such a group -- gets no single template: its type entry names a policy group
+(``TMPL_POLICY | index``) whose members each have their own template, and ``fastdns.policy``
+builds the group's table that the hot path evaluates per query. Answers that would need a policy
+decision inside a template are cut short instead of frozen at one member's values: a CNAME chain
+stops at the name whose data is chosen by policy (the resolver asks for it and gets a per-query
+answer), and additional-section addresses of such names are left out (RFC 1034 §4.3.2 step 6
+makes them optional).
+
 Names are compared, looked up and walked as :func:`fastdns.image.name_key` tuples (labels
 lower-cased, RFC 4343), each converted once: hashing and comparing ``dns.name.Name`` objects in the
 inner loops used to be most of the compile time, which the management API pays on every change.
@@ -31,12 +40,22 @@ from fastdns.image import (
     TMPL_AA,
     TMPL_ALWAYS_TC,
     TMPL_OWNER_IS_QNAME,
+    TMPL_POLICY,
     Template,
     TrieBuilder,
     name_key,
     pack_image,
 )
 from fastdns.model import RecordSet, Zone
+from fastdns.policy import (
+    HEALTH_ALWAYS,
+    HEALTH_GROUP,
+    PolicyEnvironment,
+    PolicyGroup,
+    build_group,
+    health_of,
+    policy_of,
+)
 from fastdns.wire import TemplateTooLarge, WireCache, WireName, WireWriter
 
 A, AAAA, NS, CNAME, SOA, MX, SRV, DS, ANY = (
@@ -54,6 +73,8 @@ NOERROR, NXDOMAIN = 0, 3
 WILDCARD_LABEL = b"*"
 # Longest CNAME chain followed inside a zone; loops are stopped earlier by a visited set.
 MAX_CHAIN = 16
+# Alias -> group -> alias ... nesting the hot path evaluates (ext/core_types.pxd MAX_POLICY_DEPTH).
+MAX_POLICY_DEPTH = 4
 
 Key = tuple[bytes, ...]  # a name's labels lower-cased, root label last (image.name_key)
 
@@ -66,10 +87,36 @@ class _Found:
     node: Key  # the node whose data answers (the * node for wildcards, the cut)
 
 
-def compile_zone(zone: Zone) -> bytes:
-    """Compile a validated zone into an image for ``fastdns._core.Catalog``."""
+@dataclass(frozen=True)
+class GroupInfo:
+    """What a policy group of an image was compiled from, for explaining its choices: the
+    group's record sets in member order (``Catalog.answer_explained`` names members by
+    position) and the policy they share."""
+
+    name: dns.name.Name
+    rdtype: int
+    policy: str | None
+    members: tuple[RecordSet, ...]
+
+
+@dataclass(frozen=True)
+class CompiledZone:
+    image: bytes
+    groups: tuple[GroupInfo, ...]
+
+
+def compile_zone(zone: Zone, env: PolicyEnvironment | None = None) -> bytes:
+    """Compile a validated zone into an image for ``fastdns._core.Catalog``; ``env`` gives
+    what routing-policy groups are built from (health-check slots, client classifiers)."""
+    return compile_zone_with_groups(zone, env).image
+
+
+def compile_zone_with_groups(zone: Zone, env: PolicyEnvironment | None = None) -> CompiledZone:
+    """``compile_zone``, and what each policy group of the image was compiled from."""
     with _collector_paused():
-        return _ZoneCompiler(zone).compile()
+        compiler = _ZoneCompiler(zone, env or PolicyEnvironment())
+        image = compiler.compile()
+        return CompiledZone(image, tuple(compiler.group_info))
 
 
 @contextmanager
@@ -101,15 +148,24 @@ def _is_wildcard(key: Key) -> bool:
 
 
 class _ZoneCompiler:
-    def __init__(self, zone: Zone):
+    def __init__(self, zone: Zone, env: PolicyEnvironment):
         self.zone = zone
+        self.env = env
         self.origin = zone.origin
         self.apex = name_key(zone.origin)
         self.names = WireCache()
-        # Static data only: a policy group (several candidates) is compiled by the policy step.
+        # The first candidate of every (name, type), for what needs only the name's types; the
+        # keys of routing-policy groups (and aliases to them) in ``policy``.
         self.data: dict[Key, dict[int, RecordSet]] = {}
+        self.candidates: dict[tuple[Key, int], list[RecordSet]] = {}
         for (name, rdtype), candidates in zone.rrsets.items():
-            self.data.setdefault(name_key(name), {})[rdtype] = candidates[0]
+            key = name_key(name)
+            self.data.setdefault(key, {})[rdtype] = candidates[0]
+            self.candidates[(key, rdtype)] = candidates
+        self.policy = {k for k in self.candidates if self._is_policy(k, 0)}
+        self.groups: list[PolicyGroup] = []
+        self.group_info: list[GroupInfo] = []
+        self.group_index: dict[tuple[Key, int, Key], int] = {}
         self.cuts = {k for k, types in self.data.items() if NS in types and k != self.apex}
         soa = zone.soa
         if soa is None:
@@ -129,7 +185,7 @@ class _ZoneCompiler:
         for key, index in list(self.trie.by_key.items()):
             self._fill(self.trie.nodes[index], key)
         nodes = self.trie.layout()
-        return pack_image(self.origin, nodes, self.templates)
+        return pack_image(self.origin, nodes, self.templates, self.groups)
 
     def _fill(self, node, key: Key) -> None:
         node.default_template = self.nodata
@@ -143,11 +199,85 @@ class _ZoneCompiler:
         if not types or self._occluded(key):
             return  # empty non-terminal (RFC 4592 §2.2.2) or glue below a cut: NODATA
         if CNAME in types:
+            if (key, CNAME) in self.policy:
+                # Each member names its own canonical name: answer the CNAME alone, for every
+                # QTYPE; the resolver restarts at the target (RFC 1034 §4.3.2 step 3a allows
+                # the chain to be followed by the resolver).
+                group = TMPL_POLICY | self._group(key, CNAME, key, 0)
+                node.types = [(CNAME, group), (ANY, group)]
+                node.default_template = group
+                return
             self._fill_cname(node, key)
             return
-        templates = {t: self._positive(key, t) for t in types}
+        templates = {
+            t: TMPL_POLICY | self._group(key, t, key, 0)
+            if (key, t) in self.policy
+            else self._positive(key, t)
+            for t in types
+        }
         node.types = list(templates.items())
         node.types.append((ANY, templates[self._any_type(types)]))
+
+    # -- routing-policy groups ---------------------------------------------------------------
+    def _is_policy(self, k: tuple[Key, int], depth: int) -> bool:
+        """Whether (name, type) is answered per query: a routing-policy group, or an alias
+        (possibly through further aliases) to one."""
+        candidates = self.candidates.get(k)
+        if not candidates:
+            return False
+        first = candidates[0]
+        if len(candidates) > 1 or policy_of(first) is not None:
+            return True
+        if first.alias_target is None or depth >= MAX_POLICY_DEPTH:
+            return False
+        return self._is_policy((name_key(first.alias_target), k[1]), depth + 1)
+
+    def _group(self, key: Key, rdtype: int, source: Key, depth: int) -> int:
+        """The index of the group answering (``key``, ``rdtype``) with the record sets of
+        (``source``, ``rdtype``): ``source`` is ``key`` itself, or the target of an alias at
+        ``key`` whose answers must be written for the alias's own name."""
+        memo = (key, rdtype, source)
+        index = self.group_index.get(memo)
+        if index is not None:
+            return index
+        members = self.candidates[(source, rdtype)]
+        templates, health = [], []
+        for member in members:
+            tmpl, h = self._member(key, rdtype, member, depth)
+            templates.append(tmpl)
+            health.append(h)
+        group = build_group(members, templates, health, self.env)
+        self.groups.append(group)
+        self.group_info.append(
+            GroupInfo(members[0].name, rdtype, policy_of(members[0]), tuple(members))
+        )
+        index = self.group_index[memo] = len(self.groups) - 1
+        return index
+
+    def _member(self, key: Key, rdtype: int, member: RecordSet, depth: int) -> tuple[int, int]:
+        """A group member's template (or nested group) and health reference."""
+        target = name_key(member.alias_target) if member.alias_target is not None else None
+        if (
+            target is not None
+            and depth + 1 < MAX_POLICY_DEPTH
+            and self._is_policy((target, rdtype), depth + 1)
+        ):
+            nested = self._group(key, rdtype, target, depth + 1)
+            health = health_of(member, self.env)
+            if health == HEALTH_ALWAYS and member.evaluate_target_health:
+                # Route 53: an alias evaluating target health is healthy while any record of
+                # the target is.
+                health = HEALTH_GROUP | nested
+            return TMPL_POLICY | nested, health
+        health = health_of(member, self.env)
+        if health == HEALTH_ALWAYS and target is not None and member.evaluate_target_health:
+            static = self.candidates.get((target, rdtype))
+            if static:
+                health = health_of(static[0], self.env)
+        # Multivalue members are concatenated into one answer by the hot path: their templates
+        # hold answer records only.
+        additional = rdtype != CNAME and policy_of(member) != "MultiValueAnswer"
+        return self._positive_of(key, member, additional=additional), health
 
     # -- resolution at compile time ----------------------------------------------------------
     def _occluded(self, key: Key) -> bool:
@@ -221,10 +351,13 @@ class _ZoneCompiler:
 
     def _positive(self, key: Key, rdtype: int) -> int:
         """The answer from the RRset at ``key``, owned by the query name, with additional data."""
+        return self._positive_of(key, self.data[key][rdtype])
+
+    def _positive_of(self, key: Key, rrset: RecordSet, *, additional: bool = True) -> int:
+        """``rrset``'s records as the answer for a query name at ``key``."""
         w = WireWriter(key, self.names, owner_is_qname=_is_wildcard(key))
-        rrset = self.data[key][rdtype]
-        an = w.rrset(None, rdtype, rrset.ttl, rrset.rdatas)
-        marks = self._additional(w, rrset)
+        an = w.rrset(None, rrset.rdtype, rrset.ttl, rrset.rdatas)
+        marks = self._additional(w, rrset) if additional else []
         return self._finish(w, an=an, ar_marks=marks, flags=TMPL_AA)
 
     def _additional(self, w: WireWriter, rrset: RecordSet) -> list[int]:
@@ -243,7 +376,7 @@ class _ZoneCompiler:
         types = self.data.get(target.key, {})
         for t in (A, AAAA):
             addr = types.get(t)
-            if addr is None or (target.key, t) in seen:
+            if addr is None or (target.key, t) in seen or (target.key, t) in self.policy:
                 continue
             seen.add((target.key, t))
             for rdata in addr.rdatas:
@@ -299,7 +432,8 @@ class _ZoneCompiler:
         """The CNAME hops after ``key`` and how the chain ends.
 
         Returns (hops, end): hops are (owner, CNAME record set) pairs after the first; end is
-        ("out",) when the target leaves the zone, ("loop",), ("nxdomain",), ("cut", cut,
+        ("out",) when the target leaves the zone, ("loop",), ("policy",) at a CNAME chosen by a
+        routing policy, ("nxdomain",), ("cut", cut,
         spelling) or ("node", owner, data key) for the node whose data answers the final owner.
         """
         hops: list[tuple[WireName, RecordSet]] = []
@@ -318,6 +452,8 @@ class _ZoneCompiler:
             types = self.data.get(found.node, {})
             if CNAME not in types:
                 return hops, ("node", target, found.node)
+            if (found.node, CNAME) in self.policy:
+                return hops, ("policy",)
             hops.append((target, types[CNAME]))
             visited.add(target.key)
             target = self.names.name(types[CNAME].rdatas[0].target)
@@ -341,7 +477,9 @@ class _ZoneCompiler:
         elif end[0] == "node":
             owner, data_key = end[1], end[2]
             final = self.data.get(data_key, {}).get(qtype) if qtype is not None else None
-            if final is not None:
+            if (data_key, qtype) in self.policy:
+                pass  # chosen per query: the resolver asks for the target itself
+            elif final is not None:
                 an += w.rrset(owner, qtype, final.ttl, final.rdatas)
                 marks = self._additional(w, final)
             else:

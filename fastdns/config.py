@@ -19,6 +19,9 @@ from pathlib import Path
 import dns.exception
 import dns.name
 
+from fastdns.geo.cidr import CidrCollection, GeoConfigError, parse_cidr_collections
+from fastdns.geo.latency import LatencyTable, parse_latency
+
 DEFAULT_LISTEN = "127.0.0.1:5353"
 DEFAULT_API_LISTEN = "127.0.0.1:8053"
 DEFAULT_STATE = "fastdns.db"
@@ -71,6 +74,16 @@ class ServerConfig:
     access_keys: dict[str, str] = field(default_factory=dict, repr=False)
     # The delegation set every hosted zone gets: its NS records and the SOA's primary server.
     name_servers: tuple[str, ...] = DEFAULT_NAME_SERVERS
+    # Routing policies: a MaxMind DB (GeoLite2/GeoIP2 City or Country) placing clients for
+    # geolocation and geoproximity records; read at startup, never downloaded.
+    geoip_database: Path | None = None
+    # Latency-based routing: client networks -> region -> latency (fastdns.geo.latency).
+    latency: LatencyTable | None = None
+    # IP-based routing: CIDR collections by id (fastdns.geo.cidr).
+    cidr_collections: dict[str, CidrCollection] = field(default_factory=dict)
+    # Multiplies every health check's request interval. 1 in production (Route 53's 10 s and
+    # 30 s); a lab or a test shortens it to see failovers in seconds.
+    health_check_time_scale: float = 1.0
 
 
 def default_workers() -> int:
@@ -134,7 +147,7 @@ def read_config_file(path: str | Path) -> dict[str, object]:
         if key not in SETTINGS:
             known = ", ".join(sorted(SETTINGS))
             raise ConfigError(f"{path}: unknown setting {key!r} (known settings: {known})")
-    for key in ("zone_dir", "query_log", "state"):
+    for key in ("zone_dir", "query_log", "state", "geoip_database"):
         if isinstance(values.get(key), str):
             values[key] = str(path.parent / values[key])
     return values
@@ -247,6 +260,33 @@ def _name_servers(value: object) -> tuple[str, ...]:
     return tuple(servers)
 
 
+def _geoip_database(value: object) -> Path:
+    path = _file_name(value)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file (a MaxMind DB, e.g. GeoLite2-City.mmdb)")
+    return path
+
+
+def _latency(value: object) -> LatencyTable:
+    try:
+        return parse_latency(value)  # type: ignore[arg-type]
+    except GeoConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _cidr_collections(value: object) -> dict[str, CidrCollection]:
+    try:
+        return parse_cidr_collections(value)  # type: ignore[arg-type]
+    except GeoConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _time_scale(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.01 <= value <= 1:
+        raise ValueError(f"expected a number from 0.01 to 1, got {value!r}")
+    return float(value)
+
+
 def _listen_address(value: object) -> ListenAddress:
     return parse_listen(value)  # type: ignore[arg-type]
 
@@ -275,4 +315,8 @@ SETTINGS = {
     "api_listen": _listen_address,
     "access_keys": _access_keys,
     "name_servers": _name_servers,
+    "geoip_database": _geoip_database,
+    "latency": _latency,
+    "cidr_collections": _cidr_collections,
+    "health_check_time_scale": _time_scale,
 }

@@ -10,7 +10,8 @@ import logging
 
 import dns.name
 
-from fastdns.compile import compile_zone
+from fastdns.compile import compile_zone_with_groups
+from fastdns.policy import PolicyEnvironment
 from fastdns.route53.tozone import zone_from_record_sets
 from fastdns.server import ServedZone, zone_summary
 from fastdns.store import Store
@@ -20,26 +21,39 @@ log = logging.getLogger("fastdns")
 __all__ = ["compile_hosted_zone", "load_hosted_zones"]
 
 
-def compile_hosted_zone(store: Store, zone_id: str) -> ServedZone | None:
-    """The compiled form of hosted zone ``zone_id`` as it is in the store now; None if the zone
-    no longer exists."""
+def compile_hosted_zone(
+    store: Store, zone_id: str, env: PolicyEnvironment | None = None
+) -> ServedZone | None:
+    """The compiled form of hosted zone ``zone_id`` as it is in the store now, its routing
+    policies built in ``env``; None if the zone no longer exists."""
     zones = {zone.id: zone for zone in store.hosted_zones()}
     zone = zones.get(zone_id)
     if zone is None:
         return None
     origin = zone.origin
     model = zone_from_record_sets(origin, store.record_sets(zone_id).values())
-    image = compile_zone(model)
+    compiled = compile_zone_with_groups(model, env)
     record_sets, serial = zone_summary(model)
-    return ServedZone(origin, image, record_sets, serial, f"hosted zone {zone_id}", zone_id)
+    return ServedZone(
+        origin,
+        compiled.image,
+        record_sets,
+        serial,
+        f"hosted zone {zone_id}",
+        zone_id,
+        compiled.groups,
+        zone=model,
+    )
 
 
-def load_hosted_zones(store: Store) -> dict[dns.name.Name, ServedZone]:
+def load_hosted_zones(
+    store: Store, env: PolicyEnvironment | None = None
+) -> dict[dns.name.Name, ServedZone]:
     """Every hosted zone, compiled. A zone that fails to compile is logged and left out."""
     served = {}
     for zone in store.hosted_zones():
         try:
-            result = compile_hosted_zone(store, zone.id)
+            result = compile_hosted_zone(store, zone.id, env)
         except Exception:  # a compiler bug must not take the other zones down
             log.exception("hosted zone %s (%s) cannot be compiled", zone.id, zone.name)
             continue

@@ -11,7 +11,9 @@ Layout (native byte order, every section 4-byte aligned)::
     types    TYPE_ENTRY records: (qtype -> template) per node, sorted by qtype
     tmpls    TEMPLATE records
     labels   the label of each node: one length octet, then the label lower-cased
-    blob     template bodies, pointer-position lists and additional-RR offsets (u16 little-endian)
+    blob     template bodies, pointer-position lists and additional-RR offsets (u16 little-endian),
+             then the routing-policy tables: per group its MEMBER records and its chains
+    groups   GROUP records (the header's last two words: their offset and count)
 
 The trie has one node per owner name and per empty non-terminal; a node's children are stored
 contiguously, sorted in canonical DNS order (RFC 4034 §6.1: label octets compared lower-cased,
@@ -22,6 +24,7 @@ matches, the closest encloser and the canonical predecessor.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import dns.name
@@ -34,6 +37,9 @@ HEADER = struct.Struct("=4sI" + "II" * 5 + "I" * 2 + "I" * 4)  # see _header_fie
 NODE = struct.Struct("=6IHHI")
 TYPE_ENTRY = struct.Struct("=HHI")
 TEMPLATE = struct.Struct("=3I8HI")
+GROUP = struct.Struct("=BBHIII")  # kind, classifier, member count, members/chains offsets, classes
+MEMBER = struct.Struct("=IIHH")  # template (or TMPL_POLICY | group), health, weight, flags
+U32LE = struct.Struct("<I")  # chain offsets in the blob
 U16LE = struct.Struct("<H")  # pointer positions and additional-RR offsets in the blob
 
 # Node flags (mirrored in ext/_core.pxd).
@@ -44,6 +50,8 @@ NODE_APEX = 0x2  # index trie: the node is a hosted zone's apex
 TMPL_AA = 0x10
 TMPL_OWNER_IS_QNAME = 0x20
 TMPL_ALWAYS_TC = 0x40
+# A type entry's or node's template number with this bit set is a policy group's index.
+TMPL_POLICY = 0x80000000
 
 
 @dataclass(slots=True)
@@ -142,8 +150,11 @@ def _align4(buf: bytearray) -> None:
     buf += b"\0" * (-len(buf) % 4)
 
 
-def pack_image(apex: dns.name.Name, nodes: list[Node], templates: list[Template]) -> bytes:
-    """Serialise a laid-out trie and its templates into one image."""
+def pack_image(
+    apex: dns.name.Name, nodes: list[Node], templates: list[Template], groups: Sequence = ()
+) -> bytes:
+    """Serialise a laid-out trie, its templates and its policy groups (``fastdns.policy.
+    PolicyGroup``) into one image."""
     labels = bytearray()
     node_bytes = bytearray()
     type_bytes = bytearray()
@@ -193,6 +204,7 @@ def pack_image(apex: dns.name.Name, nodes: list[Node], templates: list[Template]
             t.qname_len,
             0,
         )
+    group_bytes = _pack_groups(groups, blob)
     apex_wire = apex.canonicalize().to_wire()
 
     out = bytearray(HEADER.size)
@@ -208,6 +220,8 @@ def pack_image(apex: dns.name.Name, nodes: list[Node], templates: list[Template]
         sections.append((count, len(out)))
         out += data
     _align4(out)
+    groups_off = len(out)
+    out += group_bytes
     apex_off = len(out)
     out += apex_wire
     _align4(out)
@@ -221,9 +235,44 @@ def pack_image(apex: dns.name.Name, nodes: list[Node], templates: list[Template]
         len(apex_wire),
         len(apex.labels) - 1,
         len(out),
-        0,
-        0,
+        groups_off if groups else 0,
+        len(groups),
     )
+    return bytes(out)
+
+
+def _pack_groups(groups: Sequence, blob: bytearray) -> bytes:
+    """Members and chains of every group appended to ``blob``; returns the GROUP records.
+
+    Members are 4-byte aligned (the hot path reads them as structs). A chain is a u16 count
+    and u16 member indices, little-endian; each group has one u32 offset per class plus one
+    for "no class" pointing at its chain. Equal chains are stored once per group: a
+    geolocation group has one class per country or state but only a few distinct chains.
+    """
+    out = bytearray()
+    for group in groups:
+        _align4(blob)
+        members_off = len(blob)
+        for tmpl, health, weight in group.members:
+            blob += MEMBER.pack(tmpl, health, weight, 0)
+        chains_off = class_count = 0
+        if group.chains:
+            chains_off = len(blob)
+            class_count = len(group.chains) - 1
+            blob += bytes(4 * len(group.chains))
+            stored: dict[tuple[int, ...], int] = {}
+            for k, chain in enumerate(group.chains):
+                key = tuple(chain)
+                at = stored.get(key)
+                if at is None:
+                    at = stored[key] = len(blob)
+                    blob += U16LE.pack(len(chain))
+                    for member in chain:
+                        blob += U16LE.pack(member)
+                U32LE.pack_into(blob, chains_off + 4 * k, at)
+        out += GROUP.pack(
+            group.kind, group.classifier, len(group.members), members_off, chains_off, class_count
+        )
     return bytes(out)
 
 

@@ -53,7 +53,10 @@ class RecordSet:
     """One candidate answer for (name, rdtype): the records and how to choose it.
 
     ``set_identifier``, ``policy`` and ``health_check_id`` are unset for static record sets; they
-    are the room routing policies (issue 5) fill in.
+    are the room routing policies fill in. An alias record set (hosted zones only) carries the
+    values and TTL of its target and names the target in ``alias_target``, so the compiler can
+    evaluate a target that is itself a policy group per query; ``evaluate_target_health`` makes
+    the alias as healthy as its target (Route 53: healthy when any record of the target is).
     """
 
     name: dns.name.Name
@@ -64,6 +67,8 @@ class RecordSet:
     set_identifier: str | None = None
     policy: object | None = None
     health_check_id: str | None = None
+    alias_target: dns.name.Name | None = None
+    evaluate_target_health: bool = False
 
 
 @dataclass

@@ -37,6 +37,10 @@ class ServedZone:
     serial: int | None
     source: str | None
     hosted_zone_id: str | None = None  # set for hosted zones (the API's store)
+    # What each routing-policy group of the image was compiled from (TestDNSAnswer).
+    policy_groups: tuple = ()
+    # The model it was compiled from: what zone transfers send (fastdns.xfr).
+    zone: Zone | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -87,7 +91,9 @@ def load_zones(
             result.errors.append(f"{zone.source or zone.origin}:0: cannot compile zone: {exc}")
             continue
         record_sets, serial = zone_summary(zone)
-        result.zones[zone.origin] = ServedZone(zone.origin, image, record_sets, serial, zone.source)
+        result.zones[zone.origin] = ServedZone(
+            zone.origin, image, record_sets, serial, zone.source, zone=zone
+        )
     if previous:
         on_disk = _origins_on_disk(zone_dir)
         for origin, served in previous.items():

@@ -368,10 +368,16 @@ class Store:
         return rows, None
 
     def change_record_sets(
-        self, zone_id: str, changes: list, comment: str | None, health_check_exists=None
+        self,
+        zone_id: str,
+        changes: list,
+        comment: str | None,
+        health_check_exists=None,
+        policy_problem=None,
     ) -> tuple[ChangeInfo, BatchResult]:
         """Apply a parsed change batch atomically and bump the SOA serial; ``ApiError`` if
-        the zone does not exist, ``InvalidChangeBatch`` if the batch is refused."""
+        the zone does not exist, ``InvalidChangeBatch`` if the batch is refused (see
+        ``apply_change_batch`` for the two callables)."""
         zone = self.get_hosted_zone(zone_id)
         with self.transaction():
             current = self.record_sets(zone_id)
@@ -381,6 +387,7 @@ class Store:
                 current,
                 changes,
                 health_check_exists or (lambda _id: False),
+                policy_problem or (lambda _rrset: None),
             )
             final = result.record_sets
             soa_key = (zone.name, "SOA", "")

@@ -30,7 +30,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import dns.name
@@ -41,6 +41,9 @@ from fastdns.health.store import HealthCheckStore
 from fastdns.health.table import HealthTable, open_health_table
 from fastdns.hostedzones import compile_hosted_zone, load_hosted_zones
 from fastdns.metrics import CounterTable, MetricsServer, ServerGauges, render_metrics
+from fastdns.policy import PolicyEnvironment
+from fastdns.policyenv import build_environment, with_health_slots
+from fastdns.route53.testanswer import AnswerView
 from fastdns.server import (
     ServedZone,
     StartupError,
@@ -78,6 +81,10 @@ class Snapshot:
     fd: int
     generation: int
     zones: int
+    # The served zones in catalog order and the supervisor's own catalog over the snapshot
+    # (for TestDNSAnswer; built on first use).
+    served: tuple = ()
+    catalog: object = None
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -85,17 +92,21 @@ class Snapshot:
 
 
 def build_snapshot(
-    zones: Mapping[dns.name.Name, ServedZone], generation: int, udp_max_payload: int
+    zones: Mapping[dns.name.Name, ServedZone],
+    generation: int,
+    udp_max_payload: int,
+    classifiers: Sequence[bytes] = (),
 ) -> Snapshot:
-    """Write ``zones`` into a new sealed snapshot and check it the way a worker will read it
-    (mapped, every image validated by a ``Catalog``), so a bad one is never sent."""
-    fd = write_snapshot(zone_images(zones))
+    """Write ``zones`` and the routing policies' client ``classifiers`` into a new sealed
+    snapshot and check it the way a worker will read it (mapped, every image validated by a
+    ``Catalog``), so a bad one is never sent."""
+    fd = write_snapshot(zone_images(zones), classifiers)
     try:
         load_catalog(fd, udp_max_payload)
     except BaseException:
         os.close(fd)
         raise
-    return Snapshot(fd, generation, len(zones))
+    return Snapshot(fd, generation, len(zones), tuple(zones[o] for o in sorted(zones)))
 
 
 def _describe_exit(returncode: int) -> str:
@@ -403,6 +414,7 @@ class Supervisor:
         # One octet per health check, written by the monitor, read by every worker per query.
         self.health = HealthTable()
         self.monitor: HealthMonitor | None = None
+        self.policy_env = PolicyEnvironment()
         self.snapshot: Snapshot | None = None
         self.table: CounterTable | None = None
         self.pool: ProcessPool | InProcessPool | None = None
@@ -425,8 +437,40 @@ class Supervisor:
         load = load_zones(zone_dir)
         log_load(load)
         self.zones = load.zones
+        config = self.config
+        try:
+            self.policy_env = build_environment(
+                config.geoip_database, config.latency, config.cidr_collections
+            )
+        except (OSError, ValueError) as exc:
+            raise StartupError(f"routing policies: {exc}") from None
         self.store_thread.submit(self._open_store).result()
-        self.snapshot = build_snapshot(self.served_zones(), 1, self.config.udp_max_payload)
+        self.snapshot = build_snapshot(
+            self.served_zones(), 1, self.config.udp_max_payload, self.policy_env.classifiers
+        )
+
+    def _policy_environment(self) -> PolicyEnvironment:
+        """The routing-policy environment with the health checks' slots as they are now (on
+        the store thread)."""
+        return with_health_slots(self.policy_env, self.health_checks.health_check_slots())
+
+    def answer_view(self) -> AnswerView | None:
+        """The snapshot being served, as TestDNSAnswer sees it (any thread)."""
+        snapshot = self.snapshot
+        if snapshot is None:
+            return None
+        if snapshot.catalog is None:
+            health = open_health_table(self.health.fd)
+            snapshot.catalog = load_catalog(snapshot.fd, self.config.udp_max_payload, health)
+        slots = self.health_checks.health_check_slots() if self.health_checks else {}
+
+        def healthy(check_id: str) -> bool | None:
+            slot = slots.get(check_id)
+            return None if slot is None else self.health.get(slot)
+
+        return AnswerView(
+            snapshot.catalog, snapshot.served, self.policy_env, healthy, self.config.name_servers[0]
+        )
 
     def _open_store(self) -> None:
         try:
@@ -436,7 +480,7 @@ class Supervisor:
         self.health_checks = HealthCheckStore(self.store, self.health.capacity)
         # Changes committed before a crash are in the first snapshot: INSYNC once it serves.
         self._startup_pending = self.store.pending_changes()
-        self.hosted = load_hosted_zones(self.store)
+        self.hosted = load_hosted_zones(self.store, self._policy_environment())
         for origin in sorted(self.hosted):
             served = self.hosted[origin]
             log.info(
@@ -648,6 +692,7 @@ class Supervisor:
                 self.served_zones(),
                 generation,
                 self.config.udp_max_payload,
+                self.policy_env.classifiers,
             )
             old, self.snapshot = self.snapshot, snapshot
             await self.pool.install(snapshot)
@@ -671,6 +716,8 @@ class Supervisor:
             reserved_name=self.reserved_name,
         )
         service.health_status = self.monitor.status
+        service.policy_env = self.policy_env
+        service.answer_view = self.answer_view
         self.api = ApiServer(
             config.api_listen,
             service,
@@ -694,7 +741,9 @@ class Supervisor:
         async def load_checks():
             return await loop.run_in_executor(self.store_thread, self.health_checks.monitor_entries)
 
-        self.monitor = HealthMonitor(self.health, load_checks)
+        self.monitor = HealthMonitor(
+            self.health, load_checks, time_scale=self.config.health_check_time_scale
+        )
         await self.monitor.start()
 
     def zone_changed(self, zone_id: str, _change_id: str | None = None) -> None:
@@ -744,11 +793,12 @@ class Supervisor:
         """(hosted zones compiled from the store now, the changes that brings in sync)."""
         store = self.store
         pending = store.pending_changes()
+        env = self._policy_environment()
         if external:
-            return load_hosted_zones(store), pending
+            return load_hosted_zones(store, env), pending
         hosted = {o: s for o, s in self.hosted.items() if s.hosted_zone_id not in dirty}
         for zone_id in sorted(dirty):
-            served = compile_hosted_zone(store, zone_id)
+            served = compile_hosted_zone(store, zone_id, env)
             if served is not None:
                 hosted[served.origin] = served
         return hosted, pending

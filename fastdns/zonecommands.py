@@ -164,8 +164,10 @@ def _export(args) -> int:
 
 
 def _apply(args) -> int:
+    from fastdns.health.store import HealthCheckStore
     from fastdns.route53.changebatch import parse_changes
     from fastdns.route53.errors import InvalidInput
+    from fastdns.route53.policycheck import policy_problem
 
     try:
         batch = json.loads(Path(args.file).read_text())
@@ -181,7 +183,14 @@ def _apply(args) -> int:
         comment = batch.get("Comment") if isinstance(batch, dict) else None
         if comment is not None and not isinstance(comment, str):
             raise InvalidInput("Invalid request: Comment must be a string")
-        change, _result = store.change_record_sets(zone.id, changes, comment)
+        health_checks = HealthCheckStore(store)
+        change, _result = store.change_record_sets(
+            zone.id,
+            changes,
+            comment,
+            health_checks.health_check_exists,
+            lambda rrset: policy_problem(rrset, None),
+        )
         info = {
             "Id": f"/change/{change.id}",
             "Status": change.status,

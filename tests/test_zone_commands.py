@@ -122,3 +122,54 @@ def test_a_running_server_serves_what_the_commands_write(tmp_path):
             assert time.monotonic() < deadline, server.stderr_text()
             time.sleep(0.05)
         server.wait_for_log("reloading it")
+
+
+def test_apply_a_weighted_batch_served_by_policy(tmp_path):
+    """The change-batch file path for routing policies: a weighted pair applied with
+    ``fastdns zone apply`` is answered by weight by a running server; a geolocation record
+    naming a location Route 53 does not have is refused."""
+    state = tmp_path / "state.db"
+    assert fastdns_zone("import", str(EXAMPLE), state=state).returncode == 0
+
+    def member(identifier: str, address: str, name="w.example.com", **policy) -> dict:
+        return {
+            "Action": "CREATE",
+            "ResourceRecordSet": {
+                "Name": name,
+                "Type": "A",
+                "TTL": 60,
+                "SetIdentifier": identifier,
+                "ResourceRecords": [{"Value": address}],
+                **policy,
+            },
+        }
+
+    batch = tmp_path / "weighted.json"
+    batch.write_text(
+        json.dumps(
+            {"Changes": [member("a", "192.0.2.1", Weight=1), member("b", "192.0.2.2", Weight=1)]}
+        )
+    )
+    applied = fastdns_zone("apply", "example.com.", str(batch), state=state)
+    assert applied.returncode == 0, applied.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "Changes": [
+                    member("x", "192.0.2.3", "g.example.com", GeoLocation={"CountryCode": "XX"})
+                ]
+            }
+        )
+    )
+    refused = fastdns_zone("apply", "example.com.", str(bad), state=state)
+    assert refused.returncode == 1
+    assert "XX" in refused.stderr
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    with running_fastdns(zones, extra_args=["--state", str(state)]) as server:
+        seen = set()
+        for _ in range(100):
+            response = query(server.host, server.port, "w.example.com.", "A")
+            seen.add(response.answer[0][0].to_text())
+        assert seen == {"192.0.2.1", "192.0.2.2"}

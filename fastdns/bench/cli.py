@@ -74,6 +74,12 @@ def add_parser(subcommands: argparse._SubParsersAction) -> argparse.ArgumentPars
         action="store_true",
         help="run the load generator (and dnsperf) on the first CPU and the servers on the others",
     )
+    target.add_argument(
+        "--fastdns-config",
+        metavar="FILE",
+        help="config file for the fastdns the bench starts (its state database of hosted "
+        "zones, geo database, latency table...), beside --zone-dir",
+    )
     queries = bench.add_argument_group("queries")
     queries.add_argument("--queries", metavar="FILE", help="dnsperf-format query file")
     queries.add_argument(
@@ -97,6 +103,20 @@ def add_parser(subcommands: argparse._SubParsersAction) -> argparse.ArgumentPars
         const=1232,
         metavar="PAYLOAD",
         help="add an OPT record advertising PAYLOAD bytes (default 1232); off by default",
+    )
+    queries.add_argument(
+        "--ecs",
+        action="append",
+        metavar="SUBNET",
+        help="add an EDNS Client Subnet option (e.g. 198.51.100.0/24) to every query, the "
+        "subnets given taken in turn; repeatable; implies an OPT record",
+    )
+    queries.add_argument(
+        "--versus-queries",
+        metavar="FILE",
+        help="a second dnsperf-format query file, loaded against the same fastdns in "
+        "alternation with the first, to compare what two loads cost (e.g. routing-policy "
+        "answers against plain records); implies --start-fastdns",
     )
     load = bench.add_argument_group("load")
     rate = load.add_mutually_exclusive_group()
@@ -170,6 +190,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_args(args: argparse.Namespace) -> None:
     if args.compare:
+        args.start_fastdns = True
+    if args.versus_queries:
+        if args.compare or args.server:
+            raise UsageError("--versus-queries loads the fastdns it starts: no --compare/--server")
+        if args.dnsperf:
+            raise UsageError("--dnsperf runs one query file: not with --versus-queries")
         args.start_fastdns = True
     if args.server and args.start_fastdns:
         raise UsageError("give either --server or --start-fastdns/--compare, not both")
@@ -274,8 +300,15 @@ def _run(args: argparse.Namespace) -> int:
     specs, source, warnings = _load_queries(args)
     for warning in warnings:
         print(f"fastdns bench: {warning}", file=sys.stderr)
-    wires = encode_queries(specs, args.edns)
-    rounds = args.rounds or (3 if args.compare else 1)
+    wires = encode_queries(specs, args.edns, args.ecs or ())
+    loads = {"": wires}  # query set label -> wires; one unlabelled set unless --versus-queries
+    if args.versus_queries:
+        from fastdns.bench.queries import parse_query_file
+
+        versus = encode_queries(parse_query_file(args.versus_queries), args.edns, args.ecs or ())
+        first = Path(args.queries).name if args.queries else "mix"
+        loads = {first: wires, Path(args.versus_queries).name: versus}
+    rounds = args.rounds or (3 if args.compare or args.versus_queries else 1)
     settings = LoadSettings(
         duration=args.duration,
         rate=args.rate,
@@ -304,11 +337,19 @@ def _run(args: argparse.Namespace) -> int:
                 if not args.quiet:
                     print(f"fastdns bench: starting {kind}", file=sys.stderr)
                 process = stack.enter_context(
-                    running_server(kind, args.zone_dir, workers=args.workers, cpus=server_cpus)
+                    running_server(
+                        kind,
+                        args.zone_dir,
+                        workers=args.workers,
+                        cpus=server_cpus,
+                        config=args.fastdns_config if kind == "fastdns" else None,
+                    )
                 )
-                processes[kind] = process
-                targets[kind] = (process.host, process.port)
-                servers.append(ServerRuns(kind, process.label, process.address))
+                for label in loads:
+                    name = f"{kind} {label}".strip()
+                    processes[name] = process
+                    targets[name] = (process.host, process.port)
+                    servers.append(ServerRuns(name, process.label, process.address))
         if generator_cpus:
             os.sched_setaffinity(0, generator_cpus)
             stack.callback(os.sched_setaffinity, 0, old_affinity)
@@ -321,7 +362,7 @@ def _run(args: argparse.Namespace) -> int:
                         round_number,
                         host,
                         port,
-                        wires,
+                        _wires_of(server.name, loads),
                         settings,
                         processes.get(server.name),
                         progress,
@@ -349,6 +390,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.plot and not args.json:
         print(f"latency plot: {args.plot}")
     return 0
+
+
+def _wires_of(name: str, loads: dict[str, list[bytes]]) -> list[bytes]:
+    """The query set a ``ServerRuns`` entry is loaded with (named after it)."""
+    for label, wires in loads.items():
+        if label and name.endswith(" " + label):
+            return wires
+    return next(iter(loads.values()))
 
 
 def _measure(
@@ -405,7 +454,7 @@ def _heading(args, source: str, count: int, rounds: int, pinning: str) -> str:
     return (
         f"fastdns bench: {rounds_text}{args.duration:g} s, {_load_text(args)}, "
         f"{args.sockets} sockets{edns}; {count} queries ({source}); {pinning}"
-        + ("; medians" if len(args.compare or ()) else "")
+        + ("; medians" if args.compare or args.versus_queries else "")
     )
 
 
@@ -417,6 +466,8 @@ def _settings(args, source: str, count: int, rounds: int, pinning: str) -> dict:
         "timeout_s": args.timeout,
         "sockets": args.sockets,
         "edns_payload": args.edns,
+        "ecs": args.ecs,
+        "versus_queries": args.versus_queries,
         "rounds": rounds,
         "workers": args.workers,
         "queries": count,

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import dns.edns
 import dns.exception
 import dns.message
 import dns.name
@@ -202,18 +203,33 @@ def _pools(zones: Sequence[Zone]) -> dict[str, list[tuple[dns.name.Name, str]]]:
     return pools
 
 
-def encode_queries(specs: Iterable[QuerySpec], edns_payload: int | None = None) -> list[bytes]:
+def encode_queries(
+    specs: Iterable[QuerySpec], edns_payload: int | None = None, ecs: Sequence[str] = ()
+) -> list[bytes]:
     """Wire-format queries (ID 0, RD clear as a resolver asks an authoritative server; an OPT
-    record advertising ``edns_payload`` bytes when given)."""
+    record advertising ``edns_payload`` bytes when given). With ``ecs`` subnets
+    (``198.51.100.0/24``), every query carries an EDNS Client Subnet option (RFC 7871), the
+    subnets taken in turn, as a resolver forwarding its clients' subnets would send them."""
+    options = [_ecs_option(text) for text in ecs]
     wires = []
-    for spec in specs:
+    for index, spec in enumerate(specs):
         msg = dns.message.make_query(
             spec.name,
             spec.rdtype,
-            use_edns=0 if edns_payload else False,
+            use_edns=0 if edns_payload or options else False,
             payload=edns_payload or 1232,
+            options=[options[index % len(options)]] if options else None,
         )
         msg.id = 0
         msg.flags = 0
         wires.append(msg.to_wire())
     return wires
+
+
+def _ecs_option(text: str) -> dns.edns.ECSOption:
+    """``ADDRESS/PREFIX`` -> an ECS option; ``QueryError`` when it is not one."""
+    address, _, prefix = text.partition("/")
+    try:
+        return dns.edns.ECSOption(address, int(prefix) if prefix else None)
+    except (ValueError, TypeError) as exc:
+        raise QueryError(f"--ecs {text!r}: expected ADDRESS/PREFIX ({exc})") from None

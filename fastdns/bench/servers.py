@@ -176,9 +176,11 @@ def _plural(n: int, word: str) -> str:
 
 
 def _fastdns_command(
-    zone_dir: Path, rundir: Path, host: str, port: int, workers: int
+    zone_dir: Path, rundir: Path, host: str, port: int, workers: int, config: Path | None = None
 ) -> tuple[list[str], str]:
     argv = [sys.executable, "-m", "fastdns", "serve", "--zone-dir", str(zone_dir)]
+    if config is not None:
+        argv += ["--config", str(Path(config).resolve())]
     argv += ["--listen", f"{host}:{port}", "--log-level", "warning"]
     if fastdns_supports_workers():
         argv += ["--workers", str(workers)]
@@ -330,8 +332,10 @@ def running_server(
     workers: int = 1,
     cpus: set[int] | None = None,
     host: str = "127.0.0.1",
+    config: Path | str | None = None,
 ) -> Iterator[ServerProcess]:
-    """Serve ``zone_dir`` from ``kind`` on ``host`` and a free port for the ``with`` block.
+    """Serve ``zone_dir`` from ``kind`` on ``host`` and a free port for the ``with`` block
+    (fastdns with its ``config`` file, when given).
 
     :raises ServerUnavailable: the server is not installed.
     :raises ServerStartError: it exited or did not answer SOA for every zone in time.
@@ -343,9 +347,10 @@ def running_server(
     with tempfile.TemporaryDirectory(prefix=f"fastdns-bench-{kind}-") as tmp:
         rundir = Path(tmp)
         port = free_port(host)
-        argv, label = COMMANDS[kind](
-            zone_dir, rundir, host, port, workers if kind == "fastdns" else max(workers, 1)
-        )
+        if kind == "fastdns":
+            argv, label = _fastdns_command(zone_dir, rundir, host, port, workers, config)
+        else:
+            argv, label = COMMANDS[kind](zone_dir, rundir, host, port, max(workers, 1))
         log_path = rundir / "server.log"
         with open(log_path, "wb") as log_file:
             proc = subprocess.Popen(

@@ -91,10 +91,13 @@ def apply_change_batch(
     current: Mapping[RecordSetKey, ResourceRecordSet],
     changes: list[tuple[str, ResourceRecordSet]],
     health_check_exists: Callable[[str], bool] = lambda _id: False,
+    policy_problem: Callable[[ResourceRecordSet], str | None] = lambda _rrset: None,
 ) -> BatchResult:
     """Apply ``changes`` (from ``parse_changes``) to a copy of ``current``; the result, or
-    ``InvalidChangeBatch`` listing every reason the batch is refused."""
-    batch = _Batch(zone_id, origin, dict(current), health_check_exists)
+    ``InvalidChangeBatch`` listing every reason the batch is refused. ``policy_problem``
+    says why the server cannot answer a routing-policy record set
+    (``fastdns.route53.policycheck``)."""
+    batch = _Batch(zone_id, origin, dict(current), health_check_exists, policy_problem)
     for action, rrset in changes:
         batch.apply(action, rrset)
     if not batch.errors:
@@ -106,11 +109,12 @@ def apply_change_batch(
 
 
 class _Batch:
-    def __init__(self, zone_id, origin, working, health_check_exists):
+    def __init__(self, zone_id, origin, working, health_check_exists, policy_problem):
         self.zone_id = zone_id
         self.origin = origin
         self.working: dict[RecordSetKey, ResourceRecordSet] = working
         self.health_check_exists = health_check_exists
+        self.policy_problem = policy_problem
         self.errors: list[str] = []
         self.result = BatchResult(working)
         self.touched_aliases: list[ResourceRecordSet] = []
@@ -161,6 +165,10 @@ class _Batch:
             rrset.data["HealthCheckId"]
         ):
             self.errors.append(f"No health check found with id: {rrset.data['HealthCheckId']}")
+            return
+        problem = self.policy_problem(rrset)
+        if problem is not None:
+            self.errors.append(problem)
             return
         if rrset.alias_target is not None:
             self.touched_aliases.append(rrset)

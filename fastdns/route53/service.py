@@ -17,10 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastdns.health.store import HealthCheckStore
+from fastdns.policy import PolicyEnvironment
 from fastdns.route53.changebatch import parse_changes
 from fastdns.route53.errors import ApiError, InvalidInput
 from fastdns.route53.healthchecks import HealthCheckOperations
 from fastdns.route53.names import InvalidName, name_from_text, name_text
+from fastdns.route53.policycheck import policy_problem
+from fastdns.route53.testanswer import AnswerView, test_dns_answer
 from fastdns.route53.xmlcodec import parse_request, render_response
 from fastdns.store import ChangeInfo, HostedZone, Store
 
@@ -66,6 +69,7 @@ ROUTES = (
     _route("POST", "/hostedzone/{Id}/rrset/?", "ChangeResourceRecordSets"),
     _route("GET", "/hostedzone/{Id}/rrset/?", "ListResourceRecordSets"),
     _route("GET", "/change/{Id}", "GetChange"),
+    _route("GET", "/testdnsanswer", "TestDNSAnswer"),
     _route("POST", "/tags/{ResourceType}/{ResourceId}", "ChangeTagsForResource"),
     _route("GET", "/tags/{ResourceType}/{ResourceId}", "ListTagsForResource"),
     _route("POST", "/healthcheck", "CreateHealthCheck"),
@@ -87,7 +91,7 @@ class Route53Service(HealthCheckOperations):
     """The operations over one store. ``name_servers``: the delegation set of every zone;
     ``reserved_name(name)`` says why a zone name cannot be created (served from a zone file)
     or returns None. Set ``health_status`` to the health monitor's ``status`` for
-    GetHealthCheckStatus."""
+    GetHealthCheckStatus, and ``policy_env`` to the server's routing-policy environment."""
 
     def __init__(
         self,
@@ -101,6 +105,11 @@ class Route53Service(HealthCheckOperations):
         self.endpoint = endpoint
         self.reserved_name = reserved_name
         self.health_checks = HealthCheckStore(store)
+        # What routing policies the server can answer (its geo database, latency table, CIDR
+        # collections); the supervisor sets it.
+        self.policy_env: PolicyEnvironment | None = None
+        # What the server serves now, for TestDNSAnswer; the supervisor sets it.
+        self.answer_view: Callable[[], AnswerView | None] | None = None
 
     def find(self, method: str, path: str) -> tuple[str, dict[str, str]]:
         """(operation, path parameters) for a request; ``ApiError`` when none matches."""
@@ -242,7 +251,11 @@ class Route53Service(HealthCheckOperations):
         changes = parse_changes(batch)
         comment = _comment(batch.get("Comment")) if isinstance(batch, dict) else None
         change, _result = self.store.change_record_sets(
-            params["Id"], changes, comment, self.health_checks.health_check_exists
+            params["Id"],
+            changes,
+            comment,
+            self.health_checks.health_check_exists,
+            lambda rrset: policy_problem(rrset, self.policy_env),
         )
         document = {"ChangeInfo": _change_dict(change)}
         return Response(
@@ -283,6 +296,19 @@ class Route53Service(HealthCheckOperations):
         change = self.store.get_change(params["Id"])
         document = {"ChangeInfo": _change_dict(change)}
         return Response(200, render_response("GetChangeResponse", document))
+
+    # -- TestDNSAnswer
+
+    def op_TestDNSAnswer(self, params, args, body) -> Response:
+        zone_id = args.get("hostedzoneid")
+        if not zone_id:
+            raise InvalidInput("Invalid request: hostedzoneid is required")
+        zone = self.store.get_hosted_zone(zone_id.rsplit("/", 1)[-1])
+        view = self.answer_view() if self.answer_view is not None else None
+        if view is None:
+            raise ApiError("ServiceUnavailable", "No snapshot is being served yet", 503)
+        document = test_dns_answer(view, zone.origin, args)
+        return Response(200, render_response("TestDNSAnswerResponse", document))
 
     # -- tags
 

@@ -3,8 +3,9 @@
 ``zone_from_record_sets`` is what the compiler sees of a hosted zone: every record set becomes a
 ``fastdns.model.RecordSet`` candidate under its (name, type). An alias record set takes the
 values and the TTL of the record set(s) it targets in the same zone (Route 53: "an alias record
-has no TTL of its own"), resolved here once per compile; an alias whose target is gone answers
-as if absent. Routing-policy members keep their API fields in ``RecordSet.policy``.
+has no TTL of its own"), resolved here once per compile, and names its target, which the
+compiler evaluates per query when it is a routing-policy group; an alias whose target is gone
+answers as if absent. Routing-policy members keep their API fields in ``RecordSet.policy``.
 
 ``record_sets_from_zone`` and ``zone_file_text`` import from and export to RFC 1035 master
 files.
@@ -54,6 +55,7 @@ def _model_record_set(
             return None
         target = members[0]
         ttl, rdatas = target.ttl, target.rdatas
+    alias = rrset.alias_target
     return RecordSet(
         name=rrset.name,
         rdtype=dns.rdatatype.from_text(rrset.type),
@@ -63,6 +65,8 @@ def _model_record_set(
         set_identifier=rrset.set_identifier,
         policy=rrset.data if rrset.policy is not None else None,
         health_check_id=rrset.data.get("HealthCheckId"),
+        alias_target=dns.name.from_text(alias["DNSName"]) if alias is not None else None,
+        evaluate_target_health=bool(alias and alias.get("EvaluateTargetHealth")),
     )
 
 

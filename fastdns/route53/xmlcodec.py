@@ -35,6 +35,8 @@ LIST_ITEMS = {
     "Regions": "Region",
     "ResetElements": "ResettableElementName",
     "HealthCheckObservations": "HealthCheckObservation",
+    "RecordData": "RecordDataEntry",
+    "Members": "Member",  # TestDNSAnswer's Explanation (a fastdns extension)
 }
 _NS_PREFIX = "{" + XMLNS + "}"
 
