@@ -118,6 +118,7 @@ ctypedef struct AnswerInfo:
     int qname_len
     const uint8_t* qname     # the query's own QNAME octets (valid while the packet is)
     PolicyTrace policy       # policy.group == -1 when no routing policy was evaluated
+    bint control             # a TCP request for the control plane (see answer_query)
 
 
 ctypedef struct CatalogC:
@@ -131,7 +132,8 @@ ctypedef struct CatalogC:
 cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t length,
                              bint tcp, uint8_t* out, AnswerInfo* info,
                              const Client* peer) noexcept nogil:
-    """The whole answer to one query, written to ``out``; 0 means send nothing.
+    """The whole answer to one query, written to ``out``; 0 means send nothing (or, when
+    ``info.control`` is set, that the control plane answers this TCP message).
 
     ``info`` says what happened, for counters and the query log. ``peer`` is the address the
     query came from (family 0 when unknown); routing policies use the EDNS Client Subnet
@@ -140,9 +142,9 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
     cdef Client client
     cdef uint16_t chosen[MULTIVALUE_MAX]
     cdef int nchosen = 0
+    cdef uint32_t chosen_group = 0
     cdef long picked
     cdef Query q
-    cdef uint32_t chosen_group = 0
     cdef Walk w
     cdef int zone, depth = 0, parent_zone, parent_depth = 0
     cdef const Image* img
@@ -157,6 +159,7 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
     info.qname_len = q.qname_len if parsed == PARSE_OK else 0
     info.qname = q.pkt + HEADER_LEN
     info.policy.group = -1
+    info.control = False
     if parsed == PARSE_DROP:
         return 0
     if q.opcode != 0:
@@ -174,9 +177,14 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
     if q.qtype == TYPE_AXFR and not tcp:
         # RFC 5936 §4.2: AXFR is not defined over UDP.
         return error_response(&q, out, RCODE_NOTIMP, True, 0, cat.udp_max)
+    if tcp and (q.qtype == TYPE_AXFR or q.qtype == TYPE_IXFR or q.has_tsig):
+        # Zone transfers (RFC 5936, RFC 1995) and TSIG-signed queries (RFC 8945) are the
+        # control plane's (fastdns/xfr/): nothing is written, the caller forwards the message.
+        info.control = True
+        return 0
     if q.qtype == TYPE_AXFR or q.qtype == TYPE_IXFR:
-        # No zone transfer is configured (transfers are their own issue): refuse, as for any
-        # query this server will not serve.
+        # IXFR over UDP (RFC 1995 §2) is not offered: refuse, as for any query this server
+        # will not serve.
         return error_response(&q, out, RCODE_REFUSED, True, 0, cat.udp_max)
     zone = find_zone(&cat.index, &q, &depth, &parent_zone, &parent_depth)
     if zone < 0:
@@ -432,27 +440,33 @@ cdef class Catalog:
             length = view.shape[0]
         with nogil:
             n = answer_query(&self.c, data, length, tcp, out, info, peer_ptr)
-            if row != NULL:
+            if row != NULL and not info.control:
                 count_answer(row, tcp, info, out, n)
+            elif row != NULL:
+                row[C_QUERIES_TCP] += 1  # the control plane's answer is not counted here
         return n
 
     def answer(self, query, bint tcp=False, Counters counters=None, client=None):
         """The response to ``query``, or None when it gets no answer. ``client``: the packed
-        address (``ipaddress.ip_address(...).packed``) it came from, for routing policies."""
+        address (``ipaddress.ip_address(...).packed``) it came from, for routing policies.
+
+        Over TCP, ``b""`` (empty) means the control plane answers: a zone transfer (AXFR,
+        IXFR) or a TSIG-signed query; the caller forwards it (``fastdns.xfr.channel``)."""
         cdef uint8_t out[OUT_BUFFER]
         cdef AnswerInfo info
         cdef Py_ssize_t n = self._answer(query, tcp, counters, out, &info, client)
         if n == 0:
-            return None
+            return b"" if info.control else None
         return PyBytes_FromStringAndSize(<char*> out, n)
 
     def answer_with_info(self, query, bint tcp=False, Counters counters=None, client=None):
         """``answer`` plus what the query log needs: ``(reply, zone_index, qname_wire, qtype,
-        rcode)``; rcode is -1 when the query got no answer. Off the UDP hot path (TCP only)."""
+        rcode)``; rcode is -1 when the query got no answer (or goes to the control plane: reply
+        ``b""``). Off the UDP hot path (TCP only)."""
         cdef uint8_t out[OUT_BUFFER]
         cdef AnswerInfo info
         cdef Py_ssize_t n = self._answer(query, tcp, counters, out, &info, client)
-        reply = PyBytes_FromStringAndSize(<char*> out, n) if n else None
+        reply = PyBytes_FromStringAndSize(<char*> out, n) if n else (b"" if info.control else None)
         rcode = info.rcode if info.rcode >= 0 or n == 0 else (out[3] & 0x0F)
         qname = PyBytes_FromStringAndSize(<char*> info.qname, info.qname_len) \
             if info.qname_len else b""

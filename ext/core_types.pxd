@@ -33,6 +33,7 @@ cdef enum:
     EXT_RCODE_BADVERS = 1          # RCODE 16 = ext-rcode 1 << 4 (RFC 6891 §6.1.3)
     TYPE_OPT = 41
     TYPE_DS = 43
+    TYPE_TSIG = 250
     TYPE_IXFR = 251
     TYPE_AXFR = 252
     CLASS_IN = 1
@@ -187,6 +188,7 @@ ctypedef struct Query:
     uint8_t ecs_source            # SOURCE PREFIX-LENGTH
     uint8_t ecs_addr_len          # octets of ADDRESS sent
     uint8_t ecs_addr[16]
+    bint has_tsig                 # the last RR is a TSIG (RFC 8945 §5.1): the control plane's
 
 
 # Where a query comes from, for routing: the ECS subnet, else the resolver's address.

@@ -157,6 +157,8 @@ cdef int parse_records(Query* q, int pos, int total_rrs, int answer_rrs) noexcep
             ttl = (<uint32_t>read_u16(pkt + pos + 4) << 16) | read_u16(pkt + pos + 6)
             q.edns_version = (ttl >> 16) & 0xFF
             q.dnssec_ok = (ttl & 0x8000) != 0
+        elif read_u16(pkt + pos) == TYPE_TSIG and i == total_rrs - 1 and i >= answer_rrs:
+            q.has_tsig = True  # RFC 8945 §5.1: a TSIG is the last RR of the additional section
         pos += 10 + rdlen
     return pos
 
@@ -168,6 +170,7 @@ cdef int parse_query(Query* q, const uint8_t* pkt, Py_ssize_t length) noexcept n
     q.len = length
     q.has_opt = False
     q.has_ecs = False
+    q.has_tsig = False
     q.dnssec_ok = False
     q.edns_version = 0
     q.udp_size = 0

@@ -21,6 +21,13 @@ import dns.name
 
 from fastdns.geo.cidr import CidrCollection, GeoConfigError, parse_cidr_collections
 from fastdns.geo.latency import LatencyTable, parse_latency
+from fastdns.xfr.config import (
+    TransferConfig,
+    TsigKeySpec,
+    check_key_references,
+    parse_transfer,
+    parse_tsig_keys,
+)
 
 DEFAULT_LISTEN = "127.0.0.1:5353"
 DEFAULT_API_LISTEN = "127.0.0.1:8053"
@@ -84,6 +91,10 @@ class ServerConfig:
     # Multiplies every health check's request interval. 1 in production (Route 53's 10 s and
     # 30 s); a lab or a test shortens it to see failovers in seconds.
     health_check_time_scale: float = 1.0
+    # Zone transfers (fastdns.xfr.config): TSIG keys by name (never logged), and who may
+    # transfer which zone and which secondaries get NOTIFY.
+    tsig_keys: dict[dns.name.Name, TsigKeySpec] = field(default_factory=dict, repr=False)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
 
 
 def default_workers() -> int:
@@ -180,6 +191,12 @@ def load_config(
     if "zone_dir" not in settings:
         raise ConfigError("no zone directory: give --zone-dir DIR or zone_dir in the config file")
     settings.setdefault("listen", (parse_listen(DEFAULT_LISTEN),))
+    try:
+        check_key_references(
+            settings.get("transfer", TransferConfig()), settings.get("tsig_keys", {})
+        )
+    except ValueError as exc:
+        raise ConfigError(f"transfer: {exc}") from None
     return ServerConfig(**settings)  # type: ignore[arg-type]
 
 
@@ -319,4 +336,6 @@ SETTINGS = {
     "latency": _latency,
     "cidr_collections": _cidr_collections,
     "health_check_time_scale": _time_scale,
+    "tsig_keys": parse_tsig_keys,
+    "transfer": parse_transfer,
 }

@@ -15,7 +15,9 @@ profiling). Its jobs:
   previous version;
 * SIGTERM/SIGINT: tell every worker to drain, wait until all have exited, exit 0;
 * metrics: the shared counter table (``fastdns.metrics``) and, with ``--metrics-listen``, the
-  Prometheus endpoint.
+  Prometheus endpoint;
+* zone transfers (``fastdns.xfr``): answer the TCP requests workers hand over (AXFR, IXFR,
+  TSIG-signed queries) from the zones they serve, and NOTIFY secondaries of changed serials.
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ from fastdns.worker import (
     receive_messages,
     send_message,
 )
+from fastdns.xfr.channel import ControlPlaneServer
+from fastdns.xfr.notify import Notifier
+from fastdns.xfr.service import ControlPlaneService
+from fastdns.xfr.tsig import Keyring
 
 log = logging.getLogger("fastdns")
 
@@ -161,6 +167,8 @@ class ProcessPool:
         self._early_exits: dict[int, int] = {}  # slot -> exits before ready, in a row
         self._respawns: dict[int, asyncio.TimerHandle] = {}
         self._changed = asyncio.Event()
+        # (stream fd, client address) -> None: takes a worker's request for the control plane
+        self.on_control: Callable[[int, object], None] | None = None
 
     @property
     def serving(self) -> int:
@@ -276,9 +284,13 @@ class ProcessPool:
     def _on_message(self, handle: WorkerHandle) -> None:
         messages, closed = receive_messages(handle.control)
         for message, fds in messages:
+            op = message.get("op")
+            if op == "control" and len(fds) == 1 and self.on_control is not None:
+                # A TCP request for the control plane, on its own stream (fastdns.xfr.channel).
+                self.on_control(fds[0], message.get("peer"))
+                continue
             for fd in fds:
                 os.close(fd)
-            op = message.get("op")
             if op == "ready":
                 handle.ready = True
                 handle.generation = int(message.get("generation", 0))
@@ -427,6 +439,11 @@ class Supervisor:
         self._external = False  # another process wrote the store: reread every hosted zone
         self._swap = asyncio.Lock()  # one snapshot build + install at a time
         self._startup_pending: list[str] = []
+        # Zone transfers, signed queries and NOTIFY (fastdns.xfr): the zones the workers serve.
+        keyring = Keyring(config.tsig_keys)
+        self.control_plane = ControlPlaneServer(ControlPlaneService(config.transfer, keyring))
+        self.notifier = Notifier(config.transfer, keyring)
+        self._health_view = None  # the health table mapped for the control plane's catalog
 
     def load(self) -> None:
         """Load the zone directory and the hosted zones and write the first snapshot (before
@@ -580,6 +597,7 @@ class Supervisor:
         wanted = ", ".join(str(a) for a in config.listen)
         if config.workers == 0:
             self.pool = InProcessPool(self._worker_settings(), self.table, self.health)
+            self.pool.worker.control_plane = self.control_plane.open_local
             served = await self.pool.start(list(config.listen), self.snapshot)
         else:
             served = check_listen(config.listen)
@@ -591,10 +609,24 @@ class Supervisor:
                     lambda: self.snapshot,
                     self.health,
                 )
+                self.pool.on_control = self.control_plane.accept
                 await self.pool.start(served)
         if not served:
             raise StartupError(f"could not listen on any address ({wanted}); see the log above")
+        self._serving_zones(self.served_zones())
         return served
+
+    def _serving_zones(self, zones: Mapping[dns.name.Name, ServedZone]) -> None:
+        """The workers now serve ``zones`` (from ``self.snapshot``): transfer those, and
+        NOTIFY the secondaries of the zones whose serial changed."""
+        models = {origin: served.zone for origin, served in zones.items() if served.zone}
+        catalog = None
+        if self.config.tsig_keys:  # signed queries are answered from the same snapshot
+            if self._health_view is None:
+                self._health_view = open_health_table(self.health.fd)
+            catalog = load_catalog(self.snapshot.fd, self.config.udp_max_payload, self._health_view)
+        self.control_plane.service.update(models, catalog)
+        self.notifier.zones_served(models)
 
     def stop(self) -> None:
         if self._stop is not None:
@@ -608,6 +640,8 @@ class Supervisor:
                 await self._reload.task
         if self.pool is not None:
             await self.pool.stop()
+        await self.notifier.close()
+        self.control_plane.close()
         if self.metrics is not None:
             await self.metrics.close()
         if self.api is not None:
@@ -686,16 +720,18 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         async with self._swap:
             generation = self.snapshot.generation + 1
+            zones = self.served_zones()
             snapshot = await loop.run_in_executor(
                 None,
                 build_snapshot,
-                self.served_zones(),
+                zones,
                 generation,
                 self.config.udp_max_payload,
                 self.policy_env.classifiers,
             )
             old, self.snapshot = self.snapshot, snapshot
             await self.pool.install(snapshot)
+            self._serving_zones(zones)
             old.close()
             return generation
 

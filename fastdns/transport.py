@@ -38,12 +38,15 @@ class ServingState:
     """What the TCP listeners answer from. ``catalog`` is replaced whole, never mutated;
     ``counters`` is this process's row of the shared counter table (or None)."""
 
-    __slots__ = ("catalog", "counters", "query_log")
+    __slots__ = ("catalog", "control_plane", "counters", "query_log")
 
     def __init__(self, catalog, counters=None) -> None:
         self.catalog = catalog
         self.counters = counters
         self.query_log = None  # a fastdns.querylog.QueryLog, or None (off)
+        # peer address -> a stream to the supervisor (fastdns.xfr.channel), for the TCP
+        # messages the catalog leaves to the control plane; None: those are refused.
+        self.control_plane = None
 
 
 class TcpConnections:
@@ -133,6 +136,8 @@ class TcpProtocol(asyncio.Protocol):
         self.loop: asyncio.AbstractEventLoop | None = None
         self.last_receive = 0.0
         self.timer: asyncio.TimerHandle | None = None
+        self.relaying = False  # a request is with the control plane: later ones wait
+        self.writable: asyncio.Event | None = None
 
     # -- asyncio callbacks
 
@@ -167,18 +172,24 @@ class TcpProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        if self.writable is not None:
+            self.writable.clear()
         if not self.closing:
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        if not self.closing:
+        if self.writable is not None:
+            self.writable.set()
+        if not self.closing and not self.relaying:
             if not self.peer_eof:
                 self.transport.resume_reading()
             self._answer_buffered()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        if self.writable is not None:
+            self.writable.set()  # a relay waiting to write sees the connection is gone
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -189,7 +200,7 @@ class TcpProtocol(asyncio.Protocol):
 
     def finish_if_idle(self) -> None:
         """Close (after flushing answers) unless a partial message is waiting for its rest."""
-        if not self.buffer:
+        if not self.buffer and not self.relaying:
             self.close()
 
     def abort(self) -> None:
@@ -210,6 +221,8 @@ class TcpProtocol(asyncio.Protocol):
         self.timer = self.loop.call_later(self.connections.idle_timeout, self.transport.abort)
 
     def _answer_buffered(self) -> None:
+        if self.relaying:
+            return  # resumed when the control plane's answer is written
         buf = self.buffer
         state = self.connections.state
         size = len(buf)
@@ -235,6 +248,10 @@ class TcpProtocol(asyncio.Protocol):
             if reply is None:
                 self.close()
                 return
+            if not reply:  # b"": a zone transfer or a signed query, for the control plane
+                del buf[:pos]
+                self._forward(query)
+                return
             self.transport.write(len(reply).to_bytes(2, "big") + reply)
         if pos:
             del buf[:pos]
@@ -244,8 +261,59 @@ class TcpProtocol(asyncio.Protocol):
         elif self.connections.draining and not buf:
             self.close()
 
+    def _forward(self, query: bytes) -> None:
+        """Have the control plane answer ``query``; the messages after it wait until it has.
+        (A zone transfer sends nothing for a while: the idle timer waits for it too.)"""
+        opener = self.connections.state.control_plane
+        if opener is None:
+            reply = _refused(query)
+            if reply is None:
+                self.close()
+            else:
+                self.transport.write(len(reply).to_bytes(2, "big") + reply)
+                self._answer_buffered()
+            return
+        self.relaying = True
+        self.transport.pause_reading()  # what the client sends meanwhile waits in the kernel
+        self.writable = asyncio.Event()
+        if not self.write_paused:
+            self.writable.set()
+        self.loop.create_task(self._relay(opener, query))
+
+    async def _relay(self, opener, query: bytes) -> None:
+        from fastdns.xfr.channel import relay
+
+        async def deliver(frame: bytes) -> None:
+            await self.writable.wait()
+            if self.closing or self.transport.is_closing():
+                raise ConnectionError("the client connection closed")
+            self.transport.write(frame)
+
+        try:
+            sock = opener(self.peer)
+            answered = await relay(sock, query, deliver)
+        except (OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            log.debug("forwarding a request from %s failed: %s", self.peer, exc)
+            answered = 0
+        except Exception:  # never leave the connection waiting for a relay that is gone
+            log.exception("forwarding a request from %s failed", self.peer)
+            answered = 0
+        self.relaying = False
+        if self.closing:
+            return
+        if not answered:  # the control plane had no answer: all the client can learn is this
+            self.close()
+            return
+        self.last_receive = self.loop.time()
+        if not self.write_paused and not self.peer_eof:
+            self.transport.resume_reading()
+        self._answer_buffered()
+
     def _idle_check(self) -> None:
         if self.closing:
+            return
+        if self.relaying:
+            self.timer = self.loop.call_later(self.connections.idle_timeout, self._idle_check)
             return
         # One timer per connection, re-armed for the remaining time instead of being reset on
         # every read.
@@ -254,6 +322,19 @@ class TcpProtocol(asyncio.Protocol):
             self.close()
         else:
             self.timer = self.loop.call_later(remaining, self._idle_check)
+
+
+def _refused(query: bytes) -> bytes | None:
+    """REFUSED with the query's question, when nothing but the C catalog answers."""
+    import dns.message
+    import dns.rcode
+
+    try:
+        response = dns.message.make_response(dns.message.from_wire(query, keyring=False))
+    except Exception:
+        return None
+    response.set_rcode(dns.rcode.REFUSED)
+    return response.to_wire()
 
 
 def _sockaddr(address: ListenAddress, sock_type: int):
@@ -336,9 +417,16 @@ class Listeners:
     """
 
     def __init__(
-        self, catalog, counters=None, *, idle_timeout: float, max_connections: int
+        self,
+        catalog,
+        counters=None,
+        *,
+        idle_timeout: float,
+        max_connections: int,
+        control_plane=None,
     ) -> None:
         self.state = ServingState(catalog, counters)
+        self.state.control_plane = control_plane
         self.connections = TcpConnections(
             self.state, idle_timeout=idle_timeout, max_connections=max_connections
         )

@@ -16,6 +16,9 @@ supervisor -> worker:
 worker -> supervisor:
     ``{"op": "ready", "pid": P, "generation": G}``, ``{"op": "loaded", "generation": G}``,
     ``{"op": "failed", "generation": G, "error": "..."}``.
+    ``{"op": "control", "peer": "192.0.2.1"}`` + [stream]: a TCP request from that client for
+    the control plane (a zone transfer, a signed query), carried on the stream
+    (``fastdns.xfr.channel``).
 
 A worker also drains and exits on SIGTERM, and when the control socket closes (the supervisor is
 gone). It ignores SIGINT and SIGHUP, which a terminal sends to the whole process group: the
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -44,6 +48,7 @@ from fastdns.metrics import open_counters
 from fastdns.querylog import QueryLog
 from fastdns.snapshot import open_snapshot_parts
 from fastdns.transport import Listeners
+from fastdns.xfr.channel import open_stream
 
 log = logging.getLogger("fastdns.worker")
 
@@ -167,6 +172,8 @@ class Worker:
         self.health = health  # the shared health table's mapping (routing policies), or None
         self.generation = 0
         self.listeners: Listeners | None = None
+        # peer -> a stream to the control plane (fastdns.xfr.channel.open_stream), or None
+        self.control_plane = None
 
     async def start(self, catalog, generation: int) -> list[ListenAddress]:
         """Bind every listen address and answer from ``catalog``; the addresses served (an
@@ -178,6 +185,7 @@ class Worker:
             self.counters,
             idle_timeout=settings.tcp_idle_timeout,
             max_connections=settings.tcp_max_connections,
+            control_plane=self.control_plane,
         )
         if settings.query_log:
             self.listeners.set_query_log(open_query_log(settings.query_log, catalog))
@@ -213,6 +221,9 @@ class WorkerProcess:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        self.worker.control_plane = functools.partial(
+            open_stream, functools.partial(send_message, self.control)
+        )
         served = await self.worker.start(self.catalog, self.generation)
         self.catalog = None  # the listeners hold it now; a swap must be able to free it
         if not served:

@@ -354,19 +354,39 @@ def test_answer(catalog, case: Case, edns) -> None:
 
 
 @pytest.mark.parametrize(
-    ("rdtype", "tcp", "rcode"),
+    ("rdtype", "rcode"),
     [
-        ("AXFR", False, dns.rcode.NOTIMP),  # RFC 5936 §4.2: AXFR is not defined over UDP
-        ("AXFR", True, dns.rcode.REFUSED),  # no transfers configured
-        ("IXFR", False, dns.rcode.REFUSED),
-        ("IXFR", True, dns.rcode.REFUSED),
+        ("AXFR", dns.rcode.NOTIMP),  # RFC 5936 §4.2: AXFR is not defined over UDP
+        ("IXFR", dns.rcode.REFUSED),  # IXFR over UDP (RFC 1995 §2) is not offered
     ],
 )
-def test_zone_transfer_questions(catalog, rdtype, tcp, rcode) -> None:
-    _q, _wire, msg = ask(catalog, "unit.test.", rdtype, tcp=tcp)
+def test_zone_transfer_questions_over_udp(catalog, rdtype, rcode) -> None:
+    _q, _wire, msg = ask(catalog, "unit.test.", rdtype, tcp=False)
     assert msg.rcode() == rcode
     assert not msg.flags & dns.flags.AA
     assert not msg.answer and not msg.authority and not msg.additional
+
+
+@pytest.mark.parametrize("rdtype", ["AXFR", "IXFR"])
+def test_zone_transfers_over_tcp_go_to_the_control_plane(catalog, rdtype) -> None:
+    """b"": the C answer leaves transfers to the supervisor (fastdns.xfr), over TCP only."""
+    query = dns.message.make_query("unit.test.", rdtype).to_wire()
+    assert catalog.answer(query, tcp=True) == b""
+    assert catalog.answer_with_info(query, tcp=True)[0] == b""
+
+
+def test_signed_queries_over_tcp_go_to_the_control_plane(catalog) -> None:
+    """A TSIG (RFC 8945) must be checked and the answer signed: not in C. Over UDP the C
+    answer stays (unsigned), as before transfers existed."""
+    import dns.tsig
+
+    query = dns.message.make_query("www.unit.test.", "A")
+    query.use_tsig(dns.tsig.Key("k.", b"0" * 32, "hmac-sha256"))
+    wire = query.to_wire()
+    assert catalog.answer(wire, tcp=True) == b""
+    assert catalog.answer(wire, tcp=False)[3] & 0x0F == dns.rcode.NOERROR
+    plain = dns.message.make_query("www.unit.test.", "A").to_wire()
+    assert len(catalog.answer(plain, tcp=True)) > 12
 
 
 def test_any_is_answered_with_one_rrset(catalog) -> None:

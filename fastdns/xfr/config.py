@@ -1,0 +1,243 @@
+"""The ``[tsig_keys]`` and ``[transfer]`` sections of the server config file.
+
+```toml
+[tsig_keys."xfr.example."]          # the key's name, as secondaries know it
+algorithm = "hmac-sha256"           # or hmac-sha512 (RFC 8945 §6)
+secret = "base64 secret"            # never logged
+
+[transfer]                          # every zone's default
+allow = ["127.0.0.0/8", "::1/128"]  # who may transfer (CIDRs); unset: any address, if keys is set
+keys = ["xfr.example."]             # when set, a transfer must be signed with one of these
+notify = ["127.0.0.1:5300"]         # secondaries sent NOTIFY (RFC 1996) after a serial change
+notify_key = "xfr.example."         # sign those NOTIFY messages (optional)
+
+[transfer.zones."example.com"]      # per zone: any of the four above, replacing the default
+notify = ["127.0.0.1:5301"]
+```
+
+With neither ``allow`` nor ``keys`` for a zone, nobody may transfer it (REFUSED).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import dns.exception
+import dns.name
+import dns.tsig
+
+__all__ = [
+    "ALGORITHMS",
+    "NotifyTarget",
+    "TransferConfig",
+    "TransferPolicy",
+    "TsigKeySpec",
+    "check_key_references",
+    "parse_transfer",
+    "parse_tsig_keys",
+]
+
+# RFC 8945 §6: the algorithms implementations must (SHA-256) and may (SHA-512) support.
+ALGORITHMS = {"hmac-sha256": dns.tsig.HMAC_SHA256, "hmac-sha512": dns.tsig.HMAC_SHA512}
+POLICY_FIELDS = ("allow", "keys", "notify", "notify_key")
+DNS_PORT = 53
+
+
+@dataclass(frozen=True)
+class TsigKeySpec:
+    """One TSIG key of the config: its name (absolute, lower case), algorithm and secret."""
+
+    name: dns.name.Name
+    algorithm: dns.name.Name
+    secret: bytes = field(repr=False)
+
+    def key(self) -> dns.tsig.Key:
+        return dns.tsig.Key(self.name, self.secret, self.algorithm)
+
+
+@dataclass(frozen=True)
+class NotifyTarget:
+    """A secondary to NOTIFY: address and port (53 by default)."""
+
+    host: str
+    port: int = DNS_PORT
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class TransferPolicy:
+    """Who may transfer a zone and whom to NOTIFY. ``None`` fields are unset (the global
+    default applies to a zone's policy)."""
+
+    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None
+    keys: tuple[dns.name.Name, ...] | None = None
+    notify: tuple[NotifyTarget, ...] | None = None
+    notify_key: dns.name.Name | None = None
+
+    def over(self, default: TransferPolicy) -> TransferPolicy:
+        """This policy with its unset fields taken from ``default``."""
+        return replace(
+            self,
+            **{
+                name: getattr(default, name)
+                for name in POLICY_FIELDS
+                if getattr(self, name) is None
+            },
+        )
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """The ``[transfer]`` section: a default policy and per-zone policies."""
+
+    default: TransferPolicy = TransferPolicy()
+    zones: Mapping[dns.name.Name, TransferPolicy] = field(default_factory=dict)
+
+    def for_zone(self, origin: dns.name.Name) -> TransferPolicy:
+        zone = self.zones.get(origin)
+        return zone.over(self.default) if zone is not None else self.default
+
+    def key_names(self) -> set[dns.name.Name]:
+        """Every key name the section refers to."""
+        names = set()
+        for policy in (self.default, *self.zones.values()):
+            names.update(policy.keys or ())
+            if policy.notify_key is not None:
+                names.add(policy.notify_key)
+        return names
+
+
+def _key_name(text: object) -> dns.name.Name:
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"expected a key name, got {text!r}")
+    try:
+        return dns.name.from_text(text).canonicalize()
+    except dns.exception.DNSException as exc:
+        raise ValueError(f"key name {text!r}: {exc}") from None
+
+
+def parse_tsig_keys(value: object) -> dict[dns.name.Name, TsigKeySpec]:
+    """``{name: {algorithm = ..., secret = ...}}`` -> {key name: TsigKeySpec}. Errors never
+    quote a secret."""
+    if not isinstance(value, dict):
+        raise ValueError('expected tables like [tsig_keys."name"] algorithm = ... secret = ...')
+    keys: dict[dns.name.Name, TsigKeySpec] = {}
+    for text, entry in value.items():
+        name = _key_name(text)
+        if not isinstance(entry, dict) or set(entry) != {"algorithm", "secret"}:
+            raise ValueError(f"TSIG key {text}: a table with exactly algorithm and secret")
+        algorithm = ALGORITHMS.get(str(entry["algorithm"]).lower())
+        if algorithm is None:
+            raise ValueError(
+                f"TSIG key {text}: algorithm must be one of {', '.join(ALGORITHMS)}, "
+                f"got {entry['algorithm']!r}"
+            )
+        try:
+            secret = base64.b64decode(str(entry["secret"]), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"TSIG key {text}: the secret is not valid base64") from None
+        if len(secret) < 16:
+            raise ValueError(f"TSIG key {text}: the secret must be at least 16 octets")
+        if name in keys:
+            raise ValueError(f"TSIG key {text} is listed twice")
+        keys[name] = TsigKeySpec(name, algorithm, secret)
+    return keys
+
+
+def _networks(value: object) -> tuple:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ValueError(f"allow: expected a list of addresses or CIDRs, got {value!r}")
+    try:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"allow: {exc}") from None
+
+
+def _notify_target(text: object) -> NotifyTarget:
+    """``127.0.0.1``, ``127.0.0.1:5300``, ``::1`` or ``[::1]:5300``."""
+    if not isinstance(text, str):
+        raise ValueError(f"notify: expected an address like 127.0.0.1:53, got {text!r}")
+    host, port = text, DNS_PORT
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"notify: {text!r}: expected [IPv6]:PORT")
+        port_text = rest[1:] or str(DNS_PORT)
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    else:
+        port_text = str(DNS_PORT)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"notify: {text!r}: not an IP address") from None
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"notify: {text!r}: the port must be a number from 1 to 65535")
+    port = int(port_text)
+    return NotifyTarget(str(address), port)
+
+
+def _policy(value: object, where: str) -> TransferPolicy:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected a table")
+    unknown = set(value) - set(POLICY_FIELDS)
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown setting {sorted(unknown)[0]!r} (known: {', '.join(POLICY_FIELDS)})"
+        )
+    fields: dict[str, object] = {}
+    if "allow" in value:
+        fields["allow"] = _networks(value["allow"])
+    if "keys" in value:
+        keys = value["keys"]
+        if isinstance(keys, str):
+            keys = [keys]
+        if not isinstance(keys, list):
+            raise ValueError(f"{where}: keys: expected a list of key names")
+        fields["keys"] = tuple(_key_name(k) for k in keys)
+    if "notify" in value:
+        targets = value["notify"]
+        if isinstance(targets, str):
+            targets = [targets]
+        if not isinstance(targets, list):
+            raise ValueError(f"{where}: notify: expected a list of addresses")
+        fields["notify"] = tuple(_notify_target(t) for t in targets)
+    if "notify_key" in value:
+        fields["notify_key"] = _key_name(value["notify_key"])
+    return TransferPolicy(**fields)  # type: ignore[arg-type]
+
+
+def parse_transfer(value: object) -> TransferConfig:
+    """The ``[transfer]`` table -> ``TransferConfig``."""
+    if not isinstance(value, dict):
+        raise ValueError("expected a table [transfer]")
+    value = dict(value)
+    zones_value = value.pop("zones", {})
+    default = _policy(value, "transfer")
+    if not isinstance(zones_value, dict):
+        raise ValueError('transfer.zones: expected tables like [transfer.zones."example.com"]')
+    zones = {}
+    for text, entry in zones_value.items():
+        try:
+            origin = dns.name.from_text(text)
+        except dns.exception.DNSException as exc:
+            raise ValueError(f"transfer.zones: {text!r}: {exc}") from None
+        zones[origin] = _policy(entry, f"transfer.zones.{text}")
+    return TransferConfig(default, zones)
+
+
+def check_key_references(
+    transfer: TransferConfig, keys: Mapping[dns.name.Name, TsigKeySpec]
+) -> None:
+    """``ValueError`` when ``[transfer]`` names a key that ``[tsig_keys]`` does not define."""
+    missing = sorted(transfer.key_names() - set(keys))
+    if missing:
+        raise ValueError(f"TSIG key {missing[0]} is not defined in [tsig_keys]")

@@ -1,0 +1,214 @@
+"""Zone-transfer test helpers: a fastdns config with TSIG keys and transfer policies, zone
+files, and Knot DNS as a secondary of fastdns.
+
+``running_knot_secondary(zones, primary_port=..., port=..., key=...)`` writes a knot.conf in
+which every zone is a secondary (``master``) of fastdns on 127.0.0.1 with the TSIG key, accepts
+NOTIFY from it signed with that key, lets 127.0.0.1 transfer its copies (unsigned), keeps
+nothing on disk (no zone file written, no journal), and waits until Knot serves every zone.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.message
+import dns.name
+import dns.query
+import dns.rdatatype
+import dns.tsig
+import dns.zone
+
+from support.knot import _die_with_parent, _read_log, _stop, knotd_path
+
+STARTUP_DEADLINE = 20.0
+
+
+@dataclass(frozen=True)
+class Key:
+    """A TSIG key as the tests use it: name, algorithm (RFC 8945 §6 name) and secret."""
+
+    name: str
+    algorithm: str
+    secret: bytes
+
+    @property
+    def base64(self) -> str:
+        return base64.b64encode(self.secret).decode()
+
+    def tsig(self) -> dns.tsig.Key:
+        return dns.tsig.Key(self.name, self.secret, self.algorithm)
+
+    def toml(self) -> str:
+        return (
+            f'[tsig_keys."{self.name}"]\nalgorithm = "{self.algorithm}"\nsecret = "{self.base64}"\n'
+        )
+
+
+KEY256 = Key("xfr.test.", "hmac-sha256", bytes(range(32)))
+KEY512 = Key("xfr512.test.", "hmac-sha512", bytes(range(64, 128)))
+
+
+def write_zone(path: Path, origin: str, serial: int, names: int = 0) -> None:
+    """A zone file for ``origin`` with ``names`` extra A records (``h<i>``)."""
+    lines = [
+        f"$ORIGIN {origin}",
+        "$TTL 3600",
+        f"@ IN SOA ns1.{origin} hostmaster.{origin} {serial} 7200 3600 1209600 300",
+        f"@ IN NS ns1.{origin}",
+        "ns1 IN A 192.0.2.53",
+        "www 300 IN A 192.0.2.10",
+        'www IN TXT "hello"',
+    ]
+    lines += [f"h{i} IN A 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}" for i in range(names)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def records(zone: dns.zone.Zone) -> set[tuple[str, int, str]]:
+    """Every record of a dnspython zone as (owner, TTL, type and RDATA) text."""
+    return {
+        (name.derelativize(zone.origin).to_text(), ttl, f"{rdata.rdtype.name} {rdata.to_text()}")
+        for name, ttl, rdata in zone.iterate_rdatas()
+    }
+
+
+def zone_file_records(path: Path, origin: str) -> set[tuple[str, int, str]]:
+    return records(dns.zone.from_file(str(path), origin, relativize=False))
+
+
+def transferred(host: str, port: int, origin: str, key: Key | None = None) -> set:
+    """``records`` of a zone as an AXFR from ``host@port`` gives it."""
+    keyring = key.tsig() if key is not None else None
+    messages = dns.query.xfr(host, origin, port=port, keyring=keyring, relativize=False)
+    return records(dns.zone.from_xfr(messages, relativize=False))
+
+
+def soa_serial(host: str, port: int, origin: str) -> int | None:
+    """The serial a server answers for ``origin`` over UDP (None: no answer)."""
+    query = dns.message.make_query(origin, dns.rdatatype.SOA)
+    try:
+        response = dns.query.udp(query, host, port=port, timeout=0.3)
+    except (OSError, dns.exception.DNSException):
+        return None
+    for rrset in response.answer:
+        if rrset.rdtype == dns.rdatatype.SOA:
+            return rrset[0].serial
+    return None
+
+
+def wait_for_serial(host: str, port: int, origin: str, serial: int, timeout: float) -> float:
+    """Poll until the server answers ``serial`` for ``origin``; the seconds it took."""
+    start = time.monotonic()
+    while soa_serial(host, port, origin) != serial:
+        if time.monotonic() - start > timeout:
+            raise AssertionError(
+                f"{host}@{port} did not serve {origin} serial {serial} within {timeout} s "
+                f"(serves {soa_serial(host, port, origin)})"
+            )
+        time.sleep(0.005)
+    return time.monotonic() - start
+
+
+@dataclass(frozen=True)
+class KnotSecondary:
+    host: str
+    port: int
+    log_path: Path
+
+    def log(self) -> str:
+        return _read_log(self.log_path)
+
+
+def knot_secondary_conf(
+    zones: list[str], rundir: Path, *, port: int, primary_port: int, key: Key
+) -> str:
+    lines = [
+        "server:",
+        f'    rundir: "{rundir}"',
+        f"    listen: 127.0.0.1@{port}",
+        "    udp-workers: 1",
+        "    tcp-workers: 1",
+        "    background-workers: 1",
+        "log:",
+        f'  - target: "{rundir / "knotd.log"}"',
+        "    any: info",
+        "database:",
+        f'    storage: "{rundir / "db"}"',
+        "control:",
+        f'    listen: "{rundir / "knot.sock"}"',
+        "key:",
+        f"  - id: {key.name}",
+        f"    algorithm: {key.algorithm}",
+        f"    secret: {key.base64}",
+        "remote:",
+        "  - id: fastdns",
+        f"    address: 127.0.0.1@{primary_port}",
+        f"    key: {key.name}",
+        "acl:",
+        "  - id: notify_from_fastdns",
+        "    address: 127.0.0.1",
+        f"    key: {key.name}",
+        "    action: notify",
+        "  - id: transfer_to_tests",  # so that a test can compare Knot's copy with fastdns's
+        "    address: 127.0.0.1",
+        "    action: transfer",
+        "template:",
+        "  - id: default",
+        f'    storage: "{rundir}"',
+        "    journal-content: none",
+        "    zonefile-load: none",
+        "    zonefile-sync: -1",
+        "zone:",
+    ]
+    for origin in zones:
+        lines += [
+            f"  - domain: {origin}",
+            "    master: fastdns",
+            "    acl: [notify_from_fastdns, transfer_to_tests]",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def running_knot_secondary(
+    zones: list[str], *, port: int, primary_port: int, key: Key
+) -> Iterator[KnotSecondary]:
+    """knotd on 127.0.0.1@``port`` as a secondary of fastdns for ``zones``; yields once it
+    serves every zone (``AssertionError`` with Knot's log otherwise)."""
+    knotd = knotd_path()
+    with tempfile.TemporaryDirectory(prefix="fastdns-knot2-") as tmp:
+        rundir = Path(tmp)
+        (rundir / "db").mkdir()
+        conf = rundir / "knot.conf"
+        conf.write_text(
+            knot_secondary_conf(zones, rundir, port=port, primary_port=primary_port, key=key)
+        )
+        handle = KnotSecondary("127.0.0.1", port, rundir / "knotd.log")
+        with open(rundir / "knotd.stderr", "wb") as stderr:
+            proc = subprocess.Popen(
+                [knotd, "-c", str(conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+            try:
+                deadline = time.monotonic() + STARTUP_DEADLINE
+                for origin in zones:
+                    while soa_serial("127.0.0.1", port, origin) is None:
+                        if proc.poll() is not None or time.monotonic() > deadline:
+                            raise AssertionError(
+                                f"Knot does not serve {origin} as a secondary:\n{handle.log()}\n"
+                                + _read_log(rundir / "knotd.stderr")
+                            )
+                        time.sleep(0.02)
+                yield handle
+            finally:
+                _stop(proc)
