@@ -12,10 +12,15 @@ process can change the bytes afterwards.
 
 Layout (native byte order)::
 
-    header   magic "FDSN", version, image count, classifier count, total size of the file
-    entries  (offset, length) per image, then per classifier, each u64
+    header   magic "FDSN", version, image count, classifier count, name-list count (0 or 1),
+             total size of the file
+    entries  (offset, length) per image, then per classifier, then the name list, each u64
     images   each starting on a ``IMAGE_ALIGN`` boundary (the image's own sections are 4-byte
-             aligned relative to its start), then the classifiers the same way
+             aligned relative to its start), then the classifiers and the name list the same way
+
+The name list (UTF-8, one line per image) is what the query log calls each zone: its hosted
+zone ID, or its origin for a zone file. It travels in the snapshot rather than in a control
+message because a server may hold a hundred thousand zones.
 
 Classifiers (``fastdns.geo.ranges``: client address -> class, for routing policies) belong to
 the snapshot rather than to one zone: every zone's policies refer to them by position.
@@ -28,10 +33,12 @@ import mmap
 import os
 import struct
 from collections.abc import Sequence
+from typing import NamedTuple
 
 __all__ = [
     "REQUIRED_SEALS",
     "SnapshotError",
+    "SnapshotParts",
     "open_snapshot",
     "open_snapshot_parts",
     "snapshot_size",
@@ -39,8 +46,8 @@ __all__ = [
 ]
 
 MAGIC = b"FDSN"
-VERSION = 1
-HEADER = struct.Struct("=4sIIIQ")  # magic, version, images, classifiers, total size
+VERSION = 2
+HEADER = struct.Struct("=4sIIIIQ")  # magic, version, images, classifiers, name lists, total
 ENTRY = struct.Struct("=QQ")  # offset, length
 IMAGE_ALIGN = 64  # a cache line: image headers and node arrays never straddle one needlessly
 MEMFD_NAME = "fastdns-snapshot"
@@ -80,20 +87,27 @@ def _write_all(fd: int, data, offset: int) -> None:
         offset += written
 
 
-def write_snapshot(images: Sequence[bytes], classifiers: Sequence[bytes] = ()) -> int:
-    """A new sealed memfd holding ``images`` and ``classifiers``; the caller owns (and closes)
-    the descriptor.
+def write_snapshot(
+    images: Sequence[bytes], classifiers: Sequence[bytes] = (), zone_names: Sequence[str] = ()
+) -> int:
+    """A new sealed memfd holding ``images``, ``classifiers`` and, when given, one name per
+    image (``zone_names``); the caller owns (and closes) the descriptor.
 
     The descriptor is close-on-exec: it reaches a worker only when sent with
     ``socket.send_fds``.
     """
-    parts = [*images, *classifiers]
+    names = []
+    if zone_names:
+        if len(zone_names) != len(images) or any("\n" in name for name in zone_names):
+            raise ValueError("zone_names: one name per image, without line breaks")
+        names = ["\n".join(zone_names).encode()]
+    parts = [*images, *classifiers, *names]
     lengths = [len(part) for part in parts]
     offsets, total = _layout(lengths)
     fd = os.memfd_create(MEMFD_NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
         os.ftruncate(fd, total)
-        header = HEADER.pack(MAGIC, VERSION, len(images), len(classifiers), total)
+        header = HEADER.pack(MAGIC, VERSION, len(images), len(classifiers), len(names), total)
         header += b"".join(ENTRY.pack(o, n) for o, n in zip(offsets, lengths, strict=True))
         _write_all(fd, header, 0)
         for offset, part in zip(offsets, parts, strict=True):
@@ -117,8 +131,14 @@ def open_snapshot(fd: int) -> list[memoryview]:
     return open_snapshot_parts(fd)[0]
 
 
-def open_snapshot_parts(fd: int) -> tuple[list[memoryview], list[memoryview]]:
-    """``open_snapshot``, with the classifiers: (images, classifiers)."""
+class SnapshotParts(NamedTuple):
+    images: list[memoryview]
+    classifiers: list[memoryview]
+    zone_names: list[str] | None  # None: the snapshot has no name list
+
+
+def open_snapshot_parts(fd: int) -> SnapshotParts:
+    """``open_snapshot``, with the classifiers and the zone names."""
     try:
         seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
     except OSError as exc:
@@ -130,23 +150,31 @@ def open_snapshot_parts(fd: int) -> tuple[list[memoryview], list[memoryview]]:
         raise SnapshotError(f"too short for a snapshot header ({size} bytes)")
     mapping = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
     view = memoryview(mapping)
+    parts: list[memoryview] = []
     try:
-        entries, image_count = _entries(view, size)
+        entries, image_count, classifier_count = _entries(view, size)
         parts = [view[offset : offset + length] for offset, length in entries]
+        names = None
+        if len(parts) > image_count + classifier_count:
+            names = bytes(parts.pop()).decode().split("\n") if image_count else []
+            if len(names) != image_count:
+                raise SnapshotError(f"{len(names)} zone names for {image_count} images")
     except BaseException:
+        for part in parts:
+            part.release()
         view.release()
         mapping.close()
         raise
     # Each slice holds the mapping; it is unmapped when the last of them is gone.
     view.release()
-    return parts[:image_count], parts[image_count:]
+    return SnapshotParts(parts[:image_count], parts[image_count:], names)
 
 
-def _entries(view: memoryview, size: int) -> tuple[list[tuple[int, int]], int]:
+def _entries(view: memoryview, size: int) -> tuple[list[tuple[int, int]], int, int]:
     """The checked (offset, length) of every part of a mapped snapshot, and how many of them
-    are images."""
-    magic, version, images, classifiers, total = HEADER.unpack_from(view, 0)
-    count = images + classifiers
+    are images and classifiers."""
+    magic, version, images, classifiers, name_lists, total = HEADER.unpack_from(view, 0)
+    count = images + classifiers + name_lists
     if magic != MAGIC:
         raise SnapshotError(f"not a fastdns snapshot (magic {magic!r})")
     if version != VERSION:
@@ -159,4 +187,6 @@ def _entries(view: memoryview, size: int) -> tuple[list[tuple[int, int]], int]:
         if offset % IMAGE_ALIGN or offset + length > size:
             raise SnapshotError(f"image {i} out of bounds ({offset}+{length} of {size})")
         entries.append((offset, length))
-    return entries, images
+    if name_lists > 1:
+        raise SnapshotError(f"{name_lists} name lists in a snapshot")
+    return entries, images, classifiers

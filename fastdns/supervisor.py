@@ -60,6 +60,7 @@ from fastdns.worker import (
     Worker,
     WorkerSettings,
     load_catalog,
+    load_snapshot,
     receive_messages,
     send_message,
 )
@@ -106,13 +107,15 @@ def build_snapshot(
     """Write ``zones`` and the routing policies' client ``classifiers`` into a new sealed
     snapshot and check it the way a worker will read it (mapped, every image validated by a
     ``Catalog``), so a bad one is never sent."""
-    fd = write_snapshot(zone_images(zones), classifiers)
+    ordered = [zones[origin] for origin in sorted(zones)]
+    names = [z.hosted_zone_id or z.origin.to_text() for z in ordered]
+    fd = write_snapshot(zone_images(zones), classifiers, names)
     try:
         load_catalog(fd, udp_max_payload)
     except BaseException:
         os.close(fd)
         raise
-    return Snapshot(fd, generation, len(zones), tuple(zones[o] for o in sorted(zones)))
+    return Snapshot(fd, generation, len(zones), tuple(ordered))
 
 
 def _describe_exit(returncode: int) -> str:
@@ -385,8 +388,10 @@ class InProcessPool:
         self.serving = 0
 
     async def start(self, addresses: list[ListenAddress], snapshot: Snapshot) -> list:
-        catalog = load_catalog(snapshot.fd, self.worker.settings.udp_max_payload, self.health)
-        served = await self.worker.start(catalog, snapshot.generation)
+        catalog, names = load_snapshot(
+            snapshot.fd, self.worker.settings.udp_max_payload, self.health
+        )
+        served = await self.worker.start(catalog, snapshot.generation, names)
         self.serving = 1 if served else 0
         return served
 

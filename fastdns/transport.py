@@ -478,11 +478,13 @@ class Listeners:
         self.addresses.append(address)
         log.debug("listening on %s (UDP and TCP)", address)
 
-    def set_catalog(self, catalog) -> None:
-        """Answer every later query from ``catalog`` (called on the loop thread: atomic)."""
+    def set_catalog(self, catalog, zone_names: list[str] | None = None) -> None:
+        """Answer every later query from ``catalog`` (called on the loop thread: atomic);
+        ``zone_names``: what the query log calls its zones (hosted zone IDs), in catalog order
+        (None: their origins)."""
         self.state.catalog = catalog
         if self.state.query_log is not None:
-            self.state.query_log.set_zones([zone.origin for zone in catalog.zones])
+            self.state.query_log.set_zones(zone_names or [zone.origin for zone in catalog.zones])
         for _sock, responder in self._udp:
             responder.set_catalog(catalog)
 

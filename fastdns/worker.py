@@ -57,6 +57,7 @@ __all__ = [
     "Worker",
     "WorkerSettings",
     "load_catalog",
+    "load_snapshot",
     "main",
     "receive_messages",
     "send_message",
@@ -141,26 +142,31 @@ class WorkerSettings:
         return cls(**values)
 
 
-def open_query_log(path: str, catalog) -> QueryLog:
+def open_query_log(path: str, zone_names: list[str]) -> QueryLog:
     """A query log appending to ``path``: one ``write`` per batch on an O_APPEND descriptor, so
     lines from several workers never interleave within a line."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-    return QueryLog(lambda text: os.write(fd, text.encode()), zone_ids(catalog))
+    return QueryLog(lambda text: os.write(fd, text.encode()), zone_names)
 
 
-def zone_ids(catalog) -> list[str]:
-    # No hosted-zone IDs exist yet (the API assigns them): the origin stands in.
-    return [zone.origin for zone in catalog.zones]
+def load_snapshot(fd: int, udp_max_payload: int, health=None):
+    """``(catalog, zone names)`` for the snapshot in ``fd``: a ``Catalog`` over it, mapped
+    read-only and shared (``fd`` may be closed afterwards), and what the query log calls each
+    of its zones (hosted zone IDs; origins when the snapshot names none). ``health``: the
+    shared health table's mapping, or None. Raises ``SnapshotError``/``ValueError`` for a bad
+    snapshot."""
+    from fastdns._native import _core
+
+    images, classifiers, names = open_snapshot_parts(fd)
+    catalog = _core.Catalog(images, udp_max_payload, classifiers, health)
+    if names is None:
+        names = [zone.origin for zone in catalog.zones]
+    return catalog, names
 
 
 def load_catalog(fd: int, udp_max_payload: int, health=None):
-    """A ``Catalog`` over the snapshot in ``fd``, mapped read-only and shared (``fd`` may be
-    closed afterwards); ``health``: the shared health table's mapping, or None. Raises
-    ``SnapshotError``/``ValueError`` for a bad snapshot."""
-    from fastdns._native import _core
-
-    images, classifiers = open_snapshot_parts(fd)
-    return _core.Catalog(images, udp_max_payload, classifiers, health)
+    """The ``Catalog`` of ``load_snapshot``."""
+    return load_snapshot(fd, udp_max_payload, health)[0]
 
 
 class Worker:
@@ -175,7 +181,9 @@ class Worker:
         # peer -> a stream to the control plane (fastdns.xfr.channel.open_stream), or None
         self.control_plane = None
 
-    async def start(self, catalog, generation: int) -> list[ListenAddress]:
+    async def start(
+        self, catalog, generation: int, zone_names: list[str] | None = None
+    ) -> list[ListenAddress]:
         """Bind every listen address and answer from ``catalog``; the addresses served (an
         address that cannot be bound is logged and left out)."""
         settings = self.settings
@@ -188,16 +196,17 @@ class Worker:
             control_plane=self.control_plane,
         )
         if settings.query_log:
-            self.listeners.set_query_log(open_query_log(settings.query_log, catalog))
+            names = zone_names or [zone.origin for zone in catalog.zones]
+            self.listeners.set_query_log(open_query_log(settings.query_log, names))
         return await self.listeners.open(settings.listen, reuse_port=settings.reuse_port)
 
     def install(self, fd: int, generation: int) -> None:
         """Serve the snapshot in ``fd`` from the next query on (the swap is atomic: it runs on
         the loop thread, between two UDP batches and two TCP messages). On error the previous
         snapshot stays and the exception propagates."""
-        catalog = load_catalog(fd, self.settings.udp_max_payload, self.health)
+        catalog, names = load_snapshot(fd, self.settings.udp_max_payload, self.health)
         assert self.listeners is not None
-        self.listeners.set_catalog(catalog)
+        self.listeners.set_catalog(catalog, names)
         self.generation = generation
         log.debug("serving snapshot %d", generation)
 
@@ -211,11 +220,14 @@ class Worker:
 class WorkerProcess:
     """The worker process's event loop: a ``Worker`` driven by the control socket."""
 
-    def __init__(self, control: socket.socket, worker: Worker, catalog, generation: int) -> None:
+    def __init__(
+        self, control: socket.socket, worker: Worker, catalog, generation: int, zone_names=None
+    ) -> None:
         self.control = control
         self.worker = worker
         self.catalog = catalog
         self.generation = generation
+        self.zone_names = zone_names
         self._stop: asyncio.Event | None = None
 
     async def run(self) -> int:
@@ -224,7 +236,7 @@ class WorkerProcess:
         self.worker.control_plane = functools.partial(
             open_stream, functools.partial(send_message, self.control)
         )
-        served = await self.worker.start(self.catalog, self.generation)
+        served = await self.worker.start(self.catalog, self.generation, self.zone_names)
         self.catalog = None  # the listeners hold it now; a swap must be able to free it
         if not served:
             log.error("could not listen on any address; see the log above")
@@ -317,7 +329,7 @@ def main(control_fd: int) -> int:
         )
         counters = open_counters(counters_fd, settings.slot)
         health = open_health_table(health_fd)
-        catalog = load_catalog(snapshot_fd, settings.udp_max_payload, health)
+        catalog, zone_names = load_snapshot(snapshot_fd, settings.udp_max_payload, health)
     except Exception as exc:
         log.error("cannot start: %s", exc)
         log.debug("start failure", exc_info=True)
@@ -329,7 +341,9 @@ def main(control_fd: int) -> int:
 
     import uvloop
 
-    process = WorkerProcess(control, Worker(settings, counters, health), catalog, generation)
+    process = WorkerProcess(
+        control, Worker(settings, counters, health), catalog, generation, zone_names
+    )
     del catalog
     with contextlib.closing(control):
         return uvloop.run(process.run())

@@ -195,9 +195,11 @@ def test_calculated_health_check_drives_a_weighted_member(server):
             client,
             zone_id,
             a_set(name, "a", "192.0.2.1", Weight=100, HealthCheckId=both),
-            a_set(name, "b", "192.0.2.2", Weight=1),
+            # Weight 0: answered only while every weighted member is unhealthy.
+            a_set(name, "b", "192.0.2.2", Weight=0),
         )
         wait_for_answer(server, name, ["192.0.2.1"], timeout=FAILOVER_TIMEOUT)
+        assert {ask(server, name)[0] for _ in range(50)} == {"192.0.2.1"}
         second.status = 500  # AND of two: one down is down
         wait_for_answer(server, name, ["192.0.2.2"])
         assert {ask(server, name)[0] for _ in range(50)} == {"192.0.2.2"}

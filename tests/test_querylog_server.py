@@ -6,8 +6,11 @@ import time
 from pathlib import Path
 
 import dns.rcode
+from support.api import api_config_text, make_client
 from support.client import query
 from support.server import running_fastdns
+
+from fastdns.bench.servers import free_port
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "zones"
 
@@ -59,3 +62,26 @@ def test_query_log_is_off_by_default(tmp_path):
         written = [p.read_text(errors="replace") for p in files]
     assert files, "the server's working folder should hold at least its stderr log"
     assert not any("www.example.com A NOERROR UDP" in text for text in written)
+
+
+def test_hosted_zone_lines_carry_the_hosted_zone_id(tmp_path):
+    """Route 53's query log names the hosted zone by its ID; a zone file by its origin."""
+    log_path = tmp_path / "queries.log"
+    api_port = free_port("127.0.0.1")
+    config = tmp_path / "fastdns.toml"
+    config.write_text(
+        f'query_log = "{log_path}"\n' + api_config_text(tmp_path / "state.db", api_port, EXAMPLES)
+    )
+    with running_fastdns(None, config=config, workers=2) as server:
+        server.wait_for_log("Route 53 API at")
+        client = make_client(f"http://127.0.0.1:{api_port}")
+        zone = client.create_hosted_zone(Name="logged.test.", CallerReference="log-test")
+        zone_id = zone["HostedZone"]["Id"].rsplit("/", 1)[-1]
+        client.get_waiter("resource_record_sets_changed").wait(
+            Id=zone["ChangeInfo"]["Id"], WaiterConfig={"Delay": 1, "MaxAttempts": 20}
+        )
+        query(server.host, server.port, "nope.logged.test", "A")
+        query(server.host, server.port, "www.example.com", "A")
+        lines = _wait_for_lines(log_path, 2)
+    zones = {line.split(" ")[3]: line.split(" ")[2] for line in lines}
+    assert zones == {"nope.logged.test": zone_id, "www.example.com": "example.com."}

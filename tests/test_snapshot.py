@@ -19,6 +19,7 @@ from fastdns.snapshot import (
     REQUIRED_SEALS,
     SnapshotError,
     open_snapshot,
+    open_snapshot_parts,
     snapshot_size,
     write_snapshot,
 )
@@ -111,7 +112,7 @@ def test_unsealed_memfd_is_refused():
 
 
 def write_header_only() -> bytes:
-    return struct.pack("=4sIIIQ", b"FDSN", 1, 0, 0, 24)
+    return struct.pack("=4sIIIIQ", b"FDSN", 2, 0, 0, 0, 28)
 
 
 def test_a_file_that_cannot_be_sealed_is_refused(tmp_path):
@@ -128,12 +129,13 @@ def test_a_file_that_cannot_be_sealed_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("header", "message"),
     [
-        (struct.pack("=4sIIIQ", b"NOPE", 1, 0, 0, 24), "magic"),
-        (struct.pack("=4sIIIQ", b"FDSN", 9, 0, 0, 24), "version"),
-        (struct.pack("=4sIIIQ", b"FDSN", 1, 0, 0, 4096), "size"),
-        (struct.pack("=4sIIIQ", b"FDSN", 1, 1000, 0, 24), "size"),
-        (struct.pack("=4sIIIQQQ", b"FDSN", 1, 1, 0, 40, 64, 1), "out of bounds"),
-        (struct.pack("=4sIIIQQQ", b"FDSN", 1, 1, 0, 40, 24, 1), "out of bounds"),
+        (struct.pack("=4sIIIIQ", b"NOPE", 2, 0, 0, 0, 28), "magic"),
+        (struct.pack("=4sIIIIQ", b"FDSN", 9, 0, 0, 0, 28), "version"),
+        (struct.pack("=4sIIIIQ", b"FDSN", 2, 0, 0, 0, 4096), "size"),
+        (struct.pack("=4sIIIIQ", b"FDSN", 2, 1000, 0, 0, 28), "size"),
+        (struct.pack("=4sIIIIQQQ", b"FDSN", 2, 1, 0, 0, 44, 64, 1), "out of bounds"),
+        (struct.pack("=4sIIIIQQQ", b"FDSN", 2, 1, 0, 0, 44, 28, 1), "out of bounds"),
+        (struct.pack("=4sIIIIQ", b"FDSN", 2, 0, 0, 2, 28), "size"),
     ],
 )
 def test_bad_headers_are_refused(header, message):
@@ -177,3 +179,20 @@ def test_writing_to_a_full_tmpfs_fails_cleanly(monkeypatch):
     with pytest.raises(OSError, match="No space"):
         write_snapshot([b"image"])
     assert set(os.listdir("/proc/self/fd")) <= before  # the memfd was closed
+
+
+def test_zone_names_travel_with_the_images():
+    fd = write_snapshot([b"first image", b"second"], (), ["Z0123", "example.com."])
+    try:
+        parts = open_snapshot_parts(fd)
+    finally:
+        os.close(fd)
+    assert [bytes(v) for v in parts.images] == [b"first image", b"second"]
+    assert parts.zone_names == ["Z0123", "example.com."]
+    fd = write_snapshot([b"image"])
+    try:
+        assert open_snapshot_parts(fd).zone_names is None
+    finally:
+        os.close(fd)
+    with pytest.raises(ValueError):
+        write_snapshot([b"image"], (), ["one", "two"])
