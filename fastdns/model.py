@@ -48,6 +48,19 @@ class ZoneLoadError(Exception):
         super().__init__("\n".join(str(e) for e in self.errors))
 
 
+# The Route 53 fields that choose a routing policy (``RecordSet.policy`` holds the record set's
+# API fields); a record set with a SetIdentifier has exactly one of them.
+POLICY_FIELDS = (
+    "Weight",
+    "Region",
+    "GeoLocation",
+    "Failover",
+    "MultiValueAnswer",
+    "GeoProximityLocation",
+    "CidrRoutingConfig",
+)
+
+
 @dataclass
 class RecordSet:
     """One candidate answer for (name, rdtype): the records and how to choose it.

@@ -30,7 +30,7 @@ from fastdns.geo.codes import parse_geolocation
 from fastdns.geo.geoproximity import GeoProximityError, member_from_location, nearest_order
 from fastdns.geo.latency import LatencyTable
 from fastdns.geo.mmdb import Location
-from fastdns.model import RecordSet
+from fastdns.model import POLICY_FIELDS, RecordSet
 
 __all__ = [
     "HEALTH_ALWAYS",
@@ -101,18 +101,7 @@ def policy_of(rrset: RecordSet) -> str | None:
     data = rrset.policy
     if not isinstance(data, dict):
         return None
-    for name in (
-        "Weight",
-        "Region",
-        "GeoLocation",
-        "Failover",
-        "MultiValueAnswer",
-        "GeoProximityLocation",
-        "CidrRoutingConfig",
-    ):
-        if name in data:
-            return name
-    return None
+    return next((name for name in POLICY_FIELDS if name in data), None)
 
 
 def build_group(

@@ -18,6 +18,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
+from fastdns.model import POLICY_FIELDS
 from fastdns.route53.errors import InvalidInput
 from fastdns.route53.names import InvalidName, name_from_text, name_text
 
@@ -51,16 +52,6 @@ SUPPORTED_TYPES = frozenset(
         "TLSA",
         "TXT",
     ]
-)
-# The fields that choose a routing policy; a record set with a SetIdentifier has exactly one.
-POLICY_FIELDS = (
-    "Weight",
-    "Region",
-    "GeoLocation",
-    "Failover",
-    "MultiValueAnswer",
-    "GeoProximityLocation",
-    "CidrRoutingConfig",
 )
 MAX_TTL = 2_147_483_647  # RFC 2181 §8: 31 bits
 MAX_VALUES = 400  # Route 53: values per record set
