@@ -79,6 +79,11 @@ INSTALL_TIMEOUT = 10.0  # seconds for a worker to confirm a new snapshot before 
 STOP_MARGIN = 5.0  # seconds for the workers to exit, beyond the drain timeout, before a kill
 RESPAWN_DELAY = 0.5  # first delay before replacing a worker that died before it was ready
 RESPAWN_DELAY_MAX = 10.0
+# A worker whose event loop is stuck (a hang, SIGSTOP, a livelock) still holds its sockets and
+# their share of SO_REUSEPORT traffic: the supervisor pings every worker and replaces one that
+# has not answered anything for HEARTBEAT_TIMEOUT.
+HEARTBEAT_INTERVAL = 1.0
+HEARTBEAT_TIMEOUT = 5.0
 
 
 @dataclass
@@ -140,6 +145,7 @@ class WorkerHandle:
     pidfd: int
     ready: bool = False
     generation: int = 0  # the snapshot the worker has confirmed it serves
+    last_seen: float = 0.0  # loop time of its last message (heartbeat)
 
     @property
     def pid(self) -> int:
@@ -170,6 +176,7 @@ class ProcessPool:
         self._early_exits: dict[int, int] = {}  # slot -> exits before ready, in a row
         self._respawns: dict[int, asyncio.TimerHandle] = {}
         self._changed = asyncio.Event()
+        self._heartbeat: asyncio.Task | None = None
         # (stream fd, client address) -> None: takes a worker's request for the control plane
         self.on_control: Callable[[int, object], None] | None = None
 
@@ -192,6 +199,30 @@ class ProcessPool:
         if not done:
             raise StartupError(f"the workers did not start within {START_TIMEOUT:.0f} s")
         self._starting = False
+        self._heartbeat = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        """Ping every ready worker each HEARTBEAT_INTERVAL; kill one silent for longer than
+        HEARTBEAT_TIMEOUT (its exit is then handled like any other: a new worker starts)."""
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            now = loop.time()
+            for handle in list(self.workers.values()):
+                if not handle.ready:
+                    continue
+                silent = now - handle.last_seen
+                if silent > HEARTBEAT_TIMEOUT:
+                    log.error(
+                        "worker %d (pid %d) has not answered for %.1f s; replacing it",
+                        handle.slot,
+                        handle.pid,
+                        silent,
+                    )
+                    handle.proc.kill()
+                    handle.ready = False  # killed: not pinged again while it exits
+                else:
+                    self._send(handle, {"op": "ping"})
+            await asyncio.sleep(HEARTBEAT_INTERVAL)
 
     async def install(self, snapshot: Snapshot) -> None:
         """Send ``snapshot`` to every worker; return once each serves it (a worker that has not
@@ -217,6 +248,8 @@ class ProcessPool:
     async def stop(self) -> None:
         """Tell every worker to drain and wait until all have exited (killing stragglers)."""
         self._stopping = True
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         for timer in self._respawns.values():
             timer.cancel()
         self._respawns.clear()
@@ -286,6 +319,8 @@ class ProcessPool:
 
     def _on_message(self, handle: WorkerHandle) -> None:
         messages, closed = receive_messages(handle.control)
+        if messages:
+            handle.last_seen = asyncio.get_running_loop().time()
         for message, fds in messages:
             op = message.get("op")
             if op == "control" and len(fds) == 1 and self.on_control is not None:
@@ -304,6 +339,8 @@ class ProcessPool:
                     handle.pid,
                     handle.generation,
                 )
+            elif op == "pong":
+                pass  # last_seen is all a heartbeat answer is for
             elif op == "loaded":
                 handle.generation = max(handle.generation, int(message.get("generation", 0)))
             elif op == "failed":

@@ -13,6 +13,8 @@ supervisor -> worker:
     ``{"op": "snapshot", "generation": G}`` + [snapshot]: serve this snapshot from now on;
     answered with ``loaded`` (or ``failed``, and the old snapshot stays).
     ``{"op": "drain"}``: stop (see ``Worker.drain``) and exit 0.
+    ``{"op": "ping"}``: answered with ``{"op": "pong"}`` (the heartbeat; a worker silent for
+    ``HEARTBEAT_TIMEOUT`` is replaced).
 worker -> supervisor:
     ``{"op": "ready", "pid": P, "generation": G}``, ``{"op": "loaded", "generation": G}``,
     ``{"op": "failed", "generation": G, "error": "..."}``.
@@ -286,6 +288,8 @@ class WorkerProcess:
                 self._send({"op": "failed", "generation": generation, "error": str(exc)})
             else:
                 self._send({"op": "loaded", "generation": generation})
+        elif op == "ping":
+            self._send({"op": "pong"})  # the supervisor's heartbeat: this loop is alive
         elif op == "drain":
             self._stop.set()
         else:

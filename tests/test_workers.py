@@ -8,6 +8,7 @@ respawn time is printed (``pytest -s``) for the record.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
@@ -252,6 +253,32 @@ def test_a_killed_worker_is_replaced_while_queries_keep_being_answered(zone_dir,
     os.kill(pids[0], signal.SIGTERM)
     wait_until(lambda: server.worker_pids()[0] != pids[0], 10, "a new worker 0")
     assert addresses(query(server.host, server.port, "www.example.com", "A")) == {WWW_A}
+
+
+def test_a_hung_worker_is_replaced(zone_dir, start_fastdns):
+    """A worker that stops answering its control socket (here: SIGSTOP, as a hang would) still
+    holds its share of the SO_REUSEPORT traffic; the supervisor's heartbeat notices and kills
+    it, and a new worker takes the slot."""
+    server = start_fastdns(zone_dir, workers=2)
+    pids = server.worker_pids()
+    victim = pids[1]
+    stopped_at = time.monotonic()
+    os.kill(victim, signal.SIGSTOP)
+    try:
+        replacement = wait_until(
+            lambda: server.worker_pids()[1] != victim and server.worker_pids()[1],
+            20,
+            "a new worker 1",
+        )
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGCONT)
+    print(f"\nhung worker 1 (pid {victim}) replaced after {time.monotonic() - stopped_at:.1f} s")
+    assert f"worker 1 (pid {victim}) has not answered for" in server.stderr_text()
+    assert server.worker_pids()[0] == pids[0]
+    assert parent_of(replacement) == server.proc.pid
+    for _ in range(20):
+        assert addresses(query(server.host, server.port, "www.example.com", "A")) == {WWW_A}
 
 
 def test_sighup_under_load_loses_nothing_and_never_mixes_versions(zone_dir, start_fastdns):
