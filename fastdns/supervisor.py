@@ -146,6 +146,7 @@ class WorkerHandle:
     ready: bool = False
     generation: int = 0  # the snapshot the worker has confirmed it serves
     last_seen: float = 0.0  # loop time of its last message (heartbeat)
+    killed: bool = False  # by the heartbeat: not pinged again while it exits
 
     @property
     def pid(self) -> int:
@@ -208,7 +209,7 @@ class ProcessPool:
         while not self._stopping:
             now = loop.time()
             for handle in list(self.workers.values()):
-                if not handle.ready:
+                if not handle.ready or handle.killed:
                     continue
                 silent = now - handle.last_seen
                 if silent > HEARTBEAT_TIMEOUT:
@@ -219,7 +220,7 @@ class ProcessPool:
                         silent,
                     )
                     handle.proc.kill()
-                    handle.ready = False  # killed: not pinged again while it exits
+                    handle.killed = True
                 else:
                     self._send(handle, {"op": "ping"})
             await asyncio.sleep(HEARTBEAT_INTERVAL)
