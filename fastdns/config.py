@@ -28,6 +28,7 @@ from fastdns.xfr.config import (
     parse_transfer,
     parse_tsig_keys,
 )
+from fastdns.xfr.secondary import SecondaryConfig, parse_secondary
 
 DEFAULT_LISTEN = "127.0.0.1:5353"
 DEFAULT_API_LISTEN = "127.0.0.1:8053"
@@ -95,6 +96,8 @@ class ServerConfig:
     # transfer which zone and which secondaries get NOTIFY.
     tsig_keys: dict[dns.name.Name, TsigKeySpec] = field(default_factory=dict, repr=False)
     transfer: TransferConfig = field(default_factory=TransferConfig)
+    # Zones this server is a secondary for (fastdns.xfr.secondary): origin -> primaries, key.
+    secondary: dict[dns.name.Name, SecondaryConfig] = field(default_factory=dict)
 
 
 def default_workers() -> int:
@@ -338,4 +341,5 @@ SETTINGS = {
     "health_check_time_scale": _time_scale,
     "tsig_keys": parse_tsig_keys,
     "transfer": parse_transfer,
+    "secondary": parse_secondary,
 }

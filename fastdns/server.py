@@ -59,6 +59,12 @@ def zone_summary(zone: Zone) -> tuple[int, int | None]:
     return sum(1 for _ in zone), serial
 
 
+def compile_served_zone(zone: Zone) -> ServedZone:
+    """A validated zone compiled for serving."""
+    record_sets, serial = zone_summary(zone)
+    return ServedZone(zone.origin, compile_zone(zone), record_sets, serial, zone.source, zone=zone)
+
+
 def _origins_on_disk(zone_dir: Path) -> set[dns.name.Name]:
     """The origins the ``<origin>.zone`` files of ``zone_dir`` name (files that still exist)."""
     origins = set()
@@ -85,15 +91,11 @@ def load_zones(
     result = ZoneLoad(errors=[str(e) for e in errors])
     for zone in zones:
         try:
-            image = compile_zone(zone)
+            result.zones[zone.origin] = compile_served_zone(zone)
         except Exception as exc:  # a compiler bug must not take the other zones down
             log.debug("compiling %s failed", zone.origin, exc_info=True)
             result.errors.append(f"{zone.source or zone.origin}:0: cannot compile zone: {exc}")
             continue
-        record_sets, serial = zone_summary(zone)
-        result.zones[zone.origin] = ServedZone(
-            zone.origin, image, record_sets, serial, zone.source, zone=zone
-        )
     if previous:
         on_disk = _origins_on_disk(zone_dir)
         for origin, served in previous.items():

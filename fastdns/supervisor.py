@@ -34,6 +34,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import dns.name
 
@@ -43,12 +44,14 @@ from fastdns.health.store import HealthCheckStore
 from fastdns.health.table import HealthTable, open_health_table
 from fastdns.hostedzones import compile_hosted_zone, load_hosted_zones
 from fastdns.metrics import CounterTable, MetricsServer, ServerGauges, render_metrics
+from fastdns.model import Zone
 from fastdns.policy import PolicyEnvironment
 from fastdns.policyenv import build_environment, with_health_slots
 from fastdns.route53.testanswer import AnswerView
 from fastdns.server import (
     ServedZone,
     StartupError,
+    compile_served_zone,
     load_zones,
     log_load,
     zone_images,
@@ -66,6 +69,7 @@ from fastdns.worker import (
 )
 from fastdns.xfr.channel import ControlPlaneServer
 from fastdns.xfr.notify import Notifier
+from fastdns.xfr.secondary import SecondaryZones
 from fastdns.xfr.service import ControlPlaneService
 from fastdns.xfr.tsig import Keyring
 
@@ -486,6 +490,11 @@ class Supervisor:
         keyring = Keyring(config.tsig_keys)
         self.control_plane = ControlPlaneServer(ControlPlaneService(config.transfer, keyring))
         self.notifier = Notifier(config.transfer, keyring)
+        # Zones fetched from primaries (fastdns.xfr.secondary), compiled like zone files.
+        self.secondaries: dict[dns.name.Name, ServedZone] = {}
+        self.secondary = SecondaryZones(
+            config.secondary, keyring, self._secondary_updated, Path(f"{config.state}.secondary")
+        )
         self._health_view = None  # the health table mapped for the control plane's catalog
 
     def load(self) -> None:
@@ -497,6 +506,9 @@ class Supervisor:
         load = load_zones(zone_dir)
         log_load(load)
         self.zones = load.zones
+        for origin, model in self.secondary.load_saved().items():
+            self.secondaries[origin] = compile_served_zone(model)
+            log.info("secondary zone %s: serving the saved copy until it is refreshed", origin)
         config = self.config
         try:
             self.policy_env = build_environment(
@@ -551,11 +563,37 @@ class Supervisor:
                 served.serial,
             )
 
+    def _secondary_updated(self, origin: dns.name.Name, model: Zone | None) -> None:
+        """A secondary zone has new data (or expired: None): compile it and serve it."""
+        asyncio.get_running_loop().create_task(self._serve_secondary(origin, model))
+
+    async def _serve_secondary(self, origin: dns.name.Name, model: Zone | None) -> None:
+        loop = asyncio.get_running_loop()
+        if model is None:
+            self.secondaries.pop(origin, None)
+        else:
+            try:
+                served = await loop.run_in_executor(None, compile_served_zone, model)
+            except Exception:
+                log.exception("secondary zone %s cannot be compiled; still serving the old", origin)
+                return
+            self.secondaries[origin] = served
+        generation = await self._swap_snapshot()
+        log.info("secondary zone %s: %s (snapshot %d)", origin,
+                 f"serial {self.secondaries[origin].serial}" if model else "no longer served",
+                 generation)  # fmt: skip
+
     def served_zones(self) -> dict[dns.name.Name, ServedZone]:
         """Zone-directory zones and hosted zones together; a hosted zone wins over a zone file
         of the same name (the API refuses to create such a zone, so this takes a file added
         later)."""
-        zones = dict(self.zones)
+        zones = dict(self.secondaries)
+        for origin, served in self.zones.items():
+            if origin in zones:
+                log.error(
+                    "zone %s: both a zone file and a secondary zone; serving the file", origin
+                )
+            zones[origin] = served
         for origin, served in self.hosted.items():
             if origin in zones:
                 log.error(
@@ -617,6 +655,7 @@ class Supervisor:
             await self._mark_insync(self._startup_pending)
             await self._start_health_monitor()
             await self._start_api()
+            self.secondary.start()
             poll = loop.create_task(self._poll_external_changes())
             self._ready = True
             if self._reload.again:  # SIGHUP during startup
@@ -684,6 +723,7 @@ class Supervisor:
         if self.pool is not None:
             await self.pool.stop()
         await self.notifier.close()
+        await self.secondary.close()
         self.control_plane.close()
         if self.metrics is not None:
             await self.metrics.close()

@@ -1,0 +1,149 @@
+"""fastdns as a secondary of Knot DNS: the zone is fetched with TSIG, refreshed when Knot's copy
+changes, kept across a restart, and served like any other zone.
+
+Knot is the primary (its zone file, a TSIG key for transfers, a journal so it can answer IXFR,
+NOTIFY to fastdns); fastdns has a ``[secondary]`` zone naming Knot. Delays are printed, not
+asserted: each wait has a generous timeout.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import dns.rcode
+from support.client import query
+from support.knot import _die_with_parent, _read_log, _stop, knotd_path
+from support.server import running_fastdns
+from support.xfr import KEY256, soa_serial, wait_for_serial
+
+from fastdns.bench.servers import free_port
+
+ORIGIN = "sec.test."
+TIMEOUT = 20.0
+
+
+def zone_text(serial: int, address: str, refresh: int) -> str:
+    return (
+        f"$ORIGIN {ORIGIN}\n$TTL 60\n"
+        f"@ SOA ns1 hostmaster {serial} {refresh} 1 600 60\n"
+        "@ NS ns1\nns1 A 192.0.2.53\n"
+        f"www A {address}\n"
+    )
+
+
+def knot_primary_conf(rundir: Path, port: int, fastdns_port: int) -> str:
+    key = KEY256
+    return "\n".join(
+        [
+            "server:",
+            f'    rundir: "{rundir}"',
+            f"    listen: 127.0.0.1@{port}",
+            "    udp-workers: 1",
+            "    tcp-workers: 1",
+            "    background-workers: 1",
+            "log:",
+            f'  - target: "{rundir / "knotd.log"}"',
+            "    any: info",
+            "database:",
+            f'    storage: "{rundir / "db"}"',
+            "control:",
+            f'    listen: "{rundir / "knot.sock"}"',
+            "key:",
+            f"  - id: {key.name}",
+            f"    algorithm: {key.algorithm}",
+            f"    secret: {key.base64}",
+            "remote:",
+            "  - id: fastdns",
+            f"    address: 127.0.0.1@{fastdns_port}",
+            f"    key: {key.name}",
+            "acl:",
+            "  - id: transfer_to_fastdns",
+            "    address: 127.0.0.1",
+            f"    key: {key.name}",
+            "    action: transfer",
+            "template:",
+            "  - id: default",
+            f'    storage: "{rundir}"',
+            "    zonefile-sync: -1",
+            "    zonefile-load: difference",
+            "    journal-content: changes",
+            "zone:",
+            f"  - domain: {ORIGIN}",
+            f"    file: {ORIGIN}zone",
+            "    notify: fastdns",
+            "    acl: transfer_to_fastdns",
+            "",
+        ]
+    )
+
+
+def fastdns_conf(workdir: Path, knot_port: int) -> Path:
+    (workdir / "zones").mkdir(exist_ok=True)
+    config = workdir / "fastdns.toml"
+    config.write_text(
+        f'zone_dir = "{workdir / "zones"}"\nstate = "{workdir / "state.db"}"\n'
+        + KEY256.toml()
+        + f'[secondary.zones."{ORIGIN}"]\n'
+        + f'primaries = ["127.0.0.1:{knot_port}"]\nkey = "{KEY256.name}"\n'
+    )
+    return config
+
+
+def www(host: str, port: int) -> str | None:
+    response = query(host, port, f"www.{ORIGIN}", "A")
+    if response.rcode() != dns.rcode.NOERROR or not response.answer:
+        return None
+    return response.answer[0][0].to_text()
+
+
+def test_fastdns_follows_knot_as_a_secondary(tmp_path):
+    fastdns_port = free_port("127.0.0.1")
+    knot_port = free_port("127.0.0.1")
+    with tempfile.TemporaryDirectory(prefix="fastdns-knot-primary-") as tmp:
+        rundir = Path(tmp)
+        (rundir / "db").mkdir()
+        zone_file = rundir / f"{ORIGIN}zone"
+        zone_file.write_text(zone_text(1, "192.0.2.1", refresh=2))
+        conf = rundir / "knot.conf"
+        conf.write_text(knot_primary_conf(rundir, knot_port, fastdns_port))
+        proc = subprocess.Popen(
+            [knotd_path(), "-c", str(conf)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        try:
+            wait_for_serial("127.0.0.1", knot_port, ORIGIN, 1, TIMEOUT)
+            config = fastdns_conf(tmp_path, knot_port)
+            with running_fastdns(None, config=config, port=fastdns_port) as server:
+                took = wait_for_serial(server.host, server.port, ORIGIN, 1, TIMEOUT)
+                print(f"\nfastdns serves the secondary zone {took:.2f} s after it answered")
+                assert www(server.host, server.port) == "192.0.2.1"
+                # A change on Knot (zone file edited, zone reloaded): Knot keeps the difference
+                # in its journal and NOTIFYs fastdns, which asks for an IXFR.
+                zone_file.write_text(zone_text(2, "192.0.2.2", refresh=3600))
+                started = time.monotonic()
+                subprocess.run(
+                    ["knotc", "-s", str(rundir / "knot.sock"), "zone-reload", ORIGIN],
+                    check=True,
+                    capture_output=True,
+                    timeout=20,
+                )
+                wait_for_serial(server.host, server.port, ORIGIN, 2, TIMEOUT)
+                print(f"serial 2 served {time.monotonic() - started:.2f} s after Knot's reload")
+                assert www(server.host, server.port) == "192.0.2.2"
+                log = server.stderr_text()
+                assert "secondary zone sec.test.: serial 1 -> 2" in log, log
+            # A restart serves the saved copy, even before Knot is asked again.
+            _stop(proc)
+            with running_fastdns(None, config=config, port=fastdns_port) as server:
+                assert soa_serial(server.host, server.port, ORIGIN) == 2
+                assert www(server.host, server.port) == "192.0.2.2"
+        finally:
+            _stop(proc)
+            print(_read_log(rundir / "knotd.log")[-3000:])
