@@ -78,6 +78,9 @@ cdef class UdpResponder:
     ``set_catalog()`` swaps the snapshot between batches, so a query sees one or the other.
     With ``set_query_log(callback)`` each batch is reported as a list of
     ``(zone_index, qname_wire, qtype, rcode, address_bytes)``; without it nothing is collected.
+    With ``set_control(callback)``, each datagram the C answer leaves to the control plane
+    (NOTIFY, UPDATE) is passed on as ``callback(datagram, address_bytes)`` after its batch;
+    without it such datagrams get no answer.
     """
 
     cdef int fd
@@ -85,6 +88,7 @@ cdef class UdpResponder:
     cdef Counters counters
     cdef uint64_t* row
     cdef object query_log
+    cdef object control
     cdef mmsghdr* rmsgs
     cdef mmsghdr* smsgs
     cdef iovec* riov
@@ -142,6 +146,9 @@ cdef class UdpResponder:
     def set_query_log(self, callback):
         self.query_log = callback
 
+    def set_control(self, callback):
+        self.control = callback
+
     @property
     def counters(self):
         return self.counters
@@ -164,6 +171,7 @@ cdef class UdpResponder:
             if self.rmsgs[i].msg_hdr.msg_flags & MSG_TRUNC:
                 self.lens[i] = 0   # an oversize datagram: not a query we answer
                 self.infos[i].malformed = True
+                self.infos[i].control = False
                 self.infos[i].zone = -1
                 self.infos[i].qname_len = 0
                 self.infos[i].qtype = 0
@@ -203,10 +211,23 @@ cdef class UdpResponder:
                 n = self.batch()
             if n and self.query_log is not None:
                 self._report(n)
+            if n and self.control is not None:
+                self._forward(n)
             total += n
             if n < UDP_BATCH:
                 break
         return total
+
+    cdef _forward(self, int n):
+        cdef int i
+        for i in range(n):
+            if self.infos[i].control and self.lens[i] == 0:
+                self.control(
+                    PyBytes_FromStringAndSize(<char*> self.rbufs + i * UDP_QUERY_MAX,
+                                              self.rmsgs[i].msg_len),
+                    PyBytes_FromStringAndSize(<char*> &self.addrs[i],
+                                              self.rmsgs[i].msg_hdr.msg_namelen),
+                )
 
     cdef _report(self, int n):
         entries = []

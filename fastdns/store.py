@@ -20,7 +20,8 @@ import datetime as dt
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,7 @@ CREATE TABLE IF NOT EXISTS changes (
     diff TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS changes_by_status ON changes (status);
+CREATE INDEX IF NOT EXISTS changes_by_zone ON changes (zone_id, seq);
 CREATE TABLE IF NOT EXISTS tags (
     resource_type TEXT NOT NULL,
     resource_id TEXT NOT NULL,
@@ -130,6 +132,10 @@ class ChangeInfo:
 
 class Store:
     """The SQLite state database at ``path`` (created if missing)."""
+
+    # A hosted zone's origin -> how its SOA serial moves on a change: "increment" or
+    # "unixtime" (``fastdns.xfr.config.SerialConfig.for_zone``; the server sets it).
+    serial_policy: Callable[[dns.name.Name], str] | None = None
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -391,7 +397,7 @@ class Store:
             )
             final = result.record_sets
             soa_key = (zone.name, "SOA", "")
-            soa = _bumped_soa(current.get(soa_key), final.get(soa_key))
+            soa = _bumped_soa(current.get(soa_key), final.get(soa_key), self._policy(zone))
             if soa is not None:
                 final[soa_key] = soa
             deleted = [r for k, r in current.items() if final.get(k) is not r]
@@ -417,7 +423,7 @@ class Store:
             current = self.record_sets(zone_id)
             final = {rrset.key: rrset for rrset in record_sets}
             soa_key = (zone.name, "SOA", "")
-            soa = _bumped_soa(current.get(soa_key), final.get(soa_key))
+            soa = _bumped_soa(current.get(soa_key), final.get(soa_key), self._policy(zone))
             if soa is not None:
                 final[soa_key] = soa
             self.db.execute("DELETE FROM record_sets WHERE zone_id=?", (zone_id,))
@@ -429,6 +435,9 @@ class Store:
             )
         self._record_sets[zone_id] = final
         return change
+
+    def _policy(self, zone: HostedZone) -> str:
+        return self.serial_policy(zone.origin) if self.serial_policy else "increment"
 
     def find_hosted_zone(self, id_or_name: str) -> HostedZone:
         """A zone by ID (``Z...`` or ``/hostedzone/Z...``) or by name."""
@@ -495,6 +504,15 @@ class Store:
                 404,
             )
         return ChangeInfo(*row)
+
+    def zone_changes(self, zone_id: str) -> Iterator[tuple[int | None, dict]]:
+        """The zone's change history, newest first: (SOA serial after the change, its diff
+        ``{"deleted": [record set dicts], "added": [...]}``) -- what IXFR is served from."""
+        rows = self.db.execute(
+            "SELECT serial, diff FROM changes WHERE zone_id=? ORDER BY seq DESC", (zone_id,)
+        )
+        for serial, diff in rows:
+            yield serial, json.loads(diff)
 
     def pending_changes(self) -> list[str]:
         return [row[0] for row in self.db.execute("SELECT id FROM changes WHERE status='PENDING'")]
@@ -594,12 +612,17 @@ def _soa_serial(record_sets) -> int | None:
 
 
 def _bumped_soa(
-    before: ResourceRecordSet | None, after: ResourceRecordSet | None
+    before: ResourceRecordSet | None,
+    after: ResourceRecordSet | None,
+    policy: str = "increment",
+    now: float | None = None,
 ) -> ResourceRecordSet | None:
     """The SOA after a batch: its serial moved forward (RFC 1982) past the serial before it.
 
     A batch that sets the serial itself to one later than before keeps it; otherwise the serial
-    becomes the previous one plus 1, modulo 2^32 (RFC 1982 §3.1).
+    becomes, with ``policy`` "unixtime", the time ``now`` (seconds since 1970) if that is later
+    than before, and else (or with "increment") the previous one plus 1, modulo 2^32 (RFC 1982
+    §3.1).
     """
     if before is None or after is None or not before.rdatas or not after.rdatas:
         return after
@@ -607,7 +630,12 @@ def _bumped_soa(
     new = after.rdatas[0].serial
     if _serial_gt(new, old):
         return after
-    rdata = after.rdatas[0].replace(serial=(old + 1) % 2**32)
+    serial = (old + 1) % 2**32
+    if policy == "unixtime":
+        clock = int(time.time() if now is None else now) % 2**32
+        if _serial_gt(clock, old):
+            serial = clock
+    rdata = after.rdatas[0].replace(serial=serial)
     data = dict(after.data, ResourceRecords=[{"Value": rdata.to_text()}])
     return ResourceRecordSet(after.name, after.type, data, (rdata,))
 

@@ -18,6 +18,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import struct
 from collections.abc import Iterable
 
 from fastdns.config import ListenAddress
@@ -32,6 +33,9 @@ TCP_WRITE_HIGH_WATER = 64 * 1024
 TCP_BACKLOG = 1024
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024  # absorbs bursts; the kernel caps it at net.core.rmem_max
 UDP_DRAIN_CALLS = 16  # at most this many on_readable() calls per socket when draining
+# Datagrams (NOTIFY, UPDATE) with the control plane at once per process; more are dropped, so
+# that a flood of them costs no more than this many streams.
+UDP_CONTROL_MAX = 64
 
 
 class ServingState:
@@ -97,6 +101,23 @@ class TcpConnections:
             conn.abort()
 
 
+def _sockaddr_address(sockaddr: bytes) -> tuple | None:
+    """A raw ``sockaddr_in``/``sockaddr_in6`` as the address tuple ``sendto`` takes."""
+    if len(sockaddr) < 8:
+        return None
+    family = struct.unpack_from("=H", sockaddr)[0]
+    port = struct.unpack_from("!H", sockaddr, 2)[0]
+    if family == socket.AF_INET:
+        return socket.inet_ntop(socket.AF_INET, sockaddr[4:8]), port
+    if family == socket.AF_INET6 and len(sockaddr) >= 28:
+        flowinfo, scope = (
+            struct.unpack_from("!I", sockaddr, 4)[0],
+            struct.unpack_from("=I", sockaddr, 24)[0],
+        )
+        return socket.inet_ntop(socket.AF_INET6, sockaddr[8:24]), port, flowinfo, scope
+    return None
+
+
 def _packed_address(host: str) -> bytes | None:
     """An address as the hot path takes it: 4 or 16 octets (IPv4-mapped IPv6 as IPv4)."""
     try:
@@ -137,6 +158,7 @@ class TcpProtocol(asyncio.Protocol):
         self.last_receive = 0.0
         self.timer: asyncio.TimerHandle | None = None
         self.relaying = False  # a request is with the control plane: later ones wait
+        self.relay_task: asyncio.Task | None = None  # held: the loop keeps only weak references
         self.writable: asyncio.Event | None = None
 
     # -- asyncio callbacks
@@ -278,7 +300,7 @@ class TcpProtocol(asyncio.Protocol):
         self.writable = asyncio.Event()
         if not self.write_paused:
             self.writable.set()
-        self.loop.create_task(self._relay(opener, query))
+        self.relay_task = self.loop.create_task(self._relay(opener, query))
 
     async def _relay(self, opener, query: bytes) -> None:
         from fastdns.xfr.channel import relay
@@ -432,6 +454,7 @@ class Listeners:
         )
         self.addresses: list[ListenAddress] = []
         self._udp: list[tuple[socket.socket, object]] = []  # (socket, its UdpResponder)
+        self._udp_control: set[asyncio.Task] = set()  # datagrams with the control plane now
         self._tcp_servers: list[asyncio.AbstractServer] = []
 
     async def open(
@@ -472,11 +495,44 @@ class Listeners:
             raise
         if self.state.query_log is not None:
             responder.set_query_log(self.state.query_log)
+        responder.set_control(
+            lambda datagram, sockaddr: self._control_datagram(udp_sock, datagram, sockaddr)
+        )
         loop.add_reader(udp_sock.fileno(), responder.on_readable)
         self._udp.append((udp_sock, responder))
         self._tcp_servers.append(tcp_server)
         self.addresses.append(address)
         log.debug("listening on %s (UDP and TCP)", address)
+
+    def _control_datagram(self, sock: socket.socket, datagram: bytes, sockaddr: bytes) -> None:
+        """A NOTIFY or UPDATE datagram the C answer left to the control plane: relay it there
+        (``fastdns.xfr.channel``) and send its one answer back from the same socket."""
+        opener = self.state.control_plane
+        address = _sockaddr_address(sockaddr)
+        if opener is None or address is None or len(self._udp_control) >= UDP_CONTROL_MAX:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._relay_datagram(opener, sock, datagram, address)
+        )
+        self._udp_control.add(task)  # held: the loop keeps only weak references to tasks
+        task.add_done_callback(self._udp_control.discard)
+
+    async def _relay_datagram(self, opener, sock, datagram: bytes, address: tuple) -> None:
+        from fastdns.xfr.channel import relay
+
+        replies: list[bytes] = []
+
+        async def deliver(frame: bytes) -> None:
+            replies.append(frame[_LENGTH_PREFIX:])
+
+        try:
+            await relay(opener(address[0]), datagram, deliver)
+            if replies:
+                sock.sendto(replies[0], address)
+        except (OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            log.debug("forwarding a datagram from %s failed: %s", address[0], exc)
+        except Exception:
+            log.exception("forwarding a datagram from %s failed", address[0])
 
     def set_catalog(self, catalog, zone_names: list[str] | None = None) -> None:
         """Answer every later query from ``catalog`` (called on the loop thread: atomic);

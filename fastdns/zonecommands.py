@@ -65,14 +65,20 @@ def add_parser(commands) -> None:
 def _open_store(args):
     from fastdns.config import DEFAULT_STATE, ConfigError, read_config_file
     from fastdns.store import Store
+    from fastdns.xfr.config import SerialConfig, parse_serial
 
-    path = args.state
-    if path is None and args.config is not None:
+    path, serial = args.state, SerialConfig()
+    if args.config is not None:
         try:
-            path = read_config_file(args.config).get("state")
-        except ConfigError as exc:
+            values = read_config_file(args.config)
+            serial = parse_serial(values.get("serial", {}))
+        except (ConfigError, ValueError) as exc:
             raise _Usage(str(exc)) from None
-    return Store(path or DEFAULT_STATE)
+        if path is None:
+            path = values.get("state")
+    store = Store(path or DEFAULT_STATE)
+    store.serial_policy = serial.for_zone  # the server's serial policy for these changes too
+    return store
 
 
 class _Usage(Exception):

@@ -410,11 +410,10 @@ def raw_query(*, opcode=0, qname=b"\x03www\x04unit\x04test\x00", qtype=1, opt=Fa
     return wire
 
 
-@pytest.mark.parametrize("opcode", [dns.opcode.STATUS, dns.opcode.UPDATE, 1, 3, 15])
+@pytest.mark.parametrize("opcode", [dns.opcode.STATUS, 1, 3, 6, 15])
 @pytest.mark.parametrize("opt", [False, True], ids=["plain", "edns"])
 def test_notimp_for_other_opcodes(catalog, opcode, opt) -> None:
-    # An UPDATE's "question" is its zone section, which names the zone's SOA (RFC 2136 §2.3).
-    query = raw_query(opcode=opcode, opt=opt, qtype=6 if opcode == dns.opcode.UPDATE else 1)
+    query = raw_query(opcode=opcode, opt=opt)
     msg = decode(catalog.answer(query))
     assert msg.id == 0xBEEF
     assert msg.rcode() == dns.rcode.NOTIMP
@@ -422,6 +421,14 @@ def test_notimp_for_other_opcodes(catalog, opcode, opt) -> None:
     assert msg.flags & dns.flags.QR and not msg.flags & dns.flags.AA
     assert (msg.opt is not None) == opt
     assert not msg.answer and not msg.authority and not msg.additional
+
+
+@pytest.mark.parametrize("opcode", [dns.opcode.NOTIFY, dns.opcode.UPDATE])
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_notify_and_update_go_to_the_control_plane(catalog, opcode, tcp) -> None:
+    # An UPDATE's "question" is its zone section, which names the zone's SOA (RFC 2136 §2.3);
+    # a NOTIFY's names the zone's SOA too (RFC 1996 §3.7). b"": nothing written in C.
+    assert catalog.answer(raw_query(opcode=opcode, qtype=6), tcp) == b""
 
 
 def test_badvers_for_edns_version_1(catalog) -> None:

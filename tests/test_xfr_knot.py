@@ -1,5 +1,6 @@
 """Knot DNS as a secondary of fastdns: AXFR with TSIG (hmac-sha256) at startup, then NOTIFY
-(RFC 1996) after every serial change brings Knot the new version.
+(RFC 1996) after every serial change brings Knot the new version -- by IXFR (RFC 1995) from the
+change history for a hosted zone, by AXFR-style IXFR for a zone file.
 
 Two zones: ``example.com`` from the zone directory (changed by editing its file + SIGHUP) and
 the hosted zone ``api.test.`` (changed through the Route 53 API with boto3). After each change
@@ -15,6 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
+import botocore.exceptions
 import dns.message
 import dns.query
 import pytest
@@ -22,6 +24,7 @@ from support.api import ACCESS_KEY, SECRET_KEY, make_client
 from support.server import free_port, running_fastdns
 from support.xfr import (
     KEY256,
+    ChangeMaker,
     running_knot_secondary,
     soa_serial,
     transferred,
@@ -141,3 +144,66 @@ def test_knot_follows_fastdns_through_notify(primary) -> None:
         )
     text = server.stderr_text()
     assert "NOTIFY of zone api.test." in text and "acknowledged" in text
+
+
+SERIES = 40
+
+
+def test_knot_follows_a_series_of_api_changes_by_ixfr(primary) -> None:
+    server, client, knot_port, _zone_dir = primary
+    zone_id = client.create_hosted_zone(Name="api.test", CallerReference=str(uuid.uuid4()))[
+        "HostedZone"
+    ]["Id"]
+    bulk = [
+        {
+            "Action": "CREATE",
+            "ResourceRecordSet": {
+                "Name": f"bulk{i}.api.test.",
+                "Type": "AAAA",
+                "TTL": 300,
+                "ResourceRecords": [{"Value": f"2001:db8::{i:x}"}],
+            },
+        }
+        for i in range(200)
+    ]
+    client.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": bulk})
+    server.wait_for_log("published")
+    with running_knot_secondary(
+        ["example.com.", "api.test."], port=knot_port, primary_port=server.port, key=KEY256
+    ) as knot:
+        wait_for_serial(
+            knot.host, knot.port, "api.test.", soa_serial(server.host, server.port, "api.test."), 10
+        )
+        # Changes back to back (Knot may ask from several serials back) and, every tenth,
+        # a wait until Knot has it.
+        maker = ChangeMaker("api.test.", zone_id, seed=11)
+        delays, applied = [], 0
+        while applied < SERIES:
+            try:
+                client.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch=maker.batch())
+            except botocore.exceptions.ClientError:
+                continue
+            maker.accepted()
+            applied += 1
+            if applied % 10 == 0:
+                started = time.monotonic()
+                serial = soa_serial(server.host, server.port, "api.test.")
+                while serial is None or serial < applied + 2:
+                    assert time.monotonic() - started < CONVERGE_TIMEOUT
+                    time.sleep(0.005)
+                    serial = soa_serial(server.host, server.port, "api.test.")
+                wait_for_serial(knot.host, knot.port, "api.test.", serial, CONVERGE_TIMEOUT)
+                delays.append(time.monotonic() - started)
+        assert_same_zones(server, knot)
+        log = knot.log()
+    api_lines = [line for line in log.splitlines() if "[api.test.]" in line]
+    incoming = [line for line in api_lines if "IXFR, incoming" in line and "finished" in line]
+    assert incoming, log
+    assert not any("AXFR-style" in line for line in api_lines), log
+    assert sum("AXFR, incoming" in line and "finished" in line for line in api_lines) == 1, log
+    print(
+        f"\n{SERIES} API changes: Knot took {len(incoming)} IXFRs (no AXFR after the first); "
+        "after each tenth change Knot served it in "
+        + ", ".join(f"{d * 1000:.0f}" for d in delays)
+        + " ms"
+    )

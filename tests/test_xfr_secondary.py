@@ -139,6 +139,8 @@ def test_fastdns_follows_knot_as_a_secondary(tmp_path):
                 assert www(server.host, server.port) == "192.0.2.2"
                 log = server.stderr_text()
                 assert "secondary zone sec.test.: serial 1 -> 2" in log, log
+                # Knot's NOTIFY reached the control plane (UDP, forwarded by the worker).
+                assert "NOTIFY for sec.test. from 127.0.0.1: refreshing" in log, log
             # A restart serves the saved copy, even before Knot is asked again.
             _stop(proc)
             with running_fastdns(None, config=config, port=fastdns_port) as server:

@@ -22,29 +22,48 @@ from fastdns.model import RecordSet, SourceLocation, Zone
 from fastdns.route53.names import name_text
 from fastdns.route53.recordset import SUPPORTED_TYPES, ResourceRecordSet
 
-__all__ = ["record_sets_from_zone", "zone_file_text", "zone_from_record_sets"]
+__all__ = [
+    "group_record_sets",
+    "model_record_set",
+    "record_sets_from_zone",
+    "zone_file_text",
+    "zone_from_record_sets",
+]
 
 MAX_ALIAS_DEPTH = 8  # an alias may target an alias; stop at loops
 
 
-def zone_from_record_sets(origin: dns.name.Name, record_sets: Iterable[ResourceRecordSet]) -> Zone:
-    """The zone model of a hosted zone's record sets (candidates ordered by SetIdentifier)."""
+def group_record_sets(
+    record_sets: Iterable[ResourceRecordSet],
+) -> dict[tuple[str, str], list[ResourceRecordSet]]:
+    """Record sets by (name text, type), each group ordered by SetIdentifier."""
     groups: dict[tuple[str, str], list[ResourceRecordSet]] = {}
     for rrset in record_sets:
         groups.setdefault((rrset.name_text, rrset.type), []).append(rrset)
-    zone = Zone(origin, source=origin.to_text())
     for members in groups.values():
         members.sort(key=lambda r: r.set_identifier or "")
+    return groups
+
+
+def zone_from_record_sets(origin: dns.name.Name, record_sets: Iterable[ResourceRecordSet]) -> Zone:
+    """The zone model of a hosted zone's record sets (candidates ordered by SetIdentifier)."""
+    # Every group is ordered before any alias is resolved: an alias takes its target group's
+    # first member, whatever order the record sets came in.
+    groups = group_record_sets(record_sets)
+    zone = Zone(origin, source=origin.to_text())
+    for members in groups.values():
         for rrset in members:
-            model = _model_record_set(rrset, groups)
+            model = model_record_set(rrset, groups)
             if model is not None:
                 zone.add(model)
     return zone
 
 
-def _model_record_set(
+def model_record_set(
     rrset: ResourceRecordSet, groups: dict[tuple[str, str], list[ResourceRecordSet]]
 ) -> RecordSet | None:
+    """The model of one record set, an alias resolved through ``groups`` (as
+    ``group_record_sets`` makes them); None for an alias whose target is gone."""
     ttl, rdatas = rrset.ttl, rrset.rdatas
     target = rrset
     depth = 0

@@ -33,12 +33,18 @@ import dns.tsig
 __all__ = [
     "ALGORITHMS",
     "NotifyTarget",
+    "SerialConfig",
     "TransferConfig",
     "TransferPolicy",
     "TsigKeySpec",
+    "UpdateConfig",
+    "UpdatePolicy",
     "check_key_references",
+    "parse_serial",
     "parse_transfer",
     "parse_tsig_keys",
+    "parse_update",
+    "update_allowed",
 ]
 
 # RFC 8945 §6: the algorithms implementations must (SHA-256) and may (SHA-512) support.
@@ -241,3 +247,168 @@ def check_key_references(
     missing = sorted(transfer.key_names() - set(keys))
     if missing:
         raise ValueError(f"TSIG key {missing[0]} is not defined in [tsig_keys]")
+
+
+# -- [update]: who may change a hosted zone with RFC 2136 UPDATE
+
+UPDATE_FIELDS = ("allow", "keys")
+
+
+@dataclass(frozen=True)
+class UpdatePolicy:
+    """Who may UPDATE a zone: ``keys`` it must be signed with (unset or empty: nobody) and,
+    optionally, the addresses it must come from. ``None`` fields are unset."""
+
+    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None
+    keys: tuple[dns.name.Name, ...] | None = None
+
+    def over(self, default: UpdatePolicy) -> UpdatePolicy:
+        return replace(
+            self,
+            **{n: getattr(default, n) for n in UPDATE_FIELDS if getattr(self, n) is None},
+        )
+
+
+@dataclass(frozen=True)
+class UpdateConfig:
+    """The ``[update]`` section:
+
+    ```toml
+    [update]                            # every hosted zone's default
+    keys = ["update.example."]          # an UPDATE must be signed with one of these
+    allow = ["127.0.0.0/8"]             # and come from here (optional)
+
+    [update.zones."example.com"]        # per zone: either of the two, replacing the default
+    keys = ["other.example."]
+    ```
+
+    Without keys, nobody may update a zone (REFUSED): unsigned updates are never accepted.
+    """
+
+    default: UpdatePolicy = UpdatePolicy()
+    zones: Mapping[dns.name.Name, UpdatePolicy] = field(default_factory=dict)
+
+    def for_zone(self, origin: dns.name.Name) -> UpdatePolicy:
+        zone = self.zones.get(origin)
+        return zone.over(self.default) if zone is not None else self.default
+
+    def key_names(self) -> set[dns.name.Name]:
+        names = set()
+        for policy in (self.default, *self.zones.values()):
+            names.update(policy.keys or ())
+        return names
+
+
+def _update_policy(value: object, where: str) -> UpdatePolicy:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected a table")
+    unknown = set(value) - set(UPDATE_FIELDS)
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown setting {sorted(unknown)[0]!r} (known: {', '.join(UPDATE_FIELDS)})"
+        )
+    fields: dict[str, object] = {}
+    if "allow" in value:
+        fields["allow"] = _networks(value["allow"])
+    if "keys" in value:
+        keys = value["keys"]
+        if isinstance(keys, str):
+            keys = [keys]
+        if not isinstance(keys, list):
+            raise ValueError(f"{where}: keys: expected a list of key names")
+        fields["keys"] = tuple(_key_name(k) for k in keys)
+    return UpdatePolicy(**fields)  # type: ignore[arg-type]
+
+
+def parse_update(value: object) -> UpdateConfig:
+    """The ``[update]`` table -> ``UpdateConfig``."""
+    if not isinstance(value, dict):
+        raise ValueError("expected a table [update]")
+    value = dict(value)
+    zones_value = value.pop("zones", {})
+    default = _update_policy(value, "update")
+    if not isinstance(zones_value, dict):
+        raise ValueError('update.zones: expected tables like [update.zones."example.com"]')
+    zones = {}
+    for text, entry in zones_value.items():
+        try:
+            origin = dns.name.from_text(text)
+        except dns.exception.DNSException as exc:
+            raise ValueError(f"update.zones: {text!r}: {exc}") from None
+        zones[origin] = _update_policy(entry, f"update.zones.{text}")
+    return UpdateConfig(default, zones)
+
+
+def update_allowed(policy: UpdatePolicy, peer: str, key_name: dns.name.Name | None) -> bool:
+    """Whether an UPDATE from ``peer`` signed with the (verified) key ``key_name`` (None:
+    unsigned) may change a zone under ``policy``."""
+    if not policy.keys or key_name is None or key_name not in policy.keys:
+        return False
+    if policy.allow is None:
+        return True
+    try:
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in policy.allow)
+
+
+# -- [serial]: how a hosted zone's SOA serial moves on a change
+
+SERIAL_POLICIES = ("increment", "unixtime")
+
+
+@dataclass(frozen=True)
+class SerialConfig:
+    """The ``[serial]`` section:
+
+    ```toml
+    [serial]
+    policy = "unixtime"                 # every hosted zone's default; "increment" if unset
+
+    [serial.zones."example.com"]
+    policy = "increment"
+    ```
+
+    ``increment``: the serial before the change plus one. ``unixtime``: the time of the change
+    in seconds since 1970, or the serial before plus one when that would not be later (RFC 1982
+    §3.2: several changes in one second, a serial set ahead of the clock). Either way the
+    serial only moves forward, and a change batch that sets a later serial itself keeps it.
+    Zone files keep the serial their file says.
+    """
+
+    default: str = "increment"
+    zones: Mapping[dns.name.Name, str] = field(default_factory=dict)
+
+    def for_zone(self, origin: dns.name.Name) -> str:
+        return self.zones.get(origin, self.default)
+
+
+def _serial_policy(value: object, where: str) -> str:
+    if not isinstance(value, dict) or set(value) - {"policy"}:
+        raise ValueError(f'{where}: expected a table with policy = "increment" or "unixtime"')
+    policy = value.get("policy", "increment")
+    if policy not in SERIAL_POLICIES:
+        raise ValueError(f'{where}: policy must be "increment" or "unixtime", got {policy!r}')
+    return policy
+
+
+def parse_serial(value: object) -> SerialConfig:
+    """The ``[serial]`` table -> ``SerialConfig``."""
+    if not isinstance(value, dict):
+        raise ValueError("expected a table [serial]")
+    value = dict(value)
+    zones_value = value.pop("zones", {})
+    default = _serial_policy(value, "serial")
+    if not isinstance(zones_value, dict):
+        raise ValueError('serial.zones: expected tables like [serial.zones."example.com"]')
+    zones = {}
+    for text, entry in zones_value.items():
+        try:
+            origin = dns.name.from_text(text)
+        except dns.exception.DNSException as exc:
+            raise ValueError(f"serial.zones: {text!r}: {exc}") from None
+        zones[origin] = _serial_policy(entry, f"serial.zones.{text}")
+    return SerialConfig(default, zones)

@@ -8,9 +8,17 @@ request, in order:
 2. a bad TSIG gets NOTAUTH with the TSIG error (RFC 8945 §5.2), whatever the question;
 3. AXFR/IXFR: NOTAUTH for a zone we do not serve (RFC 5936 §2.2.1), REFUSED when the zone's
    ``TransferPolicy`` does not allow the peer (address, key), else the zone. IXFR is answered
-   with the whole zone in AXFR form (RFC 1995 §4: allowed when no history is kept), or with
-   the single SOA when the client is already up to date (RFC 1995 §2);
-4. any other signed query is answered by the same C catalog the workers use, and signed.
+   with the single SOA when the client is already up to date (RFC 1995 §2), with the
+   differences from the client's serial when ``history`` has them (hosted zones,
+   ``fastdns.xfr.ixfr``) and they are smaller than the zone, else with the whole zone in AXFR
+   form (RFC 1995 §4);
+4. UPDATE (RFC 2136; ``fastdns.xfr.update``): FORMERR for a zone section that is not one SOA
+   question (§3.1.1), NOTAUTH for a zone we do not serve, REFUSED unless the zone's
+   ``UpdatePolicy`` names the key that signed it (§3.3; unsigned: always REFUSED), else what
+   ``updater`` answers (REFUSED for zones that are not hosted zones);
+5. NOTIFY (RFC 1996): NOERROR when ``on_notify`` (secondary zones) takes it, else REFUSED
+   (NOTIMP without one);
+6. any other signed query is answered by the same C catalog the workers use, and signed.
 
 Every response to a signed request is signed with its key (RFC 8945 §5.3). Runs on the
 supervisor's transfer threads: the zones and catalog are replaced whole, never mutated.
@@ -19,8 +27,10 @@ supervisor's transfer threads: the zones and catalog are replaced whole, never m
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
+import dns.exception
+import dns.flags
 import dns.message
 import dns.name
 import dns.opcode
@@ -31,7 +41,8 @@ import dns.rdatatype
 from fastdns.model import Zone
 from fastdns.xfr.acl import transfer_allowed
 from fastdns.xfr.axfr import axfr_rrsets, soa_rrset, transfer_messages
-from fastdns.xfr.config import TransferConfig
+from fastdns.xfr.config import TransferConfig, UpdateConfig, update_allowed
+from fastdns.xfr.ixfr import Difference, ixfr_rrsets
 from fastdns.xfr.tsig import Keyring, VerifiedRequest, sign_response, verify_request
 
 log = logging.getLogger("fastdns.xfr")
@@ -47,11 +58,23 @@ def serial_at_least(serial: int, reference: int) -> bool:
 
 
 def formerr(wire: bytes) -> bytes | None:
-    """A header-only FORMERR for a message that could not be parsed (None: too short)."""
+    """A FORMERR for a message that could not be parsed (None: too short, or a response): the
+    header, and the question when it is one uncompressed name, type and class."""
     if len(wire) < HEADER_LEN or wire[2] & 0x80:
         return None
     flags = 0x8000 | (wire[2] & 0x79) << 8 | dns.rcode.FORMERR
-    return wire[:2] + flags.to_bytes(2, "big") + bytes(8)
+    question = b""
+    if wire[4:6] == b"\x00\x01":
+        try:
+            name, used = dns.name.from_wire(wire, HEADER_LEN)
+        except dns.exception.DNSException:
+            pass
+        else:
+            end = HEADER_LEN + used + 4
+            if end <= len(wire) and name.to_wire() == wire[HEADER_LEN : HEADER_LEN + used]:
+                question = wire[HEADER_LEN:end]
+    counts = (1 if question else 0).to_bytes(2, "big") + bytes(6)
+    return wire[:2] + flags.to_bytes(2, "big") + counts + question
 
 
 class ControlPlaneService:
@@ -62,6 +85,19 @@ class ControlPlaneService:
         self.keyring = keyring
         self.zones: Mapping[dns.name.Name, Zone] = {}
         self.catalog = None  # a fastdns._core.Catalog over the served snapshot, or None
+        # (origin, client serial, served serial) -> the IXFR differences, or None when the
+        # history does not have them (zone files): set by the supervisor.
+        self.history: (
+            Callable[[dns.name.Name, int, int], tuple[list[Difference], Difference] | None] | None
+        ) = None
+        self.update_policy = UpdateConfig()
+        # (origin, UPDATE parsed one RR per RRset, peer, key name) -> RCODE: set by the
+        # supervisor; runs the update through the store's change pipeline.
+        self.updater: (
+            Callable[[dns.name.Name, dns.message.Message, str, dns.name.Name], int] | None
+        ) = None
+        # (origin, peer, key name or None) -> whether a NOTIFY was taken (secondary zones).
+        self.on_notify: Callable[[dns.name.Name, str, dns.name.Name | None], bool] | None = None
 
     def update(self, zones: Mapping[dns.name.Name, Zone], catalog=None) -> None:
         """Serve ``zones`` (and answer signed queries from ``catalog``) from now on."""
@@ -88,6 +124,12 @@ class ControlPlaneService:
             )
             yield verified.response
             return
+        if request.opcode() == dns.opcode.UPDATE:
+            yield self._update(verified, wire, peer)
+            return
+        if request.opcode() == dns.opcode.NOTIFY:
+            yield self._notify(verified, peer)
+            return
         if request.opcode() != dns.opcode.QUERY or len(request.question) != 1:
             yield self._error(verified, dns.rcode.NOTIMP)
             return
@@ -99,6 +141,42 @@ class ControlPlaneService:
     def _error(self, verified: VerifiedRequest, rcode: int) -> bytes:
         response = dns.message.make_response(verified.message)
         response.set_rcode(rcode)
+        return sign_response(response, verified).to_wire()
+
+    def _update(self, verified: VerifiedRequest, wire: bytes, peer: str) -> bytes:
+        request = verified.message
+        if len(request.question) != 1 or request.question[0].rdtype != dns.rdatatype.SOA:
+            return self._error(verified, dns.rcode.FORMERR)  # RFC 2136 §3.1.1
+        origin = request.question[0].name
+        key_name = verified.key.name if verified.key is not None else None
+        if origin not in self.zones or request.question[0].rdclass != dns.rdataclass.IN:
+            log.info("UPDATE of %s from %s: not a zone we serve", origin, peer)
+            return self._error(verified, dns.rcode.NOTAUTH)
+        if not update_allowed(self.update_policy.for_zone(origin), peer, key_name):
+            log.info("UPDATE of zone %s refused to %s (key %s)", origin, peer, key_name or "-")
+            return self._error(verified, dns.rcode.REFUSED)
+        if self.updater is None:
+            return self._error(verified, dns.rcode.REFUSED)
+        # One RR per RRset, in message order: §3.4.2 applies the update section RR by RR.
+        message = dns.message.from_wire(wire, keyring=False, one_rr_per_rrset=True)
+        try:
+            rcode = self.updater(origin, message, peer, key_name)
+        except Exception:
+            log.exception("UPDATE of zone %s from %s failed", origin, peer)
+            rcode = dns.rcode.SERVFAIL
+        return self._error(verified, rcode)
+
+    def _notify(self, verified: VerifiedRequest, peer: str) -> bytes:
+        request = verified.message
+        if self.on_notify is None:
+            return self._error(verified, dns.rcode.NOTIMP)
+        if len(request.question) != 1 or request.question[0].rdtype != dns.rdatatype.SOA:
+            return self._error(verified, dns.rcode.FORMERR)  # RFC 1996 §3.7
+        key_name = verified.key.name if verified.key is not None else None
+        taken = self.on_notify(request.question[0].name, peer, key_name)
+        response = dns.message.make_response(request)
+        response.flags |= dns.flags.AA
+        response.set_rcode(dns.rcode.NOERROR if taken else dns.rcode.REFUSED)
         return sign_response(response, verified).to_wire()
 
     def _transfer(self, verified: VerifiedRequest, peer: str) -> Iterator[bytes]:
@@ -125,6 +203,36 @@ class ControlPlaneService:
                 # RFC 1995 §2: the client is up to date; our SOA alone says so.
                 yield from transfer_messages(request, [soa], verified.key)
                 return
+            found = None
+            # A model with DNSSEC data (DNSKEY at the apex) has records the change history
+            # does not: its IXFR is the whole zone.
+            signed = (zone.origin, dns.rdatatype.DNSKEY) in zone.rrsets
+            if client and self.history is not None and not signed:
+                found = self.history(zone.origin, client[0][0].serial, serial)
+            if found is not None:
+                # One difference per change while that is smaller than the zone, else all
+                # of them condensed into one (RFC 1995 §5), else the zone.
+                zone_size = sum(len(c[0].rdatas) for c in zone.rrsets.values())
+                for differences, how in ((found[0], "changes"), ([found[1]], "condensed")):
+                    size = sum(d.size() for d in differences)
+                    if size > zone_size:
+                        continue
+                    log.info(
+                        "IXFR of zone %s serial %d -> %d to %s (key %s): %d %s, %d RRs",
+                        zone.origin,
+                        client[0][0].serial,
+                        serial,
+                        peer,
+                        key_name or "-",
+                        len(found[0]),
+                        how,
+                        size,
+                    )
+                    yield from transfer_messages(
+                        request, ixfr_rrsets(soa, differences), verified.key
+                    )
+                    return
+            kind = "IXFR (whole zone)"
         log.info(
             "%s of zone %s serial %d to %s (key %s): %d RRsets",
             kind,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import random
 import subprocess
 import tempfile
 import time
@@ -212,3 +213,126 @@ def running_knot_secondary(
                 yield handle
             finally:
                 _stop(proc)
+
+
+class ChangeMaker:
+    """Random but reproducible Route 53 change batches for one hosted zone: simple A and TXT
+    record sets, a weighted group, aliases to the A record sets, TTL changes and deletes.
+
+    ``batch()`` proposes one ChangeBatch; call ``accepted()`` once the server took it (a
+    batch the server refuses, such as deleting an alias's target, is simply not accepted).
+    """
+
+    def __init__(self, zone: str, zone_id: str, seed: int = 7) -> None:
+        self.zone = zone if zone.endswith(".") else zone + "."
+        self.zone_id = zone_id.rsplit("/", 1)[-1]
+        self.rng = random.Random(seed)
+        self.sets: dict[tuple[str, str, str], dict] = {}
+        self._pending: list[tuple[str, dict]] = []
+
+    def _address(self) -> str:
+        return f"192.0.2.{self.rng.randrange(1, 255)}"
+
+    def _proposal(self, taken: set) -> tuple[str, dict]:
+        rng, zone = self.rng, self.zone
+        kind = rng.randrange(7)
+        existing = [k for k in self.sets if k not in taken]
+        if kind == 0 and existing:  # delete something that exists
+            return "DELETE", self.sets[rng.choice(existing)]
+        if kind == 1:
+            name = f"w.{zone}"
+            ident = f"s{rng.randrange(3)}"
+            return "UPSERT", {
+                "Name": name,
+                "Type": "A",
+                "SetIdentifier": ident,
+                "Weight": rng.randrange(1, 10),
+                "TTL": rng.choice((60, 120)),
+                "ResourceRecords": [{"Value": self._address()}],
+            }
+        targets = [k[0] for k in self.sets if k[1] == "A" and k[0].startswith("h")]
+        if kind == 2 and targets:
+            return "UPSERT", {
+                "Name": f"a{rng.randrange(3)}.{zone}",
+                "Type": "A",
+                "AliasTarget": {
+                    "HostedZoneId": self.zone_id,
+                    "DNSName": rng.choice(targets),
+                    "EvaluateTargetHealth": False,
+                },
+            }
+        if kind == 3:
+            return "UPSERT", {
+                "Name": f"t{rng.randrange(5)}.{zone}",
+                "Type": "TXT",
+                "TTL": 300,
+                "ResourceRecords": [{"Value": f'"v{rng.randrange(1000)}"'}],
+            }
+        addresses = sorted({self._address() for _ in range(rng.randrange(1, 4))})
+        return "UPSERT", {
+            "Name": f"h{rng.randrange(15)}.{zone}",
+            "Type": "A",
+            "TTL": rng.choice((60, 300, 300)),
+            "ResourceRecords": [{"Value": a} for a in addresses],
+        }
+
+    def batch(self) -> dict:
+        self._pending = []
+        taken: set = set()
+        for _ in range(self.rng.choice((1, 1, 2, 3))):
+            action, rrset = self._proposal(taken)
+            key = (rrset["Name"], rrset["Type"], rrset.get("SetIdentifier", ""))
+            if key in taken:
+                continue
+            taken.add(key)
+            self._pending.append((action, rrset))
+        return {
+            "Changes": [{"Action": a, "ResourceRecordSet": r} for a, r in self._pending],
+        }
+
+    def accepted(self) -> None:
+        for action, rrset in self._pending:
+            key = (rrset["Name"], rrset["Type"], rrset.get("SetIdentifier", ""))
+            if action == "DELETE":
+                del self.sets[key]
+            else:
+                self.sets[key] = rrset
+        self._pending = []
+
+
+def apply_ixfr(
+    records_before: set[tuple[str, int, str]], rrsets: list
+) -> tuple[set[tuple[str, int, str]], int]:
+    """Apply an IXFR answer (RFC 1995 §4: current SOA, then old SOA / deletions / new SOA /
+    additions per difference, then the current SOA) to ``records`` of the old version; the
+    new records and the number of differences. An independent reader of the sequence."""
+    rrs = [(rrset.name.to_text(), rrset.ttl, rdata) for rrset in rrsets for rdata in rrset]
+    current = rrs[0][2]
+    assert current.rdtype == dns.rdatatype.SOA and rrs[-1][2] == current
+    result = {r for r in records_before if not r[2].startswith("SOA ")}
+    serial = None
+    for _name, _ttl, rdata in records_before:
+        if rdata.startswith("SOA "):
+            serial = int(rdata.split()[3])
+    body, differences, adding = rrs[1:-1], 0, True
+    for name, ttl, rdata in body:
+        if rdata.rdtype == dns.rdatatype.SOA and name == rrs[0][0]:
+            if adding:  # an old SOA: a difference starts
+                assert rdata.serial == serial, (rdata.serial, serial)
+                differences += 1
+            else:
+                serial = rdata.serial
+            adding = not adding
+            continue
+        text = f"{rdata.rdtype.name} {rdata.to_text()}"
+        if adding:
+            result = {r for r in result if (r[0], r[2]) != (name, text)}
+            result.add((name, ttl, text))
+        else:
+            matching = {r for r in result if (r[0], r[2]) == (name, text)}
+            assert matching, f"IXFR deletes {name} {text}, which is not there"
+            result -= matching
+    assert adding and serial == current.serial, "the sequence does not end at the current SOA"
+    soa_name, soa_ttl, _ = rrs[0]
+    result.add((soa_name, soa_ttl, f"SOA {current.to_text()}"))
+    return result, differences
