@@ -18,12 +18,14 @@ include "wire.pxi"
 include "trie.pxi"
 include "answer.pxi"
 include "policy.pxi"
+include "dnssec.pxi"
 include "counters.pxi"
 
 cdef enum:
     OUT_BUFFER = MAX_MESSAGE + 1024
 
-if sizeof(ImageHeader) != 72 or sizeof(ImgNode) != 32 or sizeof(ImgType) != 8 \
+if sizeof(ImageHeader) != 88 or sizeof(Nsec3Entry) != 28 or sizeof(NodeSec) != 8 \
+        or sizeof(ImgNode) != 32 or sizeof(ImgType) != 8 \
         or sizeof(ImgTemplate) != 32 or sizeof(ImgGroup) != 16 or sizeof(ImgMember) != 12 \
         or sizeof(NetworkC) != 12 or sizeof(RangeV6) != 40:
     raise ImportError("fastdns._core was built with a struct layout that differs from image.py")
@@ -71,6 +73,7 @@ cdef int load_image(Image* img, const uint8_t* buf, Py_ssize_t size,
         raise ValueError("zone image: bad policy group section")
     img.groups = <const ImgGroup*> (buf + h.reserved0)
     img.group_count = h.reserved1
+    load_nsec3(img, buf, size, is_index)
     for i in range(h.node_count):
         nd = &img.nodes[i]
         if nd.label_off >= h.labels_len or \
@@ -95,7 +98,9 @@ cdef int load_image(Image* img, const uint8_t* buf, Py_ssize_t size,
                 <uint64_t> t.ptr_off + 2 * t.ptr_count > h.blob_len or \
                 <uint64_t> t.mark_off + 2 * t.ar > h.blob_len or \
                 t.ar_required > t.ar or t.qname_len > MAX_NAME_WIRE or t.qname_len == 0 or \
-                HEADER_LEN + MAX_NAME_WIRE + 4 + t.body_len + OPT_RR_LEN > MAX_MESSAGE:
+                HEADER_LEN + MAX_NAME_WIRE + 4 + t.body_len + OPT_RR_LEN > MAX_MESSAGE or \
+                t.twin >= h.tmpl_count or (t.twin and img.nsec3 == NULL) or \
+                ((t.flags & TMPL_DENIAL) and t.ar):
             raise ValueError("zone image: bad template")
         blob = img.blob + t.ptr_off
         for j in range(t.ptr_count):
@@ -107,6 +112,37 @@ cdef int load_image(Image* img, const uint8_t* buf, Py_ssize_t size,
             if (blob[2 * j] | (blob[2 * j + 1] << 8)) > t.body_len:
                 raise ValueError("zone image: bad additional mark")
     check_groups(img, h.blob_len, 256)  # classifier indices are checked again by the Catalog
+    return 0
+
+
+cdef int load_nsec3(Image* img, const uint8_t* buf, Py_ssize_t size, bint is_index) except -1:
+    """A signed zone's NSEC3 chain (sorted, inside the blob) and per-node entries."""
+    cdef const ImageHeader* h = img.hdr
+    cdef uint32_t i
+    img.nsec3 = NULL
+    img.nsec3_count = 0
+    img.node_sec = NULL
+    if h.nsec3_count == 0:
+        return 0
+    if is_index or h.nsec3_off % 4 or h.node_sec_off % 4 or \
+            <uint64_t> h.nsec3_off + <uint64_t> h.nsec3_count * sizeof(Nsec3Entry) > \
+            <uint64_t> size or \
+            <uint64_t> h.node_sec_off + <uint64_t> h.node_count * sizeof(NodeSec) > \
+            <uint64_t> size:
+        raise ValueError("zone image: bad NSEC3 section")
+    img.nsec3 = <const Nsec3Entry*> (buf + h.nsec3_off)
+    img.nsec3_count = h.nsec3_count
+    img.node_sec = <const NodeSec*> (buf + h.node_sec_off)
+    for i in range(h.nsec3_count):
+        if <uint64_t> img.nsec3[i].wire_off + img.nsec3[i].wire_len > h.blob_len or \
+                (i > 0 and memcmp(img.nsec3[i - 1].hash, img.nsec3[i].hash,
+                                  NSEC3_HASH_LEN) >= 0):
+            raise ValueError("zone image: bad NSEC3 entry")
+    for i in range(h.node_count):
+        if (img.node_sec[i].match != NONE_INDEX and img.node_sec[i].match >= h.nsec3_count) or \
+                (img.node_sec[i].wild_cover != NONE_INDEX and
+                 img.node_sec[i].wild_cover >= h.nsec3_count):
+            raise ValueError("zone image: bad NSEC3 node entry")
     return 0
 
 
@@ -150,6 +186,8 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
     cdef const Image* img
     cdef uint32_t tmpl, wildcard
     cdef Py_ssize_t limit
+    cdef int how, scope = 0, nproof = 0
+    cdef uint32_t proof[MAX_NSEC3_PROOF]
     cdef int parsed = parse_query(&q, pkt, length)
     info.zone = -1
     info.rcode = -1
@@ -162,8 +200,12 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
     info.control = False
     if parsed == PARSE_DROP:
         return 0
+    if q.opcode == OPCODE_NOTIFY or q.opcode == OPCODE_UPDATE:
+        # NOTIFY (RFC 1996) and UPDATE (RFC 2136), over UDP and TCP, are the control plane's.
+        info.control = True
+        return 0
     if q.opcode != 0:
-        # RFC 1035 §4.1.1: only standard QUERY here (NOTIFY and UPDATE come with transfers).
+        # RFC 1035 §4.1.1: only standard QUERY here.
         return error_response(&q, out, RCODE_NOTIMP, parsed == PARSE_OK, 0, cat.udp_max)
     if parsed != PARSE_OK:
         return error_response(&q, out, RCODE_FORMERR, parsed == PARSE_FORMERR_QUESTION, 0,
@@ -202,14 +244,18 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
     walk_image(img, &q, depth, &w)
     if w.exact:
         tmpl = find_type(img, &img.nodes[w.node], q.qtype)  # at a cut: DS, else the referral
+        how = WALK_EXACT
     elif w.cut != NONE_INDEX:
         tmpl = img.nodes[w.cut].default_tmpl
+        how = WALK_CUT
     else:
         wildcard = img.nodes[w.node].wildcard
         if wildcard != NONE_INDEX:
             tmpl = find_type(img, &img.nodes[wildcard], q.qtype)
+            how = WALK_WILDCARD
         else:
             tmpl = TEMPLATE_NXDOMAIN
+            how = WALK_NXDOMAIN
     if tcp:
         limit = MAX_MESSAGE
     elif q.has_opt:
@@ -224,11 +270,22 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
         picked = eval_group(&cat.policy, img, tmpl & ~(<uint32_t> TMPL_POLICY), &client, chosen,
                             &nchosen, &chosen_group, 0, &info.policy)
         if picked == CHOSE_MULTIVALUE:
-            return emit_members(&q, img, <const ImgMember*> (
-                img.blob + img.groups[chosen_group].members_off),
-                chosen, nchosen, out, limit, cat.udp_max, client.scope)
-        return emit_template(&q, img, <uint32_t> picked, out, limit, cat.udp_max, client.scope)
-    return emit_template(&q, img, tmpl, out, limit, cat.udp_max, 0)
+            if not (q.dnssec_ok and img.nsec3 != NULL):
+                return emit_members(&q, img, <const ImgMember*> (
+                    img.blob + img.groups[chosen_group].members_off),
+                    chosen, nchosen, out, limit, cat.udp_max, client.scope)
+            # Signed, DO set: the combination of up to eight members is not an RRset signed
+            # at compile time, so answer with one healthy member chosen at random (its own
+            # RRset, which has a signature) until signing happens online.
+            picked = (<const ImgMember*> (img.blob + img.groups[chosen_group].members_off))[
+                chosen[0]].tmpl
+        tmpl = <uint32_t> picked
+        scope = client.scope
+    if q.dnssec_ok and img.nsec3 != NULL and img.tmpls[tmpl].twin != 0:
+        # RFC 3225 §3 / RFC 4035 §3.1: DNSSEC records only when the query asks for them.
+        tmpl = img.tmpls[tmpl].twin
+        nproof = denial_proof(img, &q, &w, how, tmpl, proof)
+    return emit_template(&q, img, tmpl, out, limit, cat.udp_max, scope, proof, nproof)
 
 
 cdef void client_of(const Query* q, const Client* peer, Client* client) noexcept nogil:

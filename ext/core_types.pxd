@@ -4,7 +4,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 
 cdef enum:
-    IMAGE_VERSION = 1
+    IMAGE_VERSION = 2
     NONE_INDEX = 0xFFFFFFFF
     HEADER_LEN = 12
     MAX_NAME_WIRE = 255
@@ -20,6 +20,9 @@ cdef enum:
     TMPL_AA = 0x10
     TMPL_OWNER_IS_QNAME = 0x20
     TMPL_ALWAYS_TC = 0x40
+    TMPL_DENIAL = 0x80             # signed twin of NODATA/NXDOMAIN: append the NSEC3 proof
+    NSEC3_HASH_LEN = 20            # SHA-1 (RFC 5155 §11)
+    MAX_NSEC3_PROOF = 3            # RFC 5155 §7.2.2: closest encloser, next closer, wildcard
     # the compiler's first two templates in every zone image
     TEMPLATE_NODATA = 0
     TEMPLATE_NXDOMAIN = 1
@@ -30,6 +33,8 @@ cdef enum:
     RCODE_SERVFAIL = 2
     RCODE_NOTIMP = 4
     RCODE_REFUSED = 5
+    OPCODE_NOTIFY = 4
+    OPCODE_UPDATE = 5
     EXT_RCODE_BADVERS = 1          # RCODE 16 = ext-rcode 1 << 4 (RFC 6891 §6.1.3)
     TYPE_OPT = 41
     TYPE_DS = 43
@@ -80,6 +85,10 @@ ctypedef struct ImageHeader:
     uint32_t total_len
     uint32_t reserved0
     uint32_t reserved1
+    uint32_t nsec3_off           # signed zones: Nsec3Entry[nsec3_count] sorted by hash
+    uint32_t nsec3_count         # 0: the zone is not signed
+    uint32_t node_sec_off        # NodeSec[node_count]
+    uint32_t reserved2
 
 ctypedef struct ImgNode:
     uint32_t label_off       # into labels: length octet, then the lower-cased label
@@ -125,7 +134,20 @@ ctypedef struct ImgTemplate:
     uint16_t ar_required     # leading additional RRs that must fit, else TC (RFC 9471 glue)
     uint16_t flags
     uint16_t qname_len       # wire length of the name this template was compiled against
-    uint32_t reserved
+    uint32_t twin            # signed zones: the template to send under DO (0: none)
+
+# A signed zone's NSEC3 chain (fastdns/image.py NSEC3_ENTRY, NODE_SEC): entries sorted by hash,
+# each the wire form (no compression) of one NSEC3 RR and its RRSIGs in the blob; per node its
+# own entry and the entry covering the wildcard below it (NONE_INDEX when it has none).
+ctypedef struct Nsec3Entry:
+    uint8_t hash[20]
+    uint32_t wire_off        # into blob
+    uint16_t wire_len
+    uint16_t rr_count
+
+ctypedef struct NodeSec:
+    uint32_t match
+    uint32_t wild_cover
 
 # A client-address classifier (fastdns/geo/ranges.py): sorted non-overlapping ranges, the most
 # specific configured network winning. "FDC1": v4 entries (start, end, class) as little-endian
@@ -163,6 +185,9 @@ ctypedef struct Image:
     uint32_t apex_labels
     const ImgGroup* groups
     uint32_t group_count
+    const Nsec3Entry* nsec3         # NULL when the zone is not signed
+    uint32_t nsec3_count
+    const NodeSec* node_sec
 
 ctypedef struct Query:
     const uint8_t* pkt

@@ -55,6 +55,7 @@ ctypedef struct Walk:
     bint exact
     uint32_t cut           # first zone cut met on the way (NONE_INDEX if none)
     uint32_t predecessor   # canonical predecessor (or the node itself when exact)
+    int miss_label         # not exact, no cut: the query's first label below ``node``
 
 
 cdef void walk_image(const Image* img, const Query* q, int skip_labels,
@@ -84,6 +85,7 @@ cdef void walk_image(const Image* img, const Query* q, int skip_labels,
         child = find_child(img, node, q.lname + q.label_pos[i], &rank)
         if child == NONE_INDEX:
             w.node = node
+            w.miss_label = i
             if rank > 0:
                 w.predecessor = last_descendant(img, img.nodes[node].first_child + rank - 1)
             else:

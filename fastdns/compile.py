@@ -27,20 +27,26 @@ Names are written in the spelling the zone gives them (``fastdns.wire.WireCache`
 
 from __future__ import annotations
 
+import bisect
 import gc
-from collections.abc import Iterator
+import struct
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import dns.name
 import dns.rdatatype
 
 from fastdns.image import (
     NODE_CUT,
+    NONE,
     TMPL_AA,
     TMPL_ALWAYS_TC,
+    TMPL_DENIAL,
     TMPL_OWNER_IS_QNAME,
     TMPL_POLICY,
+    Nsec3Tables,
     Template,
     TrieBuilder,
     name_key,
@@ -58,6 +64,9 @@ from fastdns.policy import (
 )
 from fastdns.wire import TemplateTooLarge, WireCache, WireName, WireWriter
 
+if TYPE_CHECKING:
+    from fastdns.dnssec.signer import ZoneSigner
+
 A, AAAA, NS, CNAME, SOA, MX, SRV, DS, ANY = (
     dns.rdatatype.A,
     dns.rdatatype.AAAA,
@@ -68,6 +77,12 @@ A, AAAA, NS, CNAME, SOA, MX, SRV, DS, ANY = (
     dns.rdatatype.SRV,
     dns.rdatatype.DS,
     dns.rdatatype.ANY,
+)
+DNSKEY, NSEC3PARAM, NSEC3, RRSIG = (
+    dns.rdatatype.DNSKEY,
+    dns.rdatatype.NSEC3PARAM,
+    dns.rdatatype.NSEC3,
+    dns.rdatatype.RRSIG,
 )
 NOERROR, NXDOMAIN = 0, 3
 WILDCARD_LABEL = b"*"
@@ -105,18 +120,46 @@ class CompiledZone:
     groups: tuple[GroupInfo, ...]
 
 
-def compile_zone(zone: Zone, env: PolicyEnvironment | None = None) -> bytes:
+def compile_zone(
+    zone: Zone, env: PolicyEnvironment | None = None, signer: ZoneSigner | None = None
+) -> bytes:
     """Compile a validated zone into an image for ``fastdns._core.Catalog``; ``env`` gives
-    what routing-policy groups are built from (health-check slots, client classifiers)."""
-    return compile_zone_with_groups(zone, env).image
+    what routing-policy groups are built from (health-check slots, client classifiers);
+    ``signer`` signs the zone (``fastdns.dnssec.signer``)."""
+    return compile_zone_with_groups(zone, env, signer).image
 
 
-def compile_zone_with_groups(zone: Zone, env: PolicyEnvironment | None = None) -> CompiledZone:
-    """``compile_zone``, and what each policy group of the image was compiled from."""
+def compile_zone_with_groups(
+    zone: Zone, env: PolicyEnvironment | None = None, signer: ZoneSigner | None = None
+) -> CompiledZone:
+    """``compile_zone``, and what each policy group of the image was compiled from.
+
+    With a ``signer`` the zone is served signed (issue 6): DNSKEY and NSEC3PARAM are added at
+    the apex, every template gets a signed twin that the hot path sends when the query has the
+    DO bit (RFC 3225 §3), and the image carries the NSEC3 chain (RFC 5155) for the denials the
+    hot path completes per query. Without one the image is what it has always been.
+    """
     with _collector_paused():
-        compiler = _ZoneCompiler(zone, env or PolicyEnvironment())
+        if signer is not None:
+            zone = _with_dnssec_records(zone, signer)
+        compiler = _ZoneCompiler(zone, env or PolicyEnvironment(), signer)
         image = compiler.compile()
         return CompiledZone(image, tuple(compiler.group_info))
+
+
+def _with_dnssec_records(zone: Zone, signer: ZoneSigner) -> Zone:
+    """``zone`` plus the apex DNSKEY and NSEC3PARAM RRsets (RFC 4035 §2.1, RFC 5155 §4)."""
+    from fastdns.dnssec.signer import DNSKEY_TTL
+
+    signed = Zone(zone.origin, dict(zone.rrsets), zone.source)
+    signed.rrsets[(zone.origin, DNSKEY)] = [
+        RecordSet(zone.origin, DNSKEY, DNSKEY_TTL, tuple(signer.dnskey_rdatas()))
+    ]
+    # RFC 5155 §4: the NSEC3PARAM TTL is not used by resolvers; 0 as BIND and Knot publish it.
+    signed.rrsets[(zone.origin, NSEC3PARAM)] = [
+        RecordSet(zone.origin, NSEC3PARAM, 0, (signer.nsec3param_rdata(),))
+    ]
+    return signed
 
 
 @contextmanager
@@ -148,9 +191,10 @@ def _is_wildcard(key: Key) -> bool:
 
 
 class _ZoneCompiler:
-    def __init__(self, zone: Zone, env: PolicyEnvironment):
+    def __init__(self, zone: Zone, env: PolicyEnvironment, signer: ZoneSigner | None = None):
         self.zone = zone
         self.env = env
+        self.signer = signer
         self.origin = zone.origin
         self.apex = name_key(zone.origin)
         self.names = WireCache()
@@ -180,12 +224,19 @@ class _ZoneCompiler:
 
     # -- driver ------------------------------------------------------------------------------
     def compile(self) -> bytes:
-        self.nodata = self._negative(NOERROR)
-        self.nxdomain = self._negative(NXDOMAIN)
+        if self.signer is not None:
+            self._build_nsec3_chain()
+        # Templates 0 and 1 are NODATA and NXDOMAIN (the hot path's TEMPLATE_NODATA and
+        # TEMPLATE_NXDOMAIN); their signed twins come after both.
+        nodata, nxdomain = self._negative(NOERROR), self._negative(NXDOMAIN)
+        self.nodata, self.nxdomain = nodata.finish_plain(), nxdomain.finish_plain()
+        nodata.finish_twin()
+        nxdomain.finish_twin()
         for key, index in list(self.trie.by_key.items()):
             self._fill(self.trie.nodes[index], key)
         nodes = self.trie.layout()
-        return pack_image(self.origin, nodes, self.templates, self.groups)
+        tables = self._nsec3_tables() if self.signer is not None else None
+        return pack_image(self.origin, nodes, self.templates, self.groups, tables)
 
     def _fill(self, node, key: Key) -> None:
         node.default_template = self.nodata
@@ -329,6 +380,9 @@ class _ZoneCompiler:
         return []
 
     # -- templates ---------------------------------------------------------------------------
+    def _writer(self, question: Key, *, owner_is_qname: bool = False) -> _TemplatePair:
+        return _TemplatePair(self, question, owner_is_qname)
+
     def _finish(self, w: WireWriter, *, an=0, ns=0, ar_marks=(), ar_required=0, flags=0) -> int:
         if w.owner_is_qname:
             flags |= TMPL_OWNER_IS_QNAME
@@ -343,11 +397,21 @@ class _ZoneCompiler:
         self.templates.append(template)
         return len(self.templates) - 1
 
-    def _negative(self, rcode: int) -> int:
-        """NXDOMAIN / NODATA: the zone's SOA in authority (RFC 2308 §2.1, §2.2)."""
-        w = WireWriter(self.apex, self.names)
-        w.rrset(self.names.name(self.origin), SOA, self.negative_ttl, self.soa.rdatas)
-        return self._finish(w, ns=1, flags=TMPL_AA | rcode)
+    def _negative(self, rcode: int) -> _TemplatePair:
+        """NXDOMAIN / NODATA: the zone's SOA in authority (RFC 2308 §2.1, §2.2).
+
+        The signed twin adds the SOA's RRSIG and is marked TMPL_DENIAL: the hot path appends
+        the NSEC3 records that prove the denial for the name it walked to (RFC 5155 §7.2)."""
+        w = self._writer(self.apex)
+        self._write_soa(w)
+        w.flags = TMPL_AA | rcode
+        w.denial = True
+        return w
+
+    def _write_soa(self, w: _TemplatePair) -> None:
+        w.authority(
+            self.names.name(self.origin), SOA, self.negative_ttl, self.soa.rdatas, self.apex
+        )
 
     def _positive(self, key: Key, rdtype: int) -> int:
         """The answer from the RRset at ``key``, owned by the query name, with additional data."""
@@ -355,24 +419,23 @@ class _ZoneCompiler:
 
     def _positive_of(self, key: Key, rrset: RecordSet, *, additional: bool = True) -> int:
         """``rrset``'s records as the answer for a query name at ``key``."""
-        w = WireWriter(key, self.names, owner_is_qname=_is_wildcard(key))
-        an = w.rrset(None, rrset.rdtype, rrset.ttl, rrset.rdatas)
-        marks = self._additional(w, rrset) if additional else []
-        return self._finish(w, an=an, ar_marks=marks, flags=TMPL_AA)
+        w = self._writer(key, owner_is_qname=_is_wildcard(key))
+        w.answer(None, rrset.rdtype, rrset.ttl, rrset.rdatas, key)
+        if additional:
+            self._additional(w, rrset)
+        return w.finish(flags=TMPL_AA)
 
-    def _additional(self, w: WireWriter, rrset: RecordSet) -> list[int]:
+    def _additional(self, w: _TemplatePair, rrset: RecordSet) -> None:
         """A/AAAA of in-zone NS, MX and SRV targets (RFC 1034 §4.3.2 step 6, RFC 2782)."""
-        marks: list[int] = []
         targets = self._targets(rrset)
         if targets:
             seen: set = set()
             for target in targets:
                 if _is_subdomain(target.key, self.apex):
-                    self._write_addresses(w, target, seen, marks)
-        return marks
+                    self._write_addresses(w, target, seen)
 
-    def _write_addresses(self, w: WireWriter, target: WireName, seen: set, marks: list) -> None:
-        """The A and AAAA RRsets of ``target`` not in ``seen``; each RR's offset to ``marks``."""
+    def _write_addresses(self, w: _TemplatePair, target: WireName, seen: set) -> None:
+        """The A and AAAA RRsets of ``target`` not in ``seen``, in the additional section."""
         types = self.data.get(target.key, {})
         for t in (A, AAAA):
             addr = types.get(t)
@@ -380,40 +443,42 @@ class _ZoneCompiler:
                 continue
             seen.add((target.key, t))
             for rdata in addr.rdatas:
-                marks.append(w.mark())
-                w.rr(target, t, addr.ttl, rdata)
+                w.additional(target, t, addr.ttl, rdata)
 
     def _referral(self, cut: Key) -> int:
         """RFC 1034 §4.3.2 step 3b: NS in authority, glue in additional, AA clear."""
-        w = WireWriter(cut, self.names)
+        w = self._writer(cut)
         # The cut is the question, so its NS owner is a pointer to it whatever the spelling.
-        ns, marks, required = self._write_delegation(w, cut, self.names.labels(cut))
-        return self._finish(w, ns=ns, ar_marks=marks, ar_required=required)
+        self._write_delegation(w, cut, self.names.labels(cut))
+        return w.finish()
 
-    def _write_delegation(
-        self, w: WireWriter, cut: Key, cut_name: WireName
-    ) -> tuple[int, list[int], int]:
-        """The cut's NS RRset, then its glue; returns (NS count, additional marks, required).
+    def _write_delegation(self, w: _TemplatePair, cut: Key, cut_name: WireName) -> None:
+        """The cut's NS RRset, then its glue.
 
         In-domain glue (below the cut) is required; sibling glue elsewhere in the zone is
-        optional and may be dropped to fit (RFC 9471 §2.1, §2.2).
+        optional and may be dropped to fit (RFC 9471 §2.1, §2.2). Signed, the NS RRset stays
+        unsigned (the child's data, RFC 4035 §2.2) and is followed by the DS RRset and its
+        RRSIG, or by the NSEC3 matching the cut that proves there is no DS (RFC 4035 §3.1.4,
+        RFC 5155 §7.2.7).
         """
         ns_set = self.data[cut][NS]
-        ns = w.rrset(cut_name, NS, ns_set.ttl, ns_set.rdatas)
+        w.authority(cut_name, NS, ns_set.ttl, ns_set.rdatas, None)
+        ds = self.data[cut].get(DS)
+        if ds is not None:
+            w.signed_authority(cut_name, DS, ds.ttl, ds.rdatas, cut)
+        else:
+            w.proof(lambda: [self._n3_match(cut)])
         targets = self._targets(ns_set)
         in_domain = [t for t in targets if _is_subdomain(t.key, cut)]
         sibling = [
             t for t in targets if _is_subdomain(t.key, self.apex) and not _is_subdomain(t.key, cut)
         ]
-        marks: list[int] = []
-        required = 0
         seen: set = set()
         for group in (in_domain, sibling):
             for target in group:
-                self._write_addresses(w, target, seen, marks)
+                self._write_addresses(w, target, seen)
             if group is in_domain:
-                required = len(marks)
-        return ns, marks, required
+                w.require_additional()
 
     # -- CNAME -------------------------------------------------------------------------------
     def _fill_cname(self, node, key: Key) -> None:
@@ -431,12 +496,13 @@ class _ZoneCompiler:
     def _chase(self, key: Key):
         """The CNAME hops after ``key`` and how the chain ends.
 
-        Returns (hops, end): hops are (owner, CNAME record set) pairs after the first; end is
-        ("out",) when the target leaves the zone, ("loop",), ("policy",) at a CNAME chosen by a
-        routing policy, ("nxdomain",), ("cut", cut,
+        Returns (hops, end): hops are (owner, CNAME record set, data key) triples after the
+        first, the data key being the node that holds the CNAME (the ``*`` node when a
+        wildcard synthesised it); end is ("out",) when the target leaves the zone, ("loop",),
+        ("policy",) at a CNAME chosen by a routing policy, ("nxdomain", target), ("cut", cut,
         spelling) or ("node", owner, data key) for the node whose data answers the final owner.
         """
-        hops: list[tuple[WireName, RecordSet]] = []
+        hops: list[tuple[WireName, RecordSet, Key]] = []
         visited = {key}
         target = self.names.name(self.data[key][CNAME].rdatas[0].target)
         for _ in range(MAX_CHAIN):
@@ -446,7 +512,7 @@ class _ZoneCompiler:
                 return hops, ("loop",)
             found = self._resolve(target.key)
             if found.kind == "nxdomain":
-                return hops, ("nxdomain",)
+                return hops, ("nxdomain", target)
             if found.kind == "cut":
                 return hops, ("cut", found.node, self._spelled_cut(target, found.node))
             types = self.data.get(found.node, {})
@@ -454,36 +520,271 @@ class _ZoneCompiler:
                 return hops, ("node", target, found.node)
             if (found.node, CNAME) in self.policy:
                 return hops, ("policy",)
-            hops.append((target, types[CNAME]))
+            hops.append((target, types[CNAME], found.node))
             visited.add(target.key)
             target = self.names.name(types[CNAME].rdatas[0].target)
         return hops, ("loop",)
 
     def _chain(self, key: Key, hops, end, qtype: int | None) -> int:
-        w = WireWriter(key, self.names, owner_is_qname=_is_wildcard(key))
+        w = self._writer(key, owner_is_qname=_is_wildcard(key))
         first = self.data[key][CNAME]
-        an = w.rrset(None, CNAME, first.ttl, first.rdatas)
-        for owner, rrset in hops:
-            an += w.rrset(owner, CNAME, rrset.ttl, rrset.rdatas)
-        rcode, ns, marks, required = NOERROR, 0, [], 0
+        w.answer(None, CNAME, first.ttl, first.rdatas, key)
+        for owner, rrset, data_key in hops:
+            w.answer(owner, CNAME, rrset.ttl, rrset.rdatas, data_key)
+            if _is_wildcard(data_key) and owner.key != data_key:
+                # RFC 5155 §7.2.6: a synthesised answer proves no closer name exists.
+                w.proof(lambda o=owner, d=data_key: self._proof_wildcard(o.key, d, nodata=False))
+        rcode, required = NOERROR, 0
         if end[0] == "cut":
             # The restarted lookup meets a zone cut: a referral after the CNAMEs (RFC 1034
             # §4.3.2 steps 3a then 3b); AA stays set for the authoritative CNAME part.
-            ns, marks, required = self._write_delegation(w, end[1], end[2])
+            self._write_delegation(w, end[1], end[2])
         elif end[0] == "nxdomain":
             # RFC 6604 §3: the RCODE describes the last name in the chain.
             rcode = NXDOMAIN
-            ns = w.rrset(self.names.name(self.origin), SOA, self.negative_ttl, self.soa.rdatas)
+            self._write_soa(w)
+            w.proof(lambda: self._proof_nxdomain(end[1].key))
         elif end[0] == "node":
             owner, data_key = end[1], end[2]
             final = self.data.get(data_key, {}).get(qtype) if qtype is not None else None
+            wildcard = _is_wildcard(data_key) and owner.key != data_key
             if (data_key, qtype) in self.policy:
                 pass  # chosen per query: the resolver asks for the target itself
             elif final is not None:
-                an += w.rrset(owner, qtype, final.ttl, final.rdatas)
-                marks = self._additional(w, final)
+                w.answer(owner, qtype, final.ttl, final.rdatas, data_key)
+                if wildcard:
+                    w.proof(lambda: self._proof_wildcard(owner.key, data_key, nodata=False))
+                self._additional(w, final)
             else:
-                ns = w.rrset(self.names.name(self.origin), SOA, self.negative_ttl, self.soa.rdatas)
-        return self._finish(
-            w, an=an, ns=ns, ar_marks=marks, ar_required=required, flags=TMPL_AA | rcode
+                self._write_soa(w)
+                if wildcard:
+                    w.proof(lambda: self._proof_wildcard(owner.key, data_key, nodata=True))
+                else:
+                    w.proof(lambda: [self._n3_match(data_key)])
+        return w.finish(flags=TMPL_AA | rcode, ar_required=required)
+
+    # -- NSEC3 (RFC 5155) --------------------------------------------------------------------
+    def _build_nsec3_chain(self) -> None:
+        """One NSEC3 per owner name and empty non-terminal, none for names below a cut
+        (RFC 5155 §7.1), in hash order, each with its RRSIG.
+
+        ``n3_owners[i]`` is the owner of entry ``i``, ``n3_hashes`` the sorted hashes; every
+        entry is written into templates as owner + NSEC3 + RRSIG, and into the image's table
+        (for the hot path's per-query proofs) in that form too.
+        """
+        from fastdns.dnssec.signer import hash_label, nsec3_hash_key
+
+        signer = self.signer
+        by_hash: dict[bytes, Key] = {}
+        for key in self.trie.by_key:
+            if self._occluded(key):
+                continue
+            by_hash[nsec3_hash_key(key)] = key
+        self.n3_hashes = sorted(by_hash)
+        self.n3_index = {by_hash[h]: i for i, h in enumerate(self.n3_hashes)}
+        self.n3_records = []  # (owner WireName, NSEC3 rdata, RRSIG rdatas)
+        count = len(self.n3_hashes)
+        for i, digest in enumerate(self.n3_hashes):
+            key = by_hash[digest]
+            types = set(self.data.get(key, {}))
+            if key in self.cuts:
+                types &= {NS, DS}  # glue-like data at a cut is occluded (RFC 1034 §4.2.1)
+                if DS in types:
+                    types.add(RRSIG)
+            elif types:
+                types.add(RRSIG)
+            owner = self.names.labels((hash_label(digest), *self.origin.labels))
+            rdata = signer.nsec3_rdata(self.n3_hashes[(i + 1) % count], types)
+            sigs = signer.sign(dns.name.Name(owner.labels), NSEC3, self.negative_ttl, [rdata])
+            self.n3_records.append((owner, rdata, sigs))
+
+    def _n3_match(self, key: Key) -> int:
+        """The entry whose owner is the hash of ``key`` (an existing, non-occluded name)."""
+        return self.n3_index[key]
+
+    def _n3_cover(self, key: Key) -> int:
+        """The entry whose owner hash precedes ``key``'s and whose next hash follows it (the
+        last entry covers hashes before the first: the chain is circular, RFC 5155 §3.1.7)."""
+        from fastdns.dnssec.signer import nsec3_hash_key
+
+        return (bisect.bisect_right(self.n3_hashes, nsec3_hash_key(key)) - 1) % len(self.n3_hashes)
+
+    def _closest_encloser(self, key: Key) -> Key:
+        by_key = self.trie.by_key
+        for i in range(1, len(key)):
+            if key[i:] in by_key:
+                return key[i:]
+        return self.apex
+
+    def _proof_nxdomain(self, key: Key) -> list[int]:
+        """RFC 5155 §7.2.2: the closest encloser's NSEC3, the one covering the next closer
+        name, the one covering the wildcard at the closest encloser."""
+        ce = self._closest_encloser(key)
+        next_closer = key[len(key) - len(ce) - 1 :]
+        return [self._n3_match(ce), self._n3_cover(next_closer), self._n3_cover((b"*", *ce))]
+
+    def _proof_wildcard(self, key: Key, wildcard: Key, *, nodata: bool) -> list[int]:
+        """RFC 5155 §7.2.6 (answer: the NSEC3 covering the next closer name) and §7.2.5
+        (NODATA: also the closest encloser's and the wildcard's own NSEC3)."""
+        ce = wildcard[1:]
+        next_closer = key[len(key) - len(ce) - 1 :]
+        cover = self._n3_cover(next_closer)
+        if not nodata:
+            return [cover]
+        return [self._n3_match(ce), cover, self._n3_match(wildcard)]
+
+    def _nsec3_tables(self) -> Nsec3Tables:
+        """The chain for the image: entries in hash order as self-contained wire RRs, and per
+        node (final numbering) its own entry and the entry covering ``*.<node>``."""
+        entries = []
+        ttl = self.negative_ttl
+        for digest, (owner, rdata, sigs) in zip(self.n3_hashes, self.n3_records, strict=True):
+            owner_wire = dns.name.Name(owner.labels).to_wire()
+            wire = _rr_wire(owner_wire, NSEC3, ttl, rdata)
+            for sig in sigs:
+                wire += _rr_wire(owner_wire, RRSIG, ttl, sig)
+            entries.append((digest, wire, 1 + len(sigs)))
+        per_node = [(NONE, NONE)] * len(self.trie.nodes)
+        for key, index in self.trie.by_key.items():
+            match = self.n3_index.get(key)
+            if match is None:
+                continue  # occluded: never a closest encloser of an authoritative answer
+            per_node[index] = (match, self._n3_cover((b"*", *key)))
+        return Nsec3Tables(entries, per_node)
+
+
+def _rr_wire(owner_wire: bytes, rdtype: int, ttl: int, rdata) -> bytes:
+    """One RR without compression (copied as is by the hot path at any offset)."""
+    data = rdata.to_wire()
+    return owner_wire + struct.pack("!HHIH", rdtype, 1, ttl, len(data)) + data
+
+
+class _TemplatePair:
+    """A template and, in a signed zone, its signed twin, written side by side.
+
+    The twin holds the same records plus, in the answer and authority sections, the RRSIG of
+    every authoritative RRset (RFC 4035 §3.1.1), and in the authority section the NSEC3 records
+    of ``proof`` (each with its RRSIG, RFC 4035 §3.1.3) and signed-only RRsets (DS in
+    referrals, RFC 4035 §3.1.4). Additional-section data is left unsigned (RFC 4035 §3.1.1
+    makes its signatures optional). A template compiled for a wildcard node has no additional
+    section in its twin: the hot path appends the NSEC3 covering the query's next closer name
+    at the end of the message, which must be the authority section then.
+    """
+
+    __slots__ = (
+        "an",
+        "compiler",
+        "denial",
+        "flags",
+        "index",
+        "marks",
+        "ns",
+        "plain",
+        "proofs",
+        "required",
+        "signed",
+        "signed_marks",
+        "wildcard",
+    )
+
+    def __init__(self, compiler: _ZoneCompiler, question: Key, owner_is_qname: bool):
+        self.compiler = compiler
+        self.plain = WireWriter(question, compiler.names, owner_is_qname=owner_is_qname)
+        self.signed = (
+            WireWriter(question, compiler.names, owner_is_qname=owner_is_qname)
+            if compiler.signer is not None
+            else None
         )
+        self.wildcard = owner_is_qname
+        self.an = [0, 0]
+        self.ns = [0, 0]
+        self.marks: list[int] = []
+        self.signed_marks: list[int] = []
+        self.required = 0
+        self.proofs: list[int] = []
+        self.flags = 0
+        self.denial = False  # the twin gets TMPL_DENIAL: the hot path appends the proof
+        self.index = NONE
+
+    def _signatures(self, owner: WireName | None, rdtype, ttl, rdatas, signed_as: Key) -> int:
+        signer = self.compiler.signer
+        sigs = signer.sign(dns.name.Name(signed_as), rdtype, ttl, rdatas)
+        return self.signed.rrset(owner, RRSIG, ttl, sigs)
+
+    def answer(self, owner: WireName | None, rdtype, ttl, rdatas, signed_as: Key) -> None:
+        """An RRset in the answer section; ``signed_as``: the owner its RRSIG is made for."""
+        self.an[0] += self.plain.rrset(owner, rdtype, ttl, rdatas)
+        if self.signed is not None:
+            self.an[1] += self.signed.rrset(owner, rdtype, ttl, rdatas)
+            self.an[1] += self._signatures(owner, rdtype, ttl, rdatas, signed_as)
+
+    def authority(self, owner: WireName, rdtype, ttl, rdatas, signed_as: Key | None) -> None:
+        """An RRset in the authority section, signed in the twin unless ``signed_as`` is None
+        (the NS RRset of a referral belongs to the child, RFC 4035 §2.2)."""
+        self.ns[0] += self.plain.rrset(owner, rdtype, ttl, rdatas)
+        if self.signed is not None:
+            self.ns[1] += self.signed.rrset(owner, rdtype, ttl, rdatas)
+            if signed_as is not None:
+                self.ns[1] += self._signatures(owner, rdtype, ttl, rdatas, signed_as)
+
+    def signed_authority(self, owner: WireName, rdtype, ttl, rdatas, signed_as: Key) -> None:
+        """An RRset and its RRSIG in the twin's authority section only."""
+        if self.signed is not None:
+            self.ns[1] += self.signed.rrset(owner, rdtype, ttl, rdatas)
+            self.ns[1] += self._signatures(owner, rdtype, ttl, rdatas, signed_as)
+
+    def proof(self, entries: Callable[[], list[int]]) -> None:
+        """NSEC3 entries for the twin's authority section (each once); ``entries`` is only
+        called for a signed zone (an unsigned one has no chain)."""
+        if self.signed is not None:
+            for entry in entries():
+                if entry not in self.proofs:
+                    self.proofs.append(entry)
+
+    def _flush_proofs(self) -> None:
+        ttl = self.compiler.negative_ttl
+        for entry in self.proofs:
+            owner, rdata, sigs = self.compiler.n3_records[entry]
+            self.ns[1] += self.signed.rrset(owner, NSEC3, ttl, [rdata])
+            self.ns[1] += self.signed.rrset(owner, RRSIG, ttl, sigs)
+        self.proofs = []
+
+    def additional(self, owner: WireName, rdtype, ttl, rdata) -> None:
+        self.marks.append(self.plain.mark())
+        self.plain.rr(owner, rdtype, ttl, rdata)
+        if self.signed is not None and not self.wildcard:
+            self._flush_proofs()
+            self.signed_marks.append(self.signed.mark())
+            self.signed.rr(owner, rdtype, ttl, rdata)
+
+    def require_additional(self) -> None:
+        """The additional RRs written so far must fit, else TC (RFC 9471 in-domain glue)."""
+        self.required = len(self.marks)
+
+    def finish(self, *, flags: int = 0, ar_required: int = 0) -> int:
+        """The template's index (its twin, if any, follows it)."""
+        self.flags = flags
+        self.required = max(ar_required, self.required)
+        index = self.finish_plain()
+        self.finish_twin()
+        return index
+
+    def finish_plain(self) -> int:
+        self.index = self.compiler._finish(
+            self.plain, an=self.an[0], ns=self.ns[0], ar_marks=self.marks,
+            ar_required=self.required, flags=self.flags,
+        )  # fmt: skip
+        return self.index
+
+    def finish_twin(self) -> None:
+        if self.signed is None:
+            return
+        compiler = self.compiler
+        self._flush_proofs()
+        marks = self.signed_marks
+        twin = compiler._finish(
+            self.signed, an=self.an[1], ns=self.ns[1], ar_marks=marks,
+            ar_required=min(self.required, len(marks)),
+            flags=self.flags | (TMPL_DENIAL if self.denial else 0),
+        )  # fmt: skip
+        compiler.templates[self.index].twin = twin

@@ -22,11 +22,15 @@ import dns.name
 from fastdns.geo.cidr import CidrCollection, GeoConfigError, parse_cidr_collections
 from fastdns.geo.latency import LatencyTable, parse_latency
 from fastdns.xfr.config import (
+    SerialConfig,
     TransferConfig,
     TsigKeySpec,
+    UpdateConfig,
     check_key_references,
+    parse_serial,
     parse_transfer,
     parse_tsig_keys,
+    parse_update,
 )
 from fastdns.xfr.secondary import SecondaryConfig, parse_secondary
 
@@ -92,10 +96,17 @@ class ServerConfig:
     # Multiplies every health check's request interval. 1 in production (Route 53's 10 s and
     # 30 s); a lab or a test shortens it to see failovers in seconds.
     health_check_time_scale: float = 1.0
+    # DNSSEC (issue 6): the algorithm of new key-signing keys, and so of the zones they sign
+    # (13 ECDSAP256SHA256, Route 53's; or 15 ED25519).
+    dnssec_algorithm: int = 13
     # Zone transfers (fastdns.xfr.config): TSIG keys by name (never logged), and who may
     # transfer which zone and which secondaries get NOTIFY.
     tsig_keys: dict[dns.name.Name, TsigKeySpec] = field(default_factory=dict, repr=False)
     transfer: TransferConfig = field(default_factory=TransferConfig)
+    # RFC 2136 UPDATE of hosted zones (fastdns.xfr.update): the keys each zone accepts.
+    update: UpdateConfig = field(default_factory=UpdateConfig)
+    # How each hosted zone's SOA serial moves on a change: increment or unixtime.
+    serial: SerialConfig = field(default_factory=SerialConfig)
     # Zones this server is a secondary for (fastdns.xfr.secondary): origin -> primaries, key.
     secondary: dict[dns.name.Name, SecondaryConfig] = field(default_factory=dict)
 
@@ -200,6 +211,11 @@ def load_config(
         )
     except ValueError as exc:
         raise ConfigError(f"transfer: {exc}") from None
+    undefined = sorted(
+        settings.get("update", UpdateConfig()).key_names() - set(settings.get("tsig_keys", {}))
+    )
+    if undefined:
+        raise ConfigError(f"update: TSIG key {undefined[0]} is not defined in [tsig_keys]")
     return ServerConfig(**settings)  # type: ignore[arg-type]
 
 
@@ -307,6 +323,13 @@ def _time_scale(value: object) -> float:
     return float(value)
 
 
+def _dnssec_algorithm(value: object) -> int:
+    names = {"ECDSAP256SHA256": 13, "ED25519": 15}
+    if not isinstance(value, str) or value.upper() not in names:
+        raise ValueError(f"expected one of {', '.join(names)}, got {value!r}")
+    return names[value.upper()]
+
+
 def _listen_address(value: object) -> ListenAddress:
     return parse_listen(value)  # type: ignore[arg-type]
 
@@ -339,7 +362,10 @@ SETTINGS = {
     "latency": _latency,
     "cidr_collections": _cidr_collections,
     "health_check_time_scale": _time_scale,
+    "dnssec_algorithm": _dnssec_algorithm,
     "tsig_keys": parse_tsig_keys,
     "transfer": parse_transfer,
+    "update": parse_update,
+    "serial": parse_serial,
     "secondary": parse_secondary,
 }

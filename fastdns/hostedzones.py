@@ -11,12 +11,18 @@ import logging
 import dns.name
 
 from fastdns.compile import compile_zone_with_groups
+from fastdns.dnssec.keystore import KeyStore
+from fastdns.dnssec.signer import ZoneSigner
 from fastdns.policy import PolicyEnvironment
 from fastdns.route53.tozone import zone_from_record_sets
 from fastdns.server import ServedZone, zone_summary
 from fastdns.store import Store
 
 log = logging.getLogger("fastdns")
+
+# Signed zones: the signer of each zone's last compile, whose signatures the next compile
+# reuses (fastdns.dnssec.signer). Compiles run on the store's one thread.
+_last_signers: dict[str, ZoneSigner] = {}
 
 __all__ = ["compile_hosted_zone", "load_hosted_zones"]
 
@@ -29,10 +35,19 @@ def compile_hosted_zone(
     zones = {zone.id: zone for zone in store.hosted_zones()}
     zone = zones.get(zone_id)
     if zone is None:
+        _last_signers.pop(zone_id, None)
         return None
     origin = zone.origin
     model = zone_from_record_sets(origin, store.record_sets(zone_id).values())
-    compiled = compile_zone_with_groups(model, env)
+    keys = KeyStore(store).zone_keys(zone_id)
+    signer = None
+    if keys is not None:
+        signer = ZoneSigner(origin, keys, previous=_last_signers.get(zone_id))
+    else:
+        _last_signers.pop(zone_id, None)
+    compiled = compile_zone_with_groups(model, env, signer)
+    if signer is not None:
+        _last_signers[zone_id] = signer
     record_sets, serial = zone_summary(model)
     return ServedZone(
         origin,
@@ -43,6 +58,8 @@ def compile_hosted_zone(
         zone_id,
         compiled.groups,
         zone=model,
+        # The supervisor recompiles (re-signs) the zone once half the validity has passed.
+        resign_at=signer.resign_at if signer is not None else None,
     )
 
 

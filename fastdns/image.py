@@ -12,8 +12,14 @@ Layout (native byte order, every section 4-byte aligned)::
     tmpls    TEMPLATE records
     labels   the label of each node: one length octet, then the label lower-cased
     blob     template bodies, pointer-position lists and additional-RR offsets (u16 little-endian),
-             then the routing-policy tables: per group its MEMBER records and its chains
-    groups   GROUP records (the header's last two words: their offset and count)
+             then the routing-policy tables: per group its MEMBER records and its chains,
+             then (signed zones) the NSEC3 records of the chain as self-contained wire RRs
+    groups   GROUP records (the header's words 17-18: their offset and count)
+    nsec3    signed zones (issue 6): NSEC3_ENTRY records sorted by hash, then one NODE_SEC
+             record per node (header words 19-21: entries offset and count, node table offset)
+
+A signed zone's templates each name their signed twin (``Template.twin``, the TEMPLATE
+record's last word; 0 = none), which the hot path sends when the query has the DO bit.
 
 The trie has one node per owner name and per empty non-terminal; a node's children are stored
 contiguously, sorted in canonical DNS order (RFC 4034 §6.1: label octets compared lower-cased,
@@ -30,10 +36,12 @@ from dataclasses import dataclass, field
 import dns.name
 
 MAGIC = b"FDZ1"
-IMAGE_VERSION = 1
+IMAGE_VERSION = 2
 NONE = 0xFFFFFFFF
 
-HEADER = struct.Struct("=4sI" + "II" * 5 + "I" * 2 + "I" * 4)  # see _header_fields
+HEADER = struct.Struct("=4sI" + "II" * 5 + "I" * 2 + "I" * 4 + "I" * 4)  # see pack_image
+NSEC3_ENTRY = struct.Struct("=20sIHH")  # hash, wire offset in blob, wire length, RR count
+NODE_SEC = struct.Struct("=II")  # the node's own NSEC3 entry, the entry covering *.<node>
 NODE = struct.Struct("=6IHHI")
 TYPE_ENTRY = struct.Struct("=HHI")
 TEMPLATE = struct.Struct("=3I8HI")
@@ -50,6 +58,9 @@ NODE_APEX = 0x2  # index trie: the node is a hosted zone's apex
 TMPL_AA = 0x10
 TMPL_OWNER_IS_QNAME = 0x20
 TMPL_ALWAYS_TC = 0x40
+# A signed twin that denies (NODATA, NXDOMAIN): the hot path appends the NSEC3 proof for the
+# name it walked to (RFC 5155 §7.2).
+TMPL_DENIAL = 0x80
 # A type entry's or node's template number with this bit set is a policy group's index.
 TMPL_POLICY = 0x80000000
 
@@ -65,6 +76,17 @@ class Template:
     ar_required: int
     flags: int
     qname_len: int
+    twin: int = 0  # signed zones: the template to send when the query has DO set
+
+
+@dataclass(slots=True)
+class Nsec3Tables:
+    """A signed zone's NSEC3 chain for the hot path: ``entries`` in hash order as (SHA-1
+    hash, wire RRs, RR count), ``per_node`` (in final node order) as (own entry, entry
+    covering ``*.<node>``), NONE for names without one (occluded below a cut)."""
+
+    entries: list[tuple[bytes, bytes, int]]
+    per_node: list[tuple[int, int]]
 
 
 @dataclass(slots=True)
@@ -151,10 +173,14 @@ def _align4(buf: bytearray) -> None:
 
 
 def pack_image(
-    apex: dns.name.Name, nodes: list[Node], templates: list[Template], groups: Sequence = ()
+    apex: dns.name.Name,
+    nodes: list[Node],
+    templates: list[Template],
+    groups: Sequence = (),
+    nsec3: Nsec3Tables | None = None,
 ) -> bytes:
-    """Serialise a laid-out trie, its templates and its policy groups (``fastdns.policy.
-    PolicyGroup``) into one image."""
+    """Serialise a laid-out trie, its templates, its policy groups (``fastdns.policy.
+    PolicyGroup``) and a signed zone's NSEC3 tables into one image."""
     labels = bytearray()
     node_bytes = bytearray()
     type_bytes = bytearray()
@@ -202,9 +228,19 @@ def pack_image(
             t.ar_required,
             t.flags,
             t.qname_len,
-            0,
+            t.twin,
         )
     group_bytes = _pack_groups(groups, blob)
+    nsec3_bytes = bytearray()
+    nsec3_count = 0
+    if nsec3 is not None:
+        for digest, wire, rr_count in nsec3.entries:
+            nsec3_bytes += NSEC3_ENTRY.pack(digest, len(blob), len(wire), rr_count)
+            blob += wire
+        nsec3_count = len(nsec3.entries)
+        node_sec_at = len(nsec3_bytes)
+        for match, wild_cover in nsec3.per_node:
+            nsec3_bytes += NODE_SEC.pack(match, wild_cover)
     apex_wire = apex.canonicalize().to_wire()
 
     out = bytearray(HEADER.size)
@@ -225,6 +261,11 @@ def pack_image(
     apex_off = len(out)
     out += apex_wire
     _align4(out)
+    nsec3_off = node_sec_off = 0
+    if nsec3 is not None:
+        nsec3_off = len(out)
+        node_sec_off = nsec3_off + node_sec_at
+        out += nsec3_bytes
     HEADER.pack_into(
         out,
         0,
@@ -237,6 +278,10 @@ def pack_image(
         len(out),
         groups_off if groups else 0,
         len(groups),
+        nsec3_off,
+        nsec3_count,
+        node_sec_off,
+        0,
     )
     return bytes(out)
 

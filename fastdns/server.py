@@ -41,6 +41,9 @@ class ServedZone:
     policy_groups: tuple = ()
     # The model it was compiled from: what zone transfers send (fastdns.xfr).
     zone: Zone | None = field(default=None, repr=False, compare=False)
+    # Signed zones: the time (epoch seconds) by which it must be compiled again so that no
+    # served signature gets near its expiration (fastdns.dnssec.signer).
+    resign_at: float | None = None
 
 
 @dataclass

@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import dns.name
+import dns.rcode
 
 from fastdns.config import ListenAddress, ServerConfig
 from fastdns.health.monitor import HealthMonitor
@@ -47,6 +48,8 @@ from fastdns.metrics import CounterTable, MetricsServer, ServerGauges, render_me
 from fastdns.model import Zone
 from fastdns.policy import PolicyEnvironment
 from fastdns.policyenv import build_environment, with_health_slots
+from fastdns.route53.names import name_text
+from fastdns.route53.policycheck import policy_problem
 from fastdns.route53.testanswer import AnswerView
 from fastdns.server import (
     ServedZone,
@@ -68,19 +71,24 @@ from fastdns.worker import (
     send_message,
 )
 from fastdns.xfr.channel import ControlPlaneServer
+from fastdns.xfr.ixfr import difference_sequence
 from fastdns.xfr.notify import Notifier
 from fastdns.xfr.secondary import SecondaryZones
 from fastdns.xfr.service import ControlPlaneService
 from fastdns.xfr.tsig import Keyring
+from fastdns.xfr.update import apply_update
 
 log = logging.getLogger("fastdns")
 
 __all__ = ["Snapshot", "Supervisor", "serve"]
 
 EXTERNAL_CHANGE_POLL = 1.0  # seconds between looks for writes by other processes to the store
+RESIGN_CHECK = 60.0  # seconds between looks for signed zones due for re-signing (issue 6)
 START_TIMEOUT = 30.0  # seconds for the first workers to report ready
 INSTALL_TIMEOUT = 10.0  # seconds for a worker to confirm a new snapshot before it is replaced
 STOP_MARGIN = 5.0  # seconds for the workers to exit, beyond the drain timeout, before a kill
+HISTORY_TIMEOUT = 10.0  # seconds an IXFR waits for the store thread before sending the zone
+UPDATE_TIMEOUT = 30.0  # seconds an UPDATE (or NOTIFY) waits for the store thread (event loop)
 RESPAWN_DELAY = 0.5  # first delay before replacing a worker that died before it was ready
 RESPAWN_DELAY_MAX = 10.0
 # A worker whose event loop is stuck (a hang, SIGSTOP, a livelock) still holds its sockets and
@@ -489,6 +497,12 @@ class Supervisor:
         # Zone transfers, signed queries and NOTIFY (fastdns.xfr): the zones the workers serve.
         keyring = Keyring(config.tsig_keys)
         self.control_plane = ControlPlaneServer(ControlPlaneService(config.transfer, keyring))
+        service = self.control_plane.service
+        service.history = self._ixfr_history
+        service.update_policy = config.update
+        service.updater = self._update_zone
+        service.on_notify = self._on_notify
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by run()
         self.notifier = Notifier(config.transfer, keyring)
         # Zones fetched from primaries (fastdns.xfr.secondary), compiled like zone files.
         self.secondaries: dict[dns.name.Name, ServedZone] = {}
@@ -549,6 +563,7 @@ class Supervisor:
             self.store = Store(self.config.state)
         except StoreError as exc:
             raise StartupError(str(exc)) from None
+        self.store.serial_policy = self.config.serial.for_zone
         self.health_checks = HealthCheckStore(self.store, self.health.capacity)
         # Changes committed before a crash are in the first snapshot: INSYNC once it serves.
         self._startup_pending = self.store.pending_changes()
@@ -562,6 +577,31 @@ class Supervisor:
                 served.record_sets,
                 served.serial,
             )
+
+    def _ixfr_history(self, origin: dns.name.Name, client_serial: int, served_serial: int):
+        """IXFR differences of a hosted zone from the store's change history (None: not a
+        hosted zone, or the history does not reach back). Called on a transfer thread; reads
+        the store on the store thread."""
+        served = self.hosted.get(origin)
+        store = self.store
+        if served is None or served.hosted_zone_id is None or store is None:
+            return None
+        zone_id = served.hosted_zone_id
+
+        def walk():
+            return difference_sequence(
+                name_text(origin),
+                store.record_sets(zone_id).values(),
+                store.zone_changes(zone_id),
+                client_serial,
+                served_serial,
+            )
+
+        try:
+            return self.store_thread.submit(walk).result(HISTORY_TIMEOUT)
+        except Exception:
+            log.exception("IXFR of zone %s: reading the change history failed", origin)
+            return None
 
     def _secondary_updated(self, origin: dns.name.Name, model: Zone | None) -> None:
         """A secondary zone has new data (or expired: None): compile it and serve it."""
@@ -582,6 +622,55 @@ class Supervisor:
         log.info("secondary zone %s: %s (snapshot %d)", origin,
                  f"serial {self.secondaries[origin].serial}" if model else "no longer served",
                  generation)  # fmt: skip
+
+    def _update_zone(self, origin: dns.name.Name, message, peer: str, key_name) -> int:
+        """An RFC 2136 UPDATE of ``origin`` (authorized): through the API's change pipeline
+        on the store thread; its RCODE. Only hosted zones: a zone file or a secondary zone
+        is REFUSED (its data comes from the file or the primary, RFC 2136 §3.3). Called on
+        a transfer thread."""
+        served = self.hosted.get(origin)
+        store, loop = self.store, self._loop
+        if served is None or served.hosted_zone_id is None or store is None or loop is None:
+            log.info("UPDATE of zone %s from %s: not a hosted zone, refused", origin, peer)
+            return dns.rcode.REFUSED
+        zone_id = served.hosted_zone_id
+        comment = f"RFC 2136 UPDATE from {peer} (key {key_name})"
+
+        def work():
+            return apply_update(
+                store,
+                zone_id,
+                origin,
+                message,
+                comment,
+                self.health_checks.health_check_exists,
+                lambda rrset: policy_problem(rrset, self.policy_env),
+            )
+
+        result = self.store_thread.submit(work).result(UPDATE_TIMEOUT)
+        log.info(
+            "UPDATE of zone %s from %s (key %s): %s%s%s",
+            origin,
+            peer,
+            key_name,
+            dns.rcode.to_text(result.rcode),
+            f", {result.reason}" if result.reason else "",
+            f", change {result.change.id}" if result.change is not None else "",
+        )
+        if result.change is not None:
+            loop.call_soon_threadsafe(self.zone_changed, zone_id, result.change.id)
+        return result.rcode
+
+    def _on_notify(self, origin: dns.name.Name, peer: str, key_name) -> bool:
+        """A NOTIFY (RFC 1996) for a secondary zone, on a transfer thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return False
+
+        async def notify() -> bool:
+            return self.secondary.notify(origin, peer, key_name)
+
+        return asyncio.run_coroutine_threadsafe(notify(), loop).result(UPDATE_TIMEOUT)
 
     def served_zones(self) -> dict[dns.name.Name, ServedZone]:
         """Zone-directory zones and hosted zones together; a hosted zone wins over a zone file
@@ -630,6 +719,7 @@ class Supervisor:
     async def run(self) -> int:
         """Load, start the workers, serve until SIGTERM/SIGINT; the exit status (0)."""
         loop = asyncio.get_running_loop()
+        self._loop = loop
         self._stop = asyncio.Event()
         config = self.config
         log.debug("settings: %s", config)
@@ -657,6 +747,7 @@ class Supervisor:
             await self._start_api()
             self.secondary.start()
             poll = loop.create_task(self._poll_external_changes())
+            resign = loop.create_task(self._resign_signed_zones())
             self._ready = True
             if self._reload.again:  # SIGHUP during startup
                 self._reload.again = False
@@ -667,6 +758,7 @@ class Supervisor:
                 log.info("fastdns ready: 0 workers (serving in-process), %d zones", len(self.zones))
             await self._stop.wait()
             poll.cancel()
+            resign.cancel()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
@@ -837,6 +929,7 @@ class Supervisor:
         service.health_status = self.monitor.status
         service.policy_env = self.policy_env
         service.answer_view = self.answer_view
+        service.dnssec_algorithm = config.dnssec_algorithm
         self.api = ApiServer(
             config.api_listen,
             service,
@@ -926,6 +1019,32 @@ class Supervisor:
         if change_ids:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self.store_thread, self.store.mark_insync, change_ids)
+
+    async def _resign_signed_zones(self) -> None:
+        """Recompile each signed hosted zone once half its signatures' validity has passed
+        (``ServedZone.resign_at``), so that no served RRSIG comes near its expiration
+        (RFC 4034 §3.1.5; fastdns.dnssec.signer), and when its ZSK rollover moves on."""
+        from fastdns.dnssec.keystore import KeyStore
+
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(RESIGN_CHECK)
+            try:
+                # ZSK rollover by pre-publication moves on with the clock (keystore).
+                rolled = await loop.run_in_executor(
+                    self.store_thread, lambda: KeyStore(self.store).roll_all()
+                )
+            except Exception:
+                log.exception("cannot roll the zone-signing keys")
+                rolled = []
+            for zone_id in rolled:
+                log.info("zone-signing key rollover step in hosted zone %s", zone_id)
+                self.zone_changed(zone_id)
+            now = time.time()
+            for served in list(self.hosted.values()):
+                if served.resign_at is not None and now >= served.resign_at:
+                    log.info("re-signing hosted zone %s", served.hosted_zone_id)
+                    self.zone_changed(served.hosted_zone_id)
 
     async def _poll_external_changes(self) -> None:
         """Pick up writes by other processes (``fastdns zone import``) within a second."""

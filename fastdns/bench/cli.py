@@ -112,6 +112,12 @@ def add_parser(subcommands: argparse._SubParsersAction) -> argparse.ArgumentPars
         "subnets given taken in turn; repeatable; implies an OPT record",
     )
     queries.add_argument(
+        "--dnssec-ok",
+        action="store_true",
+        help="set the DO bit in every query (signed answers from signed zones); implies an "
+        "OPT record",
+    )
+    queries.add_argument(
         "--versus-queries",
         metavar="FILE",
         help="a second dnsperf-format query file, loaded against the same fastdns in "
@@ -300,12 +306,14 @@ def _run(args: argparse.Namespace) -> int:
     specs, source, warnings = _load_queries(args)
     for warning in warnings:
         print(f"fastdns bench: {warning}", file=sys.stderr)
-    wires = encode_queries(specs, args.edns, args.ecs or ())
+    wires = encode_queries(specs, args.edns, args.ecs or (), args.dnssec_ok)
     loads = {"": wires}  # query set label -> wires; one unlabelled set unless --versus-queries
     if args.versus_queries:
         from fastdns.bench.queries import parse_query_file
 
-        versus = encode_queries(parse_query_file(args.versus_queries), args.edns, args.ecs or ())
+        versus = encode_queries(
+            parse_query_file(args.versus_queries), args.edns, args.ecs or (), args.dnssec_ok
+        )
         first = Path(args.queries).name if args.queries else "mix"
         loads = {first: wires, Path(args.versus_queries).name: versus}
     rounds = args.rounds or (3 if args.compare or args.versus_queries else 1)
@@ -451,6 +459,8 @@ def _load_text(args: argparse.Namespace) -> str:
 def _heading(args, source: str, count: int, rounds: int, pinning: str) -> str:
     rounds_text = f"{rounds} rounds of " if rounds > 1 else ""
     edns = f", EDNS {args.edns}" if args.edns else ""
+    if args.dnssec_ok:
+        edns += ", DO"
     return (
         f"fastdns bench: {rounds_text}{args.duration:g} s, {_load_text(args)}, "
         f"{args.sockets} sockets{edns}; {count} queries ({source}); {pinning}"
@@ -467,6 +477,7 @@ def _settings(args, source: str, count: int, rounds: int, pinning: str) -> dict:
         "sockets": args.sockets,
         "edns_payload": args.edns,
         "ecs": args.ecs,
+        "dnssec_ok": args.dnssec_ok,
         "versus_queries": args.versus_queries,
         "rounds": rounds,
         "workers": args.workers,

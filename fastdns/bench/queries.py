@@ -204,21 +204,26 @@ def _pools(zones: Sequence[Zone]) -> dict[str, list[tuple[dns.name.Name, str]]]:
 
 
 def encode_queries(
-    specs: Iterable[QuerySpec], edns_payload: int | None = None, ecs: Sequence[str] = ()
+    specs: Iterable[QuerySpec],
+    edns_payload: int | None = None,
+    ecs: Sequence[str] = (),
+    dnssec_ok: bool = False,
 ) -> list[bytes]:
     """Wire-format queries (ID 0, RD clear as a resolver asks an authoritative server; an OPT
     record advertising ``edns_payload`` bytes when given). With ``ecs`` subnets
     (``198.51.100.0/24``), every query carries an EDNS Client Subnet option (RFC 7871), the
-    subnets taken in turn, as a resolver forwarding its clients' subnets would send them."""
+    subnets taken in turn, as a resolver forwarding its clients' subnets would send them.
+    ``dnssec_ok`` sets the DO bit (RFC 3225), as a validating resolver does."""
     options = [_ecs_option(text) for text in ecs]
     wires = []
     for index, spec in enumerate(specs):
         msg = dns.message.make_query(
             spec.name,
             spec.rdtype,
-            use_edns=0 if edns_payload or options else False,
+            use_edns=0 if edns_payload or options or dnssec_ok else False,
             payload=edns_payload or 1232,
             options=[options[index % len(options)]] if options else None,
+            want_dnssec=dnssec_ok,
         )
         msg.id = 0
         msg.flags = 0

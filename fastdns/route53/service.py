@@ -16,6 +16,8 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from fastdns.dnssec.keys import ECDSAP256SHA256
+from fastdns.dnssec.keystore import ACTIVE, INACTIVE, KeyStore, ds_fields
 from fastdns.health.store import HealthCheckStore
 from fastdns.policy import PolicyEnvironment
 from fastdns.route53.changebatch import parse_changes
@@ -84,6 +86,13 @@ ROUTES = (
         "/healthcheck/{HealthCheckId}/lastfailurereason",
         "GetHealthCheckLastFailureReason",
     ),
+    _route("POST", "/hostedzone/{Id}/enable-dnssec", "EnableHostedZoneDNSSEC"),
+    _route("POST", "/hostedzone/{Id}/disable-dnssec", "DisableHostedZoneDNSSEC"),
+    _route("GET", "/hostedzone/{Id}/dnssec", "GetDNSSEC"),
+    _route("POST", "/keysigningkey", "CreateKeySigningKey"),
+    _route("POST", "/keysigningkey/{HostedZoneId}/{Name}/activate", "ActivateKeySigningKey"),
+    _route("POST", "/keysigningkey/{HostedZoneId}/{Name}/deactivate", "DeactivateKeySigningKey"),
+    _route("DELETE", "/keysigningkey/{HostedZoneId}/{Name}", "DeleteKeySigningKey"),
 )
 
 
@@ -105,6 +114,9 @@ class Route53Service(HealthCheckOperations):
         self.endpoint = endpoint
         self.reserved_name = reserved_name
         self.health_checks = HealthCheckStore(store)
+        self.keys = KeyStore(store)
+        # The algorithm of new key-signing keys (config ``dnssec_algorithm``).
+        self.dnssec_algorithm = ECDSAP256SHA256
         # What routing policies the server can answer (its geo database, latency table, CIDR
         # collections); the supervisor sets it.
         self.policy_env: PolicyEnvironment | None = None
@@ -234,6 +246,7 @@ class Route53Service(HealthCheckOperations):
 
     def op_DeleteHostedZone(self, params, args, body) -> Response:
         change = self.store.delete_hosted_zone(params["Id"])
+        self.keys.forget_zone(params["Id"])
         document = {"ChangeInfo": _change_dict(change)}
         return Response(
             200,
@@ -309,6 +322,83 @@ class Route53Service(HealthCheckOperations):
             raise ApiError("ServiceUnavailable", "No snapshot is being served yet", 503)
         document = test_dns_answer(view, zone.origin, args)
         return Response(200, render_response("TestDNSAnswerResponse", document))
+
+    # -- DNSSEC (fastdns.dnssec.keystore has Route 53's rules)
+
+    def _dnssec_change(self, operation: str, zone_id: str, change: ChangeInfo) -> Response:
+        document = {"ChangeInfo": _change_dict(change)}
+        return Response(
+            200,
+            render_response(operation + "Response", document),
+            changed_zone=zone_id,
+            change_id=change.id,
+        )
+
+    def op_EnableHostedZoneDNSSEC(self, params, args, body) -> Response:
+        change = self.keys.enable(params["Id"])
+        return self._dnssec_change("EnableHostedZoneDNSSEC", params["Id"], change)
+
+    def op_DisableHostedZoneDNSSEC(self, params, args, body) -> Response:
+        change = self.keys.disable(params["Id"])
+        return self._dnssec_change("DisableHostedZoneDNSSEC", params["Id"], change)
+
+    def op_GetDNSSEC(self, params, args, body) -> Response:
+        zone = self.store.get_hosted_zone(params["Id"])
+        document = {
+            "Status": {
+                "ServeSignature": "SIGNING" if self.keys.signing(zone.id) else "NOT_SIGNING"
+            },
+            "KeySigningKeys": [
+                ds_fields(info, zone.origin) for info in self.keys.key_signing_keys(zone.id)
+            ],
+        }
+        return Response(200, render_response("GetDNSSECResponse", document))
+
+    def op_CreateKeySigningKey(self, params, args, body) -> Response:
+        request = parse_request(body, "CreateKeySigningKeyRequest")
+        reference = request.get("CallerReference")
+        if not isinstance(reference, str) or not 1 <= len(reference) <= MAX_CALLER_REFERENCE:
+            raise InvalidInput("Invalid request: CallerReference must be 1 to 128 characters")
+        zone_id = request.get("HostedZoneId")
+        if not isinstance(zone_id, str) or not zone_id:
+            raise InvalidInput("Invalid request: HostedZoneId is required")
+        zone_id = zone_id.rsplit("/", 1)[-1]
+        zone = self.store.get_hosted_zone(zone_id)
+        info, change = self.keys.create_key_signing_key(
+            zone.id,
+            request.get("Name"),
+            reference,
+            request.get("KeyManagementServiceArn") or "",
+            request.get("Status"),
+            self.dnssec_algorithm,
+        )
+        document = {
+            "ChangeInfo": _change_dict(change),
+            "KeySigningKey": ds_fields(info, zone.origin),
+        }
+        location = f"{self.endpoint}{API}/keysigningkey/{zone.id}/{info.key.name}"
+        return Response(
+            201,
+            render_response("CreateKeySigningKeyResponse", document),
+            {"Location": location},
+            changed_zone=zone.id,
+            change_id=change.id,
+        )
+
+    def op_ActivateKeySigningKey(self, params, args, body) -> Response:
+        zone_id = params["HostedZoneId"]
+        change = self.keys.set_key_signing_key_status(zone_id, params["Name"], ACTIVE)
+        return self._dnssec_change("ActivateKeySigningKey", zone_id, change)
+
+    def op_DeactivateKeySigningKey(self, params, args, body) -> Response:
+        zone_id = params["HostedZoneId"]
+        change = self.keys.set_key_signing_key_status(zone_id, params["Name"], INACTIVE)
+        return self._dnssec_change("DeactivateKeySigningKey", zone_id, change)
+
+    def op_DeleteKeySigningKey(self, params, args, body) -> Response:
+        zone_id = params["HostedZoneId"]
+        change = self.keys.delete_key_signing_key(zone_id, params["Name"])
+        return self._dnssec_change("DeleteKeySigningKey", zone_id, change)
 
     # -- tags
 

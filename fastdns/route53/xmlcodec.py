@@ -36,6 +36,7 @@ LIST_ITEMS = {
     "ResetElements": "ResettableElementName",
     "HealthCheckObservations": "HealthCheckObservation",
     "RecordData": "RecordDataEntry",
+    "KeySigningKeys": "KeySigningKey",
     "Members": "Member",  # TestDNSAnswer's Explanation (a fastdns extension)
 }
 _NS_PREFIX = "{" + XMLNS + "}"
