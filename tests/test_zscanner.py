@@ -593,10 +593,20 @@ def case_text(name: str) -> str:
     return "$TTL 300\n" + text.lstrip("\n")
 
 
+def _has_idna2008() -> bool:
+    """Whether dnspython can apply IDNA 2008 here: it needs the ``idna`` package, which some
+    environments have (another test dependency pulls it in) and others do not."""
+    try:
+        dns.name.from_text("faß", idna_codec=dns.name.IDNA_2008)
+    except dns.name.NoIDNA2008:
+        return False
+    return True
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_case_matches_dnspython(tmp_path: Path, name: str):
     zone = assert_same_as_dnspython(write(tmp_path, case_text(name)), ORIGIN)
-    assert (zone is not None) == (name in ACCEPTED)
+    assert (zone is not None) == (name in ACCEPTED or (name == "unicode-2008" and _has_idna2008()))
     if zone is not None and name != "no-record":
         assert len(zone) > 0
 
