@@ -11,8 +11,8 @@ strings, \\X and \\DDD escapes, the previous owner for a line that starts with w
 and class in either order), RFC 2308 §4 ($TTL, TTL units), RFC 3597 §5 (``TYPEnnn``,
 ``\\# length hex`` for any type) and BIND's $GENERATE.
 
-dnspython is the reference: the scanner accepts exactly the files fastdns.zonefile (dnspython's
-reader) accepts and produces the same records (tests/test_zscanner.py checks it). Types it does
+dnspython is the reference: the scanner accepts exactly the files fastdns.zonefile's dnspython
+reader accepts and produces the same records (tests/test_zscanner.py checks it). Types it does
 not parse itself (see ``native_types()``) and non-ASCII (IDNA) names are handed to dnspython one
 record at a time: correct but slow; ``ScannedZone.fallbacks`` counts them.
 

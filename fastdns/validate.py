@@ -60,9 +60,13 @@ class _Checker:
     def __init__(self, zone: Zone):
         self.zone = zone
         self.origin = zone.origin
+        self.origin_key = _key(zone.origin)
         self.errors: list[ZoneError] = []
-        # name -> type -> candidates, for the names inside the zone.
-        self.nodes: dict[dns.name.Name, dict[int, list[RecordSet]]] = {}
+        # _key(name) -> (name, type -> candidates), for the names inside the zone. Keyed by
+        # lower-cased labels: dns.name.Name hashes and compares in Python, label by label, and
+        # its hash collides often for numbered names (host09/host10), which made validation as
+        # slow as compiling a large zone.
+        self.nodes: dict[tuple[bytes, ...], tuple[dns.name.Name, dict[int, list[RecordSet]]]] = {}
 
     def error(self, rrset: RecordSet | None, reason: str) -> None:
         if rrset is not None and rrset.source is not None:
@@ -79,25 +83,33 @@ class _Checker:
         self.check_delegations()
         self.check_unsupported_types()
 
-    def first(self, name: dns.name.Name, rdtype: int) -> RecordSet | None:
-        candidates = self.nodes.get(name, {}).get(rdtype)
+    def types_at(self, key: tuple[bytes, ...]) -> dict[int, list[RecordSet]]:
+        node = self.nodes.get(key)
+        return node[1] if node is not None else {}
+
+    def first(self, key: tuple[bytes, ...], rdtype: int) -> RecordSet | None:
+        candidates = self.types_at(key).get(rdtype)
         return candidates[0] if candidates else None
 
     def check_in_zone(self) -> None:
         # RFC 1035 §5.2: data outside the zone's nodes is an error (an origin mistake, usually).
-        origin_key = _key(self.origin)
+        origin_key = self.origin_key
         depth = len(origin_key)
+        nodes = self.nodes
         for rrset in self.zone:
-            if _key(rrset.name)[-depth:] == origin_key:
-                types = self.nodes.setdefault(rrset.name, {})
-                types.setdefault(int(rrset.rdtype), []).append(rrset)
+            key = _key(rrset.name)
+            if key[-depth:] == origin_key:
+                node = nodes.get(key)
+                if node is None:
+                    node = nodes[key] = (rrset.name, {})
+                node[1].setdefault(int(rrset.rdtype), []).append(rrset)
             else:
                 self.error(rrset, f"{rrset.name} is outside the zone {self.origin} (RFC 1035 §5.2)")
 
     def check_soa(self) -> None:
         # RFC 1035 §5.2: "Exactly one SOA RR should be present at the top of the zone";
         # RFC 1034 §4.2.1: the top node holds "a single SOA RR".
-        apex_soa = self.nodes.get(self.origin, {}).get(_SOA, [])
+        apex_soa = self.types_at(self.origin_key).get(_SOA, [])
         if not apex_soa:
             self.error(None, f"no SOA record at the zone apex {self.origin} (RFC 1035 §5.2)")
         else:
@@ -108,8 +120,8 @@ class _Checker:
                     f"{self.origin} has {count} SOA records; a zone has exactly one "
                     "(RFC 1035 §5.2)",
                 )
-        for name, types in self.nodes.items():
-            if name != self.origin and _SOA in types:
+        for key, (name, types) in self.nodes.items():
+            if _SOA in types and key != self.origin_key:
                 self.error(
                     types[_SOA][0],
                     f"{name} has SOA but is not the zone apex {self.origin} (RFC 1035 §5.2)",
@@ -118,18 +130,18 @@ class _Checker:
     def check_apex_ns(self) -> None:
         # RFC 1034 §4.2.1: the top node lists the zone's name servers in NS RRs. With no NS to
         # point at, the error points at the SOA (the apex) when there is one.
-        if not self.nodes.get(self.origin, {}).get(_NS):
+        if not self.types_at(self.origin_key).get(_NS):
             self.error(
-                self.first(self.origin, _SOA),
+                self.first(self.origin_key, _SOA),
                 f"no NS records at the zone apex {self.origin} (RFC 1034 §4.2.1)",
             )
 
     def check_cnames(self) -> None:
-        for name, types in self.nodes.items():
+        for key, (name, types) in self.nodes.items():
             cnames = types.get(_CNAME)
             if not cnames:
                 continue
-            if name == self.origin:
+            if key == self.origin_key:
                 # Covered by the rule below too (the apex has SOA and NS), but worth saying so.
                 self.error(
                     cnames[0],
@@ -154,8 +166,9 @@ class _Checker:
 
     def check_delegations(self) -> None:
         cuts = set()
-        for name, types in self.nodes.items():
-            if name.is_wild():
+        origin_key = self.origin_key
+        for key, (name, types) in self.nodes.items():
+            if key[0] == b"*":  # Name.is_wild
                 # RFC 4592 §4.2: an NS RRset at a wildcard has undefined behaviour; §4.6: a DS
                 # RRset there is meaningless (DS belongs only at a delegation point).
                 for rdtype, section in ((_NS, "§4.2"), (_DS, "§4.6")):
@@ -165,18 +178,18 @@ class _Checker:
                             f"wildcard {name} has {dns.rdatatype.to_text(rdtype)} "
                             f"(RFC 4592 {section})",
                         )
-            elif name != self.origin and _NS in types:
-                cuts.add(_key(name))
+            elif _NS in types and key != origin_key:
+                cuts.add(key)
 
-        for name, types in self.nodes.items():
-            if name == self.origin:
+        for key, (name, types) in self.nodes.items():
+            if key == origin_key:
                 if _DS in types:
                     self.error(
                         types[_DS][0],
                         f"DS at the zone apex {name} belongs in the parent zone (RFC 4035 §2.4)",
                     )
                 continue
-            cut = _highest_cut_above(name, self.origin, cuts) if cuts else None
+            cut = _highest_cut_above(name, key, len(origin_key), cuts) if cuts else None
             if cut is not None:
                 # RFC 1034 §4.2.1 and RFC 1035 §5.2: below a cut only glue; anything else is
                 # occluded by the delegation and would never be served.
@@ -188,7 +201,7 @@ class _Checker:
                             f"delegation at {cut}: only glue (A/AAAA) may be below it "
                             "(RFC 1034 §4.2.1)",
                         )
-            elif cuts and _key(name) in cuts:
+            elif cuts and key in cuts:
                 # CNAME beside NS is reported by check_cnames.
                 for rdtype in sorted(types):
                     if rdtype not in _AT_DELEGATION and rdtype != _CNAME:
@@ -198,7 +211,7 @@ class _Checker:
                             f"delegation at {name}: a delegation point has only NS, DS and glue "
                             "(RFC 1034 §4.2.1, RFC 4035 §2.4)",
                         )
-            elif _DS in types and not name.is_wild():
+            elif _DS in types and key[0] != b"*":
                 # RFC 4034 §5: the DS RR appears only on the parent side of a delegation.
                 self.error(
                     types[_DS][0],
@@ -206,7 +219,7 @@ class _Checker:
                 )
 
     def check_unsupported_types(self) -> None:
-        for name, types in self.nodes.items():
+        for name, types in self.nodes.values():
             if _DNAME in types:
                 self.error(
                     types[_DNAME][0],
@@ -227,12 +240,11 @@ def _key(name: dns.name.Name) -> tuple[bytes, ...]:
 
 
 def _highest_cut_above(
-    name: dns.name.Name, origin: dns.name.Name, cuts: set[tuple[bytes, ...]]
+    name: dns.name.Name, key: tuple[bytes, ...], origin_depth: int, cuts: set[tuple[bytes, ...]]
 ) -> dns.name.Name | None:
-    """The highest delegation point strictly above ``name`` (the one that occludes it), if any;
-    ``cuts`` holds the delegation points as ``_key`` tuples."""
-    key = _key(name)
-    origin_depth = len(origin.labels)
+    """The highest delegation point strictly above ``name`` (whose ``_key`` is ``key``, in a
+    zone whose origin has ``origin_depth`` labels; the one that occludes it), if any; ``cuts``
+    holds the delegation points as ``_key`` tuples."""
     for start in range(len(key) - origin_depth, 0, -1):  # from just below the origin down
         if key[start:] in cuts:
             return dns.name.Name(name.labels[start:])

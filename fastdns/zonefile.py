@@ -1,8 +1,16 @@
 """RFC 1035 master files -> :class:`fastdns.model.Zone`.
 
-dnspython does the parsing ($ORIGIN, $TTL, $INCLUDE, $GENERATE, parentheses, relative names,
-RFC 3597 ``\\# len hex`` generic rdata). Three small hooks into its reader add what a server needs
-and dnspython does not keep:
+Two readers give the same model (tests/test_zonefile_native.py checks it for every zone file of
+the test corpus): ``"native"``, the default, is the scanner in the extension
+(:mod:`fastdns._zscanner`, C) followed by :func:`fastdns.zonescan.zone_from_scan`;
+``"dnspython"`` is dnspython's reader, the reference the scanner is tested against, six to ten
+times slower (bench/zone_load_speed.py). Syntax errors name the same file, and the same line
+except in a record that spans lines, where the scanner names the line the record starts on and
+dnspython sometimes a later one (the line of the token it was reading); their wording differs.
+
+With the dnspython reader, dnspython does the parsing ($ORIGIN, $TTL, $INCLUDE, $GENERATE,
+parentheses, relative names, RFC 3597 ``\\# len hex`` generic rdata). Three small hooks into its
+reader add what a server needs and dnspython does not keep:
 
 * where every record came from (``file:line`` of the line that starts it), so validation errors
   can name a line;
@@ -21,7 +29,7 @@ import codecs
 import io
 import os
 import re
-from typing import Any
+from typing import Any, Literal
 
 import dns.exception
 import dns.name
@@ -34,9 +42,12 @@ import dns.zonefile
 from fastdns.model import RecordSet, SourceLocation, Zone, ZoneError, ZoneLoadError
 from fastdns.validate import validate_zone
 
-__all__ = ["load_zone_file", "origin_from_file_name", "parse_zone_file"]
+__all__ = ["ZoneReader", "load_zone_file", "origin_from_file_name", "parse_zone_file"]
 
 ZONE_FILE_SUFFIX = ".zone"
+
+ZoneReader = Literal["native", "dnspython"]
+"""Which parser reads a master file: the extension's scanner, or dnspython's reader."""
 
 
 def origin_from_file_name(path: str | os.PathLike[str]) -> dns.name.Name | None:
@@ -60,7 +71,9 @@ def origin_from_file_name(path: str | os.PathLike[str]) -> dns.name.Name | None:
 
 
 def parse_zone_file(
-    path: str | os.PathLike[str], origin: dns.name.Name | str | None = None
+    path: str | os.PathLike[str],
+    origin: dns.name.Name | str | None = None,
+    reader: ZoneReader = "native",
 ) -> Zone:
     """Parse a master file into a :class:`Zone` without validating it.
 
@@ -69,6 +82,8 @@ def parse_zone_file(
     location of its first record. Records of one (name, type) with different TTLs become one
     record set with the smallest TTL (see :func:`_build_zone`). Duplicate records are merged.
     Only class IN is accepted. Records outside the origin are kept for validation to report.
+
+    ``reader`` chooses the parser (:data:`ZoneReader`); both give equal zones.
 
     :raises ZoneLoadError: the file cannot be read or has a syntax error (one error, with the
         file and line of the problem; for ``$INCLUDE`` d files, the included file's name).
@@ -81,7 +96,51 @@ def parse_zone_file(
             raise ZoneLoadError([ZoneError(file, 0, f"bad zone origin {origin!r}: {e}")]) from None
     elif origin is None:
         origin = origin_from_file_name(file)
+    if reader == "native":
+        return _parse_native(file, origin)
+    if reader != "dnspython":
+        raise ValueError(f"unknown zone file reader {reader!r}")
+    return _parse_dnspython(file, origin)
 
+
+def load_zone_file(
+    path: str | os.PathLike[str],
+    origin: dns.name.Name | str | None = None,
+    reader: ZoneReader = "native",
+) -> Zone:
+    """Parse a master file (:func:`parse_zone_file`) and validate it
+    (:func:`fastdns.validate.validate_zone`).
+
+    :raises ZoneLoadError: a syntax error, or every validation error sorted by file and line.
+    """
+    from fastdns.zonescan import collector_paused
+
+    # Validation walks the whole new model: not with the collector's first walks of it.
+    with collector_paused():
+        zone = parse_zone_file(path, origin, reader)
+        errors = validate_zone(zone)
+    if errors:
+        raise ZoneLoadError(errors)
+    return zone
+
+
+def _parse_native(file: str, origin: dns.name.Name | None) -> Zone:
+    from fastdns._zscanner import ZoneScanError, scan_zone_file
+    from fastdns.zonescan import zone_from_scan
+
+    try:
+        scanned = scan_zone_file(file, origin)
+    except ZoneScanError as e:
+        raise ZoneLoadError([ZoneError(e.file, e.line, e.reason)]) from None
+    if origin is None and scanned.first_origin is not None:
+        origin = dns.name.from_wire(scanned.first_origin, 0)[0]
+    if origin is None:
+        # Only reachable for a file with no relative names and no $ORIGIN.
+        raise ZoneLoadError([ZoneError(file, 0, _NO_ORIGIN)])
+    return zone_from_scan(scanned, origin, file)
+
+
+def _parse_dnspython(file: str, origin: dns.name.Name | None) -> Zone:
     manager = _Manager(origin)
     txn = _RecordCollector(manager)
     try:
@@ -110,19 +169,6 @@ def parse_zone_file(
         # Only reachable for a file with no records and no $ORIGIN.
         raise ZoneLoadError([ZoneError(file, 0, _NO_ORIGIN)])
     return _build_zone(zone_origin, file, txn.records)
-
-
-def load_zone_file(path: str | os.PathLike[str], origin: dns.name.Name | str | None = None) -> Zone:
-    """Parse a master file (:func:`parse_zone_file`) and validate it
-    (:func:`fastdns.validate.validate_zone`).
-
-    :raises ZoneLoadError: a syntax error, or every validation error sorted by file and line.
-    """
-    zone = parse_zone_file(path, origin)
-    errors = validate_zone(zone)
-    if errors:
-        raise ZoneLoadError(errors)
-    return zone
 
 
 _NO_ORIGIN = (

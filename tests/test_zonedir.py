@@ -39,7 +39,8 @@ def test_bad_zones_are_left_out_and_reported():
     expected = expected_errors(directory)
     assert [(e.file, e.line) for e in errors] == [(f, line) for f, line, _ in expected]
     for error, (_file, _line, part) in zip(errors, expected, strict=True):
-        assert part in error.reason
+        # "a | b": the two zone-file readers word some syntax errors differently.
+        assert any(alternative in error.reason for alternative in part.split(" | "))
     # The good zones are whole, including an $INCLUDE d part under a subdirectory.
     example = zones[1]
     assert example.source == str(directory / "example.com.zone")
@@ -84,5 +85,5 @@ def test_check_zone_file():
     assert lines == [f"{path}:7: www.broken.example. has CNAME and A (RFC 2181 §10.1)"]
     path = DATA / "dir" / "unparsable.example.zone"
     assert [str(e) for e in check_zone_file(path)] == [
-        f"{path}:5: syntax error at 'not-an-address'"
+        f"{path}:5: bad A address 'not-an-address': not an IPv4 address"
     ]

@@ -2,7 +2,7 @@
 
 The differential rule: for any input, the scanner and dnspython's reader either both fail, or
 both produce the same records. dnspython is driven through fastdns.zonefile's reader hooks
-(``reference_records``), so the reference is exactly what fastdns loads today: $INCLUDE paths
+(``reference_records``), so the reference is exactly what its dnspython reader loads: $INCLUDE paths
 relative to the including file, the line where each record starts, records outside the origin
 kept, and each record with its own TTL (before fastdns.zonefile merges an RRset's TTLs).
 
