@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import dns.exception
@@ -191,53 +191,65 @@ def _notify_target(text: object) -> NotifyTarget:
     return NotifyTarget(str(address), port)
 
 
-def _policy(value: object, where: str) -> TransferPolicy:
+def _fields(value: object, where: str, known: tuple[str, ...]) -> dict[str, object]:
+    """The access-policy settings of one table (``allow``, ``keys``, ``notify``,
+    ``notify_key``, as far as ``known`` admits them), parsed; unset ones left out."""
     if not isinstance(value, dict):
         raise ValueError(f"{where}: expected a table")
-    unknown = set(value) - set(POLICY_FIELDS)
+    unknown = set(value) - set(known)
     if unknown:
         raise ValueError(
-            f"{where}: unknown setting {sorted(unknown)[0]!r} (known: {', '.join(POLICY_FIELDS)})"
+            f"{where}: unknown setting {sorted(unknown)[0]!r} (known: {', '.join(known)})"
         )
     fields: dict[str, object] = {}
     if "allow" in value:
         fields["allow"] = _networks(value["allow"])
     if "keys" in value:
-        keys = value["keys"]
-        if isinstance(keys, str):
-            keys = [keys]
-        if not isinstance(keys, list):
-            raise ValueError(f"{where}: keys: expected a list of key names")
-        fields["keys"] = tuple(_key_name(k) for k in keys)
+        fields["keys"] = tuple(_key_name(k) for k in _listed(value["keys"], where, "keys"))
     if "notify" in value:
-        targets = value["notify"]
-        if isinstance(targets, str):
-            targets = [targets]
-        if not isinstance(targets, list):
-            raise ValueError(f"{where}: notify: expected a list of addresses")
+        targets = _listed(value["notify"], where, "notify")
         fields["notify"] = tuple(_notify_target(t) for t in targets)
     if "notify_key" in value:
         fields["notify_key"] = _key_name(value["notify_key"])
-    return TransferPolicy(**fields)  # type: ignore[arg-type]
+    return fields
 
 
-def parse_transfer(value: object) -> TransferConfig:
-    """The ``[transfer]`` table -> ``TransferConfig``."""
+def _listed(value: object, where: str, name: str) -> list:
+    """A setting that takes a list, or one item alone."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        raise ValueError(f"{where}: {name}: expected a list")
+    return value
+
+
+def _per_zone(value: object, section: str, parse: Callable[[object, str], object]):
+    """``(default, {origin: per-zone value})`` of a section whose ``zones`` subtables override
+    its own settings zone by zone; ``parse(table, where)`` reads one table."""
     if not isinstance(value, dict):
-        raise ValueError("expected a table [transfer]")
+        raise ValueError(f"expected a table [{section}]")
     value = dict(value)
     zones_value = value.pop("zones", {})
-    default = _policy(value, "transfer")
+    default = parse(value, section)
     if not isinstance(zones_value, dict):
-        raise ValueError('transfer.zones: expected tables like [transfer.zones."example.com"]')
+        raise ValueError(f'{section}.zones: expected tables like [{section}.zones."example.com"]')
     zones = {}
     for text, entry in zones_value.items():
         try:
             origin = dns.name.from_text(text)
         except dns.exception.DNSException as exc:
-            raise ValueError(f"transfer.zones: {text!r}: {exc}") from None
-        zones[origin] = _policy(entry, f"transfer.zones.{text}")
-    return TransferConfig(default, zones)
+            raise ValueError(f"{section}.zones: {text!r}: {exc}") from None
+        zones[origin] = parse(entry, f"{section}.zones.{text}")
+    return default, zones
+
+
+def _policy(value: object, where: str) -> TransferPolicy:
+    return TransferPolicy(**_fields(value, where, POLICY_FIELDS))  # type: ignore[arg-type]
+
+
+def parse_transfer(value: object) -> TransferConfig:
+    """The ``[transfer]`` table -> ``TransferConfig``."""
+    return TransferConfig(*_per_zone(value, "transfer", _policy))
 
 
 def check_key_references(
@@ -300,43 +312,12 @@ class UpdateConfig:
 
 
 def _update_policy(value: object, where: str) -> UpdatePolicy:
-    if not isinstance(value, dict):
-        raise ValueError(f"{where}: expected a table")
-    unknown = set(value) - set(UPDATE_FIELDS)
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown setting {sorted(unknown)[0]!r} (known: {', '.join(UPDATE_FIELDS)})"
-        )
-    fields: dict[str, object] = {}
-    if "allow" in value:
-        fields["allow"] = _networks(value["allow"])
-    if "keys" in value:
-        keys = value["keys"]
-        if isinstance(keys, str):
-            keys = [keys]
-        if not isinstance(keys, list):
-            raise ValueError(f"{where}: keys: expected a list of key names")
-        fields["keys"] = tuple(_key_name(k) for k in keys)
-    return UpdatePolicy(**fields)  # type: ignore[arg-type]
+    return UpdatePolicy(**_fields(value, where, UPDATE_FIELDS))  # type: ignore[arg-type]
 
 
 def parse_update(value: object) -> UpdateConfig:
     """The ``[update]`` table -> ``UpdateConfig``."""
-    if not isinstance(value, dict):
-        raise ValueError("expected a table [update]")
-    value = dict(value)
-    zones_value = value.pop("zones", {})
-    default = _update_policy(value, "update")
-    if not isinstance(zones_value, dict):
-        raise ValueError('update.zones: expected tables like [update.zones."example.com"]')
-    zones = {}
-    for text, entry in zones_value.items():
-        try:
-            origin = dns.name.from_text(text)
-        except dns.exception.DNSException as exc:
-            raise ValueError(f"update.zones: {text!r}: {exc}") from None
-        zones[origin] = _update_policy(entry, f"update.zones.{text}")
-    return UpdateConfig(default, zones)
+    return UpdateConfig(*_per_zone(value, "update", _update_policy))
 
 
 def update_allowed(policy: UpdatePolicy, peer: str, key_name: dns.name.Name | None) -> bool:
@@ -397,18 +378,4 @@ def _serial_policy(value: object, where: str) -> str:
 
 def parse_serial(value: object) -> SerialConfig:
     """The ``[serial]`` table -> ``SerialConfig``."""
-    if not isinstance(value, dict):
-        raise ValueError("expected a table [serial]")
-    value = dict(value)
-    zones_value = value.pop("zones", {})
-    default = _serial_policy(value, "serial")
-    if not isinstance(zones_value, dict):
-        raise ValueError('serial.zones: expected tables like [serial.zones."example.com"]')
-    zones = {}
-    for text, entry in zones_value.items():
-        try:
-            origin = dns.name.from_text(text)
-        except dns.exception.DNSException as exc:
-            raise ValueError(f"serial.zones: {text!r}: {exc}") from None
-        zones[origin] = _serial_policy(entry, f"serial.zones.{text}")
-    return SerialConfig(default, zones)
+    return SerialConfig(*_per_zone(value, "serial", _serial_policy))
