@@ -380,6 +380,7 @@ class Store:
         comment: str | None,
         health_check_exists=None,
         policy_problem=None,
+        zone_problems=None,
     ) -> tuple[ChangeInfo, BatchResult]:
         """Apply a parsed change batch atomically and bump the SOA serial; ``ApiError`` if
         the zone does not exist, ``InvalidChangeBatch`` if the batch is refused (see
@@ -394,6 +395,7 @@ class Store:
                 changes,
                 health_check_exists or (lambda _id: False),
                 policy_problem or (lambda _rrset: None),
+                zone_problems or (lambda _record_sets: []),
             )
             final = result.record_sets
             soa_key = (zone.name, "SOA", "")

@@ -324,3 +324,34 @@ def test_policy_record_sets_the_server_cannot_answer_are_refused(server):
             )
     listed = client.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
     assert {r["Type"] for r in listed} == {"SOA", "NS"}  # nothing changed
+
+
+def test_a_signed_zone_keeps_a_default_in_geolocation_and_ip_groups(server):
+    """Answers are signed when the zone is compiled (issue 6, slice A), so a geolocation or
+    IP-based group without a default record would give some clients a NODATA that cannot be
+    proven: enabling DNSSEC on such a zone is refused, and so is a batch that would make one."""
+    client = server.client
+    zone_id, zone = new_zone(client)
+    name = f"geo.{zone}"
+    us = a_set(name, "us", "192.0.2.1", GeoLocation={"CountryCode": "US"})
+    default = a_set(name, "default", "192.0.2.9", GeoLocation={"CountryCode": "*"})
+    upsert(client, zone_id, us)
+    client.create_key_signing_key(
+        CallerReference=str(uuid.uuid4()),
+        HostedZoneId=zone_id,
+        KeyManagementServiceArn="arn:aws:kms:us-east-1:111122223333:key/test",
+        Name="ksk1",
+        Status="ACTIVE",
+    )
+    with pytest.raises(client.exceptions.InvalidInput, match="default record"):
+        client.enable_hosted_zone_dnssec(HostedZoneId=zone_id)
+    assert client.get_dnssec(HostedZoneId=zone_id)["Status"]["ServeSignature"] == "NOT_SIGNING"
+    upsert(client, zone_id, default)
+    client.enable_hosted_zone_dnssec(HostedZoneId=zone_id)
+    with pytest.raises(client.exceptions.InvalidChangeBatch, match="default record"):
+        client.change_resource_record_sets(
+            HostedZoneId=zone_id,
+            ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": default}]},
+        )
+    served = ask(server, name, "198.18.4.10")  # Japan: only the default matches
+    assert served == ["192.0.2.9"]

@@ -92,17 +92,23 @@ def apply_change_batch(
     changes: list[tuple[str, ResourceRecordSet]],
     health_check_exists: Callable[[str], bool] = lambda _id: False,
     policy_problem: Callable[[ResourceRecordSet], str | None] = lambda _rrset: None,
+    zone_problems: Callable[[Mapping[RecordSetKey, ResourceRecordSet]], list[str]] = (
+        lambda _record_sets: []
+    ),
 ) -> BatchResult:
     """Apply ``changes`` (from ``parse_changes``) to a copy of ``current``; the result, or
     ``InvalidChangeBatch`` listing every reason the batch is refused. ``policy_problem``
-    says why the server cannot answer a routing-policy record set
-    (``fastdns.route53.policycheck``)."""
+    says why the server cannot answer a routing-policy record set, ``zone_problems`` why the
+    resulting zone cannot be served as it is (``fastdns.route53.policycheck``)."""
     batch = _Batch(zone_id, origin, dict(current), health_check_exists, policy_problem)
     for action, rrset in changes:
         batch.apply(action, rrset)
     if not batch.errors:
         batch.check_aliases()
         batch.check_zone()
+    if not batch.errors:
+        # Rules on the zone as a whole that depend on its state (signed zones).
+        batch.errors.extend(zone_problems(batch.result.record_sets))
     if batch.errors:
         raise InvalidChangeBatch(batch.errors)
     return batch.result

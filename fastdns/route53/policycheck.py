@@ -13,13 +13,15 @@ that need no configuration are made; the server's compile then reports the rest 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fastdns.geo.codes import GeoLocationError, parse_geolocation
 from fastdns.geo.geoproximity import GeoProximityError, member_from_location
 from fastdns.geo.regions import REGION_NAMES
 from fastdns.policy import PolicyEnvironment
 from fastdns.route53.recordset import ResourceRecordSet
 
-__all__ = ["policy_problem"]
+__all__ = ["policy_problem", "signed_zone_problems"]
 
 
 def policy_problem(rrset: ResourceRecordSet, env: PolicyEnvironment | None) -> str | None:
@@ -73,3 +75,33 @@ def _cidr_problem(rrset: ResourceRecordSet, env: PolicyEnvironment | None, where
             f"{where}: CIDR collection {collection.name} has no location {config['LocationName']!r}"
         )
     return None
+
+
+def signed_zone_problems(record_sets: Iterable[ResourceRecordSet]) -> list[str]:
+    """Why a zone with these record sets cannot be signed as it stands (empty: it can).
+
+    Signatures are made when the zone is compiled, not per query (issue 6, slice A). A
+    geolocation or IP-based group without a default (``*``) answers NODATA to clients that no
+    record matches, while other clients get the type; one pre-signed NSEC3 cannot prove both,
+    so such answers would not validate. Until answers are signed per query, a signed zone's
+    geolocation and IP-based groups need their default record."""
+    groups: dict[tuple[str, str], list[ResourceRecordSet]] = {}
+    for rrset in record_sets:
+        if rrset.policy in ("GeoLocation", "CidrRoutingConfig"):
+            groups.setdefault((rrset.name_text, rrset.type), []).append(rrset)
+    problems = []
+    for (name, rtype), members in sorted(groups.items()):
+        if not any(_is_default(member) for member in members):
+            kind = "geolocation" if members[0].policy == "GeoLocation" else "IP-based"
+            problems.append(
+                f"RRSet with DNS name {name}, type {rtype}: a {kind} group in a DNSSEC-signed "
+                "zone needs a default record ('*'): the NODATA answer for clients no record "
+                "matches cannot be signed in advance"
+            )
+    return problems
+
+
+def _is_default(rrset: ResourceRecordSet) -> bool:
+    if rrset.policy == "GeoLocation":
+        return rrset.data["GeoLocation"].get("CountryCode") == "*"
+    return rrset.data["CidrRoutingConfig"].get("LocationName") == "*"

@@ -24,7 +24,7 @@ from fastdns.route53.changebatch import parse_changes
 from fastdns.route53.errors import ApiError, InvalidInput
 from fastdns.route53.healthchecks import HealthCheckOperations
 from fastdns.route53.names import InvalidName, name_from_text, name_text
-from fastdns.route53.policycheck import policy_problem
+from fastdns.route53.policycheck import policy_problem, signed_zone_problems
 from fastdns.route53.testanswer import AnswerView, test_dns_answer
 from fastdns.route53.xmlcodec import parse_request, render_response
 from fastdns.store import ChangeInfo, HostedZone, Store
@@ -269,6 +269,11 @@ class Route53Service(HealthCheckOperations):
             comment,
             self.health_checks.health_check_exists,
             lambda rrset: policy_problem(rrset, self.policy_env),
+            lambda record_sets: (
+                signed_zone_problems(record_sets.values())
+                if self.keys.signing(params["Id"])
+                else []
+            ),
         )
         document = {"ChangeInfo": _change_dict(change)}
         return Response(
@@ -335,6 +340,10 @@ class Route53Service(HealthCheckOperations):
         )
 
     def op_EnableHostedZoneDNSSEC(self, params, args, body) -> Response:
+        zone = self.store.get_hosted_zone(params["Id"])
+        problems = signed_zone_problems(self.store.record_sets(zone.id).values())
+        if problems:
+            raise InvalidInput("Invalid request: " + "; ".join(problems))
         change = self.keys.enable(params["Id"])
         return self._dnssec_change("EnableHostedZoneDNSSEC", params["Id"], change)
 
