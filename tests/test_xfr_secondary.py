@@ -17,7 +17,7 @@ import dns.rcode
 from support.client import query
 from support.knot import _die_with_parent, _read_log, _stop, knotd_path
 from support.server import running_fastdns
-from support.xfr import KEY256, soa_serial, wait_for_serial
+from support.xfr import KEY256, knot_peer_conf, soa_serial, wait_for_serial
 
 from fastdns.bench.servers import free_port
 
@@ -35,34 +35,13 @@ def zone_text(serial: int, address: str, refresh: int) -> str:
 
 
 def knot_primary_conf(rundir: Path, port: int, fastdns_port: int) -> str:
-    key = KEY256
     return "\n".join(
         [
-            "server:",
-            f'    rundir: "{rundir}"',
-            f"    listen: 127.0.0.1@{port}",
-            "    udp-workers: 1",
-            "    tcp-workers: 1",
-            "    background-workers: 1",
-            "log:",
-            f'  - target: "{rundir / "knotd.log"}"',
-            "    any: info",
-            "database:",
-            f'    storage: "{rundir / "db"}"',
-            "control:",
-            f'    listen: "{rundir / "knot.sock"}"',
-            "key:",
-            f"  - id: {key.name}",
-            f"    algorithm: {key.algorithm}",
-            f"    secret: {key.base64}",
-            "remote:",
-            "  - id: fastdns",
-            f"    address: 127.0.0.1@{fastdns_port}",
-            f"    key: {key.name}",
+            *knot_peer_conf(rundir, port=port, fastdns_port=fastdns_port, key=KEY256),
             "acl:",
             "  - id: transfer_to_fastdns",
             "    address: 127.0.0.1",
-            f"    key: {key.name}",
+            f"    key: {KEY256.name}",
             "    action: transfer",
             "template:",
             "  - id: default",

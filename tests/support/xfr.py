@@ -126,10 +126,11 @@ class KnotSecondary:
         return _read_log(self.log_path)
 
 
-def knot_secondary_conf(
-    zones: list[str], rundir: Path, *, port: int, primary_port: int, key: Key
-) -> str:
-    lines = [
+def knot_peer_conf(rundir: Path, *, port: int, fastdns_port: int, key: Key) -> list[str]:
+    """The part of a knot.conf every transfer test shares: Knot on 127.0.0.1@``port`` with its
+    log, database and control socket in ``rundir``, the TSIG ``key``, and fastdns on
+    ``fastdns_port`` as the remote ``fastdns`` (signing with that key)."""
+    return [
         "server:",
         f'    rundir: "{rundir}"',
         f"    listen: 127.0.0.1@{port}",
@@ -149,8 +150,16 @@ def knot_secondary_conf(
         f"    secret: {key.base64}",
         "remote:",
         "  - id: fastdns",
-        f"    address: 127.0.0.1@{primary_port}",
+        f"    address: 127.0.0.1@{fastdns_port}",
         f"    key: {key.name}",
+    ]
+
+
+def knot_secondary_conf(
+    zones: list[str], rundir: Path, *, port: int, primary_port: int, key: Key
+) -> str:
+    lines = [
+        *knot_peer_conf(rundir, port=port, fastdns_port=primary_port, key=key),
         "acl:",
         "  - id: notify_from_fastdns",
         "    address: 127.0.0.1",
