@@ -85,3 +85,62 @@ def test_zsk_rollover_never_breaks_validation(tmp_path, monkeypatch):
     assert final.zsks[0].tag != first_zsk and not final.standby  # rolled, old key removed
     assert [first_zsk] in tags_seen and len({tuple(t) for t in tags_seen}) == 3  # pre-published
     assert checked > 1000
+
+
+def _validate_with_anchor(served: dict, anchor, now: float) -> None:
+    """A validator whose trust anchor (the DS it holds from the parent) matches ``anchor``
+    accepts the DNSKEY RRset served now, and through it the zone's other RRsets."""
+    dnskeys, dnskey_sigs = served["DNSKEY"]
+    assert anchor in list(dnskeys), "the anchored KSK is no longer published"
+    dns.dnssec.validate(
+        dnskeys, dnskey_sigs, {ORIGIN: dns.rrset.from_rdata(ORIGIN, DNSKEY_TTL, anchor)}, now=now
+    )
+    for rdtype in ("SOA", "NS"):
+        rrset, sigs = served[rdtype]
+        dns.dnssec.validate(rrset, sigs, {ORIGIN: dnskeys}, now=now)
+
+
+def test_ksk_rollover_with_two_ksks_never_breaks_validation(tmp_path, monkeypatch):
+    """The KSK rollover Route 53 documents, done through the API's operations: add a second
+    active KSK, give the parent its DS, wait for the old DS to leave caches, deactivate and
+    delete the first. That is RFC 6781 §4.1.2's double-signature rollover: while both KSKs are
+    active both sign the DNSKEY RRset, so a validator anchored at either DS accepts it.
+    At each step every validator that may exist (by the DS it may hold) must validate."""
+    parent_ds_ttl = 86400
+    clock = [START]
+    monkeypatch.setattr(signer_module.time, "time", lambda: clock[0])
+    store = Store(tmp_path / "state.db")
+    zone, _change = store.create_hosted_zone("roll.test.", "ref", None, ("ns1.roll.test.",))
+    keys = KeyStore(store)
+    old, _change = keys.create_key_signing_key(zone.id, "ksk_old", "ref-old", "arn", "ACTIVE")
+    keys.enable(zone.id)
+    old_key = old.key.dnskey
+
+    def step(*anchors, hours: float = 1) -> dict:
+        clock[0] += hours * 3600
+        served = _served(store, zone.id, clock[0])
+        for anchor in anchors:
+            _validate_with_anchor(served, anchor, clock[0])
+        return served
+
+    step(old_key)  # the parent holds the old KSK's DS
+    new, _change = keys.create_key_signing_key(zone.id, "ksk_new", "ref-new", "arn", "ACTIVE")
+    new_key = new.key.dnskey
+    served = step(old_key, new_key)  # both published, both sign (RFC 6781 §4.1.2)
+    _dnskeys, sigs = served["DNSKEY"]
+    assert {s.key_tag for s in sigs} == {old.key.tag, new.key.tag}
+    # The parent publishes the new DS; resolvers may hold the old one for its TTL.
+    clock[0] += parent_ds_ttl
+    step(old_key, new_key)
+    keys.set_key_signing_key_status(zone.id, "ksk_old", "INACTIVE")
+    served = step(new_key)
+    _dnskeys, sigs = served["DNSKEY"]
+    assert {s.key_tag for s in sigs} == {new.key.tag}  # an inactive KSK no longer signs
+    keys.delete_key_signing_key(zone.id, "ksk_old")
+    served = step(new_key)
+    assert old_key not in list(served["DNSKEY"][0])
+    # Through a ZSK rollover as well, the new KSK alone carries the zone.
+    clock[0] += ZSK_LIFETIME
+    for _ in range(int((PUBLISH_WAIT + RETIRE_WAIT) / STEP) + 2):
+        keys.roll_zone_signing_keys(zone.id, clock[0])
+        step(new_key, hours=STEP / 3600)
