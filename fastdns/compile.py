@@ -566,37 +566,24 @@ class _ZoneCompiler:
     # -- NSEC3 (RFC 5155) --------------------------------------------------------------------
     def _build_nsec3_chain(self) -> None:
         """One NSEC3 per owner name and empty non-terminal, none for names below a cut
-        (RFC 5155 §7.1), in hash order, each with its RRSIG.
+        (RFC 5155 §7.1), in hash order, each with its RRSIG (``fastdns.dnssec.nsec3``, which
+        zone transfers build the same chain with).
 
         ``n3_owners[i]`` is the owner of entry ``i``, ``n3_hashes`` the sorted hashes; every
         entry is written into templates as owner + NSEC3 + RRSIG, and into the image's table
         (for the hot path's per-query proofs) in that form too.
         """
-        from fastdns.dnssec.signer import hash_label, nsec3_hash_key
+        from fastdns.dnssec.nsec3 import nsec3_chain
 
-        signer = self.signer
-        by_hash: dict[bytes, Key] = {}
-        for key in self.trie.by_key:
-            if self._occluded(key):
-                continue
-            by_hash[nsec3_hash_key(key)] = key
-        self.n3_hashes = sorted(by_hash)
-        self.n3_index = {by_hash[h]: i for i, h in enumerate(self.n3_hashes)}
-        self.n3_records = []  # (owner WireName, NSEC3 rdata, RRSIG rdatas)
-        count = len(self.n3_hashes)
-        for i, digest in enumerate(self.n3_hashes):
-            key = by_hash[digest]
-            types = set(self.data.get(key, {}))
-            if key in self.cuts:
-                types &= {NS, DS}  # glue-like data at a cut is occluded (RFC 1034 §4.2.1)
-                if DS in types:
-                    types.add(RRSIG)
-            elif types:
-                types.add(RRSIG)
-            owner = self.names.labels((hash_label(digest), *self.origin.labels))
-            rdata = signer.nsec3_rdata(self.n3_hashes[(i + 1) % count], types)
-            sigs = signer.sign(dns.name.Name(owner.labels), NSEC3, self.negative_ttl, [rdata])
-            self.n3_records.append((owner, rdata, sigs))
+        chain = nsec3_chain(
+            self.origin, self.trie.by_key, self.data, self.cuts, self.signer, self.negative_ttl
+        )
+        self.n3_hashes = chain.hashes
+        self.n3_index = chain.index
+        self.n3_records = [  # (owner WireName, NSEC3 rdata, RRSIG rdatas)
+            (self.names.labels(owner), rdata, sigs)
+            for owner, (rdata, sigs) in zip(chain.owners, chain.records, strict=True)
+        ]
 
     def _n3_match(self, key: Key) -> int:
         """The entry whose owner is the hash of ``key`` (an existing, non-occluded name)."""
