@@ -60,6 +60,7 @@ def compile_hosted_zone(
         zone=model,
         # The supervisor recompiles (re-signs) the zone once half the validity has passed.
         resign_at=signer.resign_at if signer is not None else None,
+        signer=signer,
     )
 
 

@@ -20,7 +20,9 @@ Route 53's rules (API reference for each operation):
 * DeleteKeySigningKey of an ACTIVE KSK: InvalidKeySigningKeyStatus (deactivate it first).
 
 Every operation that changes what the zone serves returns a Route 53 change (PENDING until the
-workers serve the recompiled zone), recorded without a record-set diff or serial.
+workers serve the recompiled zone). One that changes a signed zone's DNSSEC records (enable,
+disable, a KSK of a signed zone activated or deactivated, a rollover step, re-signing) moves the
+SOA serial in that change, so that secondaries transfer the zone again (``fastdns.dnssec.serial``).
 
 ZSK rollover is automatic, by pre-publication (RFC 6781 §4.1.1.1; RFC 7583 §3.2 names the
 timings): ``roll_zone_signing_keys`` (the supervisor calls it on a timer, tests with their own
@@ -53,6 +55,7 @@ from fastdns.dnssec.keys import (
     private_key_from_pem,
     private_key_to_pem,
 )
+from fastdns.dnssec.serial import record_dnssec_change
 from fastdns.route53.errors import ApiError
 
 if TYPE_CHECKING:
@@ -208,15 +211,29 @@ class KeyStore:
             elif not published and active and now >= active[0][3] + ZSK_LIFETIME:
                 self._insert_zsk(db, zone_id, active[0][1], PUBLISHED, now)
                 changed = True
+            if changed:  # the DNSKEY set or the signing key changed: a new serial
+                record_dnssec_change(self.store, zone_id, "rollover")
         if changed:
             self._restrict_permissions()
         return changed
 
+    def record_resign(self, zone_id: str) -> bool:
+        """Before the zone is compiled again to refresh its signatures: move its serial so
+        that secondaries transfer the new RRSIGs (``fastdns.dnssec.serial``). False (nothing
+        recorded) when the zone is not signed."""
+        with self.store.transaction() as db:
+            if not self._signing(db, zone_id):
+                return False
+            record_dnssec_change(self.store, zone_id, "resign")
+        return True
+
+    def signed_zones(self) -> list[str]:
+        """The IDs of the hosted zones that are signed."""
+        return [row[0] for row in self.db.execute("SELECT zone_id FROM dnssec_zones WHERE signing")]
+
     def roll_all(self, now: float | None = None) -> list[str]:
         """``roll_zone_signing_keys`` for every signed zone; the zones that changed."""
-        zones = [
-            row[0] for row in self.db.execute("SELECT zone_id FROM dnssec_zones WHERE signing")
-        ]
+        zones = self.signed_zones()
         return [zone_id for zone_id in zones if self.roll_zone_signing_keys(zone_id, now)]
 
     @staticmethod
@@ -293,7 +310,10 @@ class KeyStore:
                 (zone_id, name, algorithm, status, kms_arn, caller_reference,
                  private_key_to_pem(private), now, now),
             )  # fmt: skip
-            change = self.store._add_change(zone_id, None, None, [], [])
+            if status == ACTIVE and self._signing(db, zone_id):  # a new DNSKEY is served
+                change = record_dnssec_change(self.store, zone_id, "key")
+            else:
+                change = self.store._add_change(zone_id, None, None, [], [])
         self._restrict_permissions()
         key = SigningKey.from_private_key(name, "KSK", algorithm, private)
         return KeySigningKeyInfo(key, status, kms_arn, now, now), change
@@ -320,6 +340,8 @@ class KeyStore:
                 "AND role='KSK'",
                 (status, _now(), zone_id, name),
             )
+            if self._signing(db, zone_id):  # the served DNSKEY set changes
+                return record_dnssec_change(self.store, zone_id, "key")
             return self.store._add_change(zone_id, None, None, [], [])
 
     def delete_key_signing_key(self, zone_id: str, name: str) -> ChangeInfo:
@@ -361,7 +383,7 @@ class KeyStore:
                 "ON CONFLICT (zone_id) DO UPDATE SET signing=1, modified_at=excluded.modified_at",
                 (zone_id, now),
             )
-            change = self.store._add_change(zone_id, None, None, [], [])
+            change = record_dnssec_change(self.store, zone_id, "enable")
         self._restrict_permissions()
         return change
 
@@ -378,10 +400,13 @@ class KeyStore:
                 raise ApiError(
                     "DNSSECNotFound", "The hosted zone doesn't have any DNSSEC resources."
                 )
+            signing = self._signing(db, zone_id)
             db.execute(
                 "UPDATE dnssec_zones SET signing=0, modified_at=? WHERE zone_id=?",
                 (_now(), zone_id),
             )
+            if signing:  # the DNSSEC records go: secondaries must drop them too
+                return record_dnssec_change(self.store, zone_id, "disable")
             return self.store._add_change(zone_id, None, None, [], [])
 
     def forget_zone(self, zone_id: str) -> None:
