@@ -44,6 +44,8 @@ class ServedZone:
     # Signed zones: the time (epoch seconds) by which it must be compiled again so that no
     # served signature gets near its expiration (fastdns.dnssec.signer).
     resign_at: float | None = None
+    # Signed zones: the signer of this compile, whose signatures zone transfers send.
+    signer: object = field(default=None, repr=False, compare=False)
 
 
 @dataclass

@@ -40,6 +40,7 @@ import dns.name
 import dns.rcode
 
 from fastdns.config import ListenAddress, ServerConfig
+from fastdns.dnssec.keystore import KeyStore
 from fastdns.health.monitor import HealthMonitor
 from fastdns.health.store import HealthCheckStore
 from fastdns.health.table import HealthTable, open_health_table
@@ -190,8 +191,9 @@ class ProcessPool:
         self._respawns: dict[int, asyncio.TimerHandle] = {}
         self._changed = asyncio.Event()
         self._heartbeat: asyncio.Task | None = None
-        # (stream fd, client address) -> None: takes a worker's request for the control plane
-        self.on_control: Callable[[int, object], None] | None = None
+        # (stream fd, client address, over UDP) -> None: takes a worker's request for the
+        # control plane
+        self.on_control: Callable[[int, object, bool], None] | None = None
 
     @property
     def serving(self) -> int:
@@ -338,7 +340,7 @@ class ProcessPool:
             op = message.get("op")
             if op == "control" and len(fds) == 1 and self.on_control is not None:
                 # A TCP request for the control plane, on its own stream (fastdns.xfr.channel).
-                self.on_control(fds[0], message.get("peer"))
+                self.on_control(fds[0], message.get("peer"), bool(message.get("udp")))
                 continue
             for fd in fds:
                 os.close(fd)
@@ -500,8 +502,10 @@ class Supervisor:
         service = self.control_plane.service
         service.history = self._ixfr_history
         service.update_policy = config.update
+        service.udp_max_payload = config.udp_max_payload
         service.updater = self._update_zone
         service.on_notify = self._on_notify
+        service.primaries = self._update_primaries
         self._loop: asyncio.AbstractEventLoop | None = None  # set by run()
         self.notifier = Notifier(config.transfer, keyring)
         # Zones fetched from primaries (fastdns.xfr.secondary), compiled like zone files.
@@ -565,6 +569,12 @@ class Supervisor:
             raise StartupError(str(exc)) from None
         self.store.serial_policy = self.config.serial.for_zone
         self.health_checks = HealthCheckStore(self.store, self.health.capacity)
+        # Signatures are not kept across a restart: every signed zone is signed afresh now, so
+        # its serial moves (fastdns.dnssec.serial) and secondaries take the new signatures
+        # rather than keep theirs until they expire.
+        keys = KeyStore(self.store)
+        for zone_id in keys.signed_zones():
+            keys.record_resign(zone_id)
         # Changes committed before a crash are in the first snapshot: INSYNC once it serves.
         self._startup_pending = self.store.pending_changes()
         self.hosted = load_hosted_zones(self.store, self._policy_environment())
@@ -660,6 +670,14 @@ class Supervisor:
         if result.change is not None:
             loop.call_soon_threadsafe(self.zone_changed, zone_id, result.change.id)
         return result.rcode
+
+    def _update_primaries(self, origin: dns.name.Name):
+        """The primaries an UPDATE of ``origin`` is forwarded to (RFC 2136 §6) when it is
+        served as a secondary zone (not shadowed by a zone file or hosted zone), else None."""
+        if origin in self.zones or origin in self.hosted or origin not in self.secondaries:
+            return None
+        config = self.config.secondary.get(origin)
+        return config.primaries if config is not None else None
 
     def _on_notify(self, origin: dns.name.Name, peer: str, key_name) -> bool:
         """A NOTIFY (RFC 1996) for a secondary zone, on a transfer thread."""
@@ -794,12 +812,13 @@ class Supervisor:
         """The workers now serve ``zones`` (from ``self.snapshot``): transfer those, and
         NOTIFY the secondaries of the zones whose serial changed."""
         models = {origin: served.zone for origin, served in zones.items() if served.zone}
+        signers = {origin: s.signer for origin, s in zones.items() if s.signer is not None}
         catalog = None
         if self.config.tsig_keys:  # signed queries are answered from the same snapshot
             if self._health_view is None:
                 self._health_view = open_health_table(self.health.fd)
             catalog = load_catalog(self.snapshot.fd, self.config.udp_max_payload, self._health_view)
-        self.control_plane.service.update(models, catalog)
+        self.control_plane.service.update(models, catalog, signers)
         self.notifier.zones_served(models)
 
     def stop(self) -> None:
@@ -1021,30 +1040,42 @@ class Supervisor:
             await loop.run_in_executor(self.store_thread, self.store.mark_insync, change_ids)
 
     async def _resign_signed_zones(self) -> None:
-        """Recompile each signed hosted zone once half its signatures' validity has passed
-        (``ServedZone.resign_at``), so that no served RRSIG comes near its expiration
-        (RFC 4034 §3.1.5; fastdns.dnssec.signer), and when its ZSK rollover moves on."""
-        from fastdns.dnssec.keystore import KeyStore
-
-        loop = asyncio.get_running_loop()
+        """Every ``RESIGN_CHECK`` seconds, ``_resign_due`` now."""
         while True:
             await asyncio.sleep(RESIGN_CHECK)
+            await self._resign_due(time.time())
+
+    async def _resign_due(self, now: float) -> None:
+        """Recompile each signed hosted zone once half its signatures' validity has passed
+        (``ServedZone.resign_at``), so that no served RRSIG comes near its expiration
+        (RFC 4034 §3.1.5; fastdns.dnssec.signer), and when its ZSK rollover moves on (as of
+        ``now``). Either moves the zone's serial (fastdns.dnssec.serial): a secondary must
+        transfer the new signatures and keys."""
+        loop = asyncio.get_running_loop()
+        try:
+            # ZSK rollover by pre-publication moves on with the clock (keystore).
+            rolled = await loop.run_in_executor(
+                self.store_thread, lambda: KeyStore(self.store).roll_all(now)
+            )
+        except Exception:
+            log.exception("cannot roll the zone-signing keys")
+            rolled = []
+        for zone_id in rolled:
+            log.info("zone-signing key rollover step in hosted zone %s", zone_id)
+            self.zone_changed(zone_id)
+        for served in list(self.hosted.values()):
+            if served.resign_at is None or now < served.resign_at:
+                continue
+            zone_id = served.hosted_zone_id
+            log.info("re-signing hosted zone %s", zone_id)
             try:
-                # ZSK rollover by pre-publication moves on with the clock (keystore).
-                rolled = await loop.run_in_executor(
-                    self.store_thread, lambda: KeyStore(self.store).roll_all()
+                await loop.run_in_executor(
+                    self.store_thread,
+                    lambda zone_id=zone_id: KeyStore(self.store).record_resign(zone_id),
                 )
             except Exception:
-                log.exception("cannot roll the zone-signing keys")
-                rolled = []
-            for zone_id in rolled:
-                log.info("zone-signing key rollover step in hosted zone %s", zone_id)
-                self.zone_changed(zone_id)
-            now = time.time()
-            for served in list(self.hosted.values()):
-                if served.resign_at is not None and now >= served.resign_at:
-                    log.info("re-signing hosted zone %s", served.hosted_zone_id)
-                    self.zone_changed(served.hosted_zone_id)
+                log.exception("cannot record the re-signing of hosted zone %s", zone_id)
+            self.zone_changed(zone_id)
 
     async def _poll_external_changes(self) -> None:
         """Pick up writes by other processes (``fastdns zone import``) within a second."""

@@ -316,8 +316,22 @@ def test_signed_answers_that_do_not_fit_are_truncated(signed):
 
 
 def test_do0_answers_are_unchanged_by_signing(signed):
+    # Enabling DNSSEC moved the SOA serial (fastdns.dnssec.serial: secondaries must transfer
+    # the signed zone); apart from that serial the answers are the same, octet for octet.
     for question, before in signed.unsigned.items():
-        assert signed.ask(*question, do=False).to_wire() == before, question
+        after = signed.ask(*question, do=False).to_wire()
+        assert len(after) == len(before), question
+        assert _serial_zeroed(after) == _serial_zeroed(before), question
+
+
+def _serial_zeroed(wire: bytes) -> bytes:
+    message = dns.message.from_wire(wire)
+    for section in (message.answer, message.authority):
+        for i, rrset in enumerate(section):
+            if rrset.rdtype == dns.rdatatype.SOA:
+                soa = rrset[0].replace(serial=0)
+                section[i] = dns.rrset.from_rdata(rrset.name, rrset.ttl, soa)
+    return message.to_wire()
 
 
 def test_unsigned_queries_get_no_dnssec_records(signed):

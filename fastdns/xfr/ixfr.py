@@ -12,7 +12,8 @@ deletes every old RR of the RRset and adds every new one, since the RRs of an RR
 TTL (RFC 2181 §5.2).
 
 When the history does not reach back to the client's serial (or has a change that did not move
-the serial), the answer is None and the caller falls back to the whole zone (RFC 1995 §4).
+the serial, or a change of DNSSEC data: ``fastdns.dnssec.serial``), the answer is None and the
+caller falls back to the whole zone (RFC 1995 §4).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 import dns.name
 import dns.rrset
 
+from fastdns.dnssec.serial import DNSSEC_DIFF_KEY
 from fastdns.route53.recordset import RecordSetKey, ResourceRecordSet
 from fastdns.route53.tozone import model_record_set
 
@@ -149,6 +151,10 @@ def difference_sequence(
         if collecting and serial == client_serial:
             break
         if count >= MAX_HISTORY:
+            return None
+        if collecting and DNSSEC_DIFF_KEY in diff:
+            # Signing turned on or off, keys or signatures replaced: the difference is in
+            # records the history does not hold (fastdns.dnssec.serial).
             return None
         deleted = [ResourceRecordSet.from_api(raw) for raw in diff.get("deleted", ())]
         added = [ResourceRecordSet.from_api(raw) for raw in diff.get("added", ())]
