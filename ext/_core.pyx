@@ -154,7 +154,7 @@ ctypedef struct AnswerInfo:
     int qname_len
     const uint8_t* qname     # the query's own QNAME octets (valid while the packet is)
     PolicyTrace policy       # policy.group == -1 when no routing policy was evaluated
-    bint control             # a TCP request for the control plane (see answer_query)
+    bint control             # a request for the control plane (see answer_query)
 
 
 ctypedef struct CatalogC:
@@ -169,7 +169,7 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
                              bint tcp, uint8_t* out, AnswerInfo* info,
                              const Client* peer) noexcept nogil:
     """The whole answer to one query, written to ``out``; 0 means send nothing (or, when
-    ``info.control`` is set, that the control plane answers this TCP message).
+    ``info.control`` is set, that the control plane answers this message).
 
     ``info`` says what happened, for counters and the query log. ``peer`` is the address the
     query came from (family 0 when unknown); routing policies use the EDNS Client Subnet
@@ -219,15 +219,12 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
     if q.qtype == TYPE_AXFR and not tcp:
         # RFC 5936 §4.2: AXFR is not defined over UDP.
         return error_response(&q, out, RCODE_NOTIMP, True, 0, cat.udp_max)
-    if tcp and (q.qtype == TYPE_AXFR or q.qtype == TYPE_IXFR or q.has_tsig):
-        # Zone transfers (RFC 5936, RFC 1995) and TSIG-signed queries (RFC 8945) are the
-        # control plane's (fastdns/xfr/): nothing is written, the caller forwards the message.
+    if q.qtype == TYPE_IXFR or (tcp and (q.qtype == TYPE_AXFR or q.has_tsig)):
+        # Zone transfers (RFC 5936; RFC 1995, which offers IXFR over UDP too, §2) and
+        # TSIG-signed queries over TCP (RFC 8945) are the control plane's (fastdns/xfr/):
+        # nothing is written, the caller forwards the message.
         info.control = True
         return 0
-    if q.qtype == TYPE_AXFR or q.qtype == TYPE_IXFR:
-        # IXFR over UDP (RFC 1995 §2) is not offered: refuse, as for any query this server
-        # will not serve.
-        return error_response(&q, out, RCODE_REFUSED, True, 0, cat.udp_max)
     zone = find_zone(&cat.index, &q, &depth, &parent_zone, &parent_depth)
     if zone < 0:
         return error_response(&q, out, RCODE_REFUSED, True, 0, cat.udp_max)
@@ -507,8 +504,8 @@ cdef class Catalog:
         """The response to ``query``, or None when it gets no answer. ``client``: the packed
         address (``ipaddress.ip_address(...).packed``) it came from, for routing policies.
 
-        Over TCP, ``b""`` (empty) means the control plane answers: a zone transfer (AXFR,
-        IXFR) or a TSIG-signed query; the caller forwards it (``fastdns.xfr.channel``)."""
+        ``b""`` (empty) means the control plane answers: NOTIFY, UPDATE, IXFR and, over TCP,
+        AXFR and TSIG-signed queries; the caller forwards it (``fastdns.xfr.channel``)."""
         cdef uint8_t out[OUT_BUFFER]
         cdef AnswerInfo info
         cdef Py_ssize_t n = self._answer(query, tcp, counters, out, &info, client)

@@ -79,7 +79,7 @@ cdef class UdpResponder:
     With ``set_query_log(callback)`` each batch is reported as a list of
     ``(zone_index, qname_wire, qtype, rcode, address_bytes)``; without it nothing is collected.
     With ``set_control(callback)``, each datagram the C answer leaves to the control plane
-    (NOTIFY, UPDATE) is passed on as ``callback(datagram, address_bytes)`` after its batch;
+    (NOTIFY, UPDATE, IXFR) is passed on as ``callback(datagram, address_bytes)`` after its batch;
     without it such datagrams get no answer.
     """
 

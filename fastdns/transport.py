@@ -505,8 +505,8 @@ class Listeners:
         log.debug("listening on %s (UDP and TCP)", address)
 
     def _control_datagram(self, sock: socket.socket, datagram: bytes, sockaddr: bytes) -> None:
-        """A NOTIFY or UPDATE datagram the C answer left to the control plane: relay it there
-        (``fastdns.xfr.channel``) and send its one answer back from the same socket."""
+        """A NOTIFY, UPDATE or IXFR datagram the C answer left to the control plane: relay it
+        there (``fastdns.xfr.channel``) and send its one answer back from the same socket."""
         opener = self.state.control_plane
         address = _sockaddr_address(sockaddr)
         if opener is None or address is None or len(self._udp_control) >= UDP_CONTROL_MAX:
@@ -526,7 +526,7 @@ class Listeners:
             replies.append(frame[_LENGTH_PREFIX:])
 
         try:
-            await relay(opener(address[0]), datagram, deliver)
+            await relay(opener(address[0], udp=True), datagram, deliver)
             if replies:
                 sock.sendto(replies[0], address)
         except (OSError, ConnectionError, asyncio.IncompleteReadError) as exc:

@@ -28,6 +28,7 @@ import dns.flags
 import dns.message
 import dns.opcode
 import dns.rcode
+import dns.rdatatype
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -282,8 +283,10 @@ def check_response(packet: bytes, response: bytes | None, *, tcp: bool, decode=T
     if response is None:
         return
     if response == b"":  # the control plane answers (fastdns.xfr): transfers and TSIG over
-        # TCP; NOTIFY and UPDATE over UDP too
-        assert tcp or (packet[2] >> 3) & 0x0F in (dns.opcode.NOTIFY, dns.opcode.UPDATE), packet
+        # TCP; NOTIFY, UPDATE and IXFR (RFC 1995 §2) over UDP too
+        ixfr = _core.parse_query_fields(packet).get("qtype") == dns.rdatatype.IXFR
+        opcode = (packet[2] >> 3) & 0x0F
+        assert tcp or ixfr or opcode in (dns.opcode.NOTIFY, dns.opcode.UPDATE), packet
         return
     assert 12 <= len(response) <= 65535
     assert response[:2] == packet[:2], "ID not copied"

@@ -1,11 +1,13 @@
 """The stream between a worker and the supervisor that carries one forwarded request.
 
-For each TCP message the C answer function leaves to the control plane (``Catalog.answer``
+For each message the C answer function leaves to the control plane (``Catalog.answer``
 returned ``b""``), the worker makes a Unix stream socket pair and hands one end to the
 supervisor (with the client's address) over its control socket (``fastdns.worker``), or
-directly with ``--workers 0``. On the stream, both ways, every message is framed as on DNS TCP
-(RFC 1035 §4.2.2: a two-octet length, then the message): the worker writes the request, the
-supervisor writes the response messages (one, or a whole zone transfer) and closes its end.
+directly with ``--workers 0``. A request that came over UDP (NOTIFY, UPDATE, IXFR) is marked
+so, and gets one response that fits a datagram. On the stream, both ways, every message is
+framed as on DNS TCP (RFC 1035 §4.2.2: a two-octet length, then the message): the worker writes
+the request, the supervisor writes the response messages (one, or a whole zone transfer) and
+closes its end.
 
 Worker side: ``open_stream`` and ``relay``; supervisor side: ``ControlPlaneServer``.
 """
@@ -30,12 +32,15 @@ IO_TIMEOUT = 60.0
 TRANSFER_THREADS = 4  # requests served at once; more wait their turn
 
 
-def open_stream(send: Callable[[dict, Sequence[int]], None], peer: str) -> socket.socket:
-    """A stream to the supervisor for one request from ``peer``: ``send(message, fds)`` hands
-    the far end over (``{"op": "control", "peer": ...}``); ``OSError`` if it cannot."""
+def open_stream(
+    send: Callable[[dict, Sequence[int]], None], peer: str, udp: bool = False
+) -> socket.socket:
+    """A stream to the supervisor for one request from ``peer`` (that came over UDP when
+    ``udp``: its answer must fit one datagram): ``send(message, fds)`` hands the far end over
+    (``{"op": "control", "peer": ..., "udp": ...}``); ``OSError`` if it cannot."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        send({"op": "control", "peer": peer}, [theirs.fileno()])
+        send({"op": "control", "peer": peer, "udp": udp}, [theirs.fileno()])
     except BaseException:
         ours.close()
         raise
@@ -76,34 +81,35 @@ class ControlPlaneServer:
         self.service = service
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, "fastdns-xfr")
 
-    def accept(self, fd: int, peer: object) -> None:
-        """Serve the stream ``fd`` (now owned here) for a request from ``peer``."""
+    def accept(self, fd: int, peer: object, udp: bool = False) -> None:
+        """Serve the stream ``fd`` (now owned here) for a request from ``peer`` (over UDP
+        when ``udp``)."""
         sock = socket.socket(fileno=fd)
         if not isinstance(peer, str):
             sock.close()
             return
         try:
-            self._pool.submit(self._serve, sock, peer)
+            self._pool.submit(self._serve, sock, peer, udp)
         except RuntimeError:  # shut down
             sock.close()
 
-    def open_local(self, peer: str) -> socket.socket:
+    def open_local(self, peer: str, udp: bool = False) -> socket.socket:
         """``open_stream`` for a worker in this process (``--workers 0``)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.accept(theirs.detach(), peer)
+        self.accept(theirs.detach(), peer, udp)
         return ours
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _serve(self, sock: socket.socket, peer: str) -> None:
+    def _serve(self, sock: socket.socket, peer: str, udp: bool) -> None:
         with contextlib.closing(sock):
             sock.settimeout(IO_TIMEOUT)
             try:
                 request = _read_frame(sock)
                 if request is None:
                     return
-                for message in self.service.respond(request, peer):
+                for message in self.service.respond(request, peer, udp=udp):
                     sock.sendall(len(message).to_bytes(2, "big") + message)
             except OSError as exc:
                 log.info("request from %s: the stream broke: %s", peer, exc)
