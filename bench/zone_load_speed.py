@@ -18,6 +18,9 @@ Two zones, written to a temporary directory (``--keep DIR`` keeps them):
 The steps of a load, each round in a fresh Python process so that each figure is its own:
 
 - ``scan``: ``fastdns._zscanner.scan_zone_file`` (C) -> ScannedZone (columns);
+- ``native compile``: ``fastdns._zcompile.compile_columns`` (C) columns -> zone image, the
+  validity checks included: what ``fastdns serve`` runs for a zone file (fastdns.nativezone);
+  the three steps below are the reference path it falls back to;
 - ``model``: ``fastdns.zonescan.zone_from_scan`` -> fastdns.model.Zone (dnspython objects);
 - ``validate``: ``fastdns.validate.validate_zone`` (with the cyclic garbage collector paused, as
   ``fastdns.zonefile.load_zone_file`` runs it);
@@ -61,7 +64,7 @@ from pathlib import Path
 from zone_scan_speed import ORIGIN, mixed_record, write_a_zone
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-STEPS = ["scan", "model", "validate", "compile"]
+STEPS = ["scan", "native compile", "model", "validate", "compile"]
 
 
 # --- zones ---------------------------------------------------------------------------------------
@@ -115,6 +118,7 @@ def child(path: str, origin: str, reader: str) -> None:
     """One round of the steps on ``path``; prints one JSON object."""
     import dns.name
 
+    from fastdns._zcompile import compile_columns
     from fastdns._zscanner import scan_zone_file
     from fastdns.compile import compile_zone
     from fastdns.validate import validate_zone
@@ -136,6 +140,13 @@ def child(path: str, origin: str, reader: str) -> None:
         scanned = step("scan", lambda: scan_zone_file(path, origin_name))
         out["records"] = len(scanned)
         out["scanned_bytes"] = scanned.nbytes
+        native = step("native compile", lambda: compile_columns(scanned, origin_name.to_wire()))
+        if native[0] is None:  # served through the reference path below
+            out["native_fallback"] = native[1]
+            del out["native compile"]
+        else:
+            out["native_image_bytes"] = len(native[0])
+        del native
         zone = step("model", lambda: zone_from_scan(scanned, origin_name, path))
         del scanned
     with collector_paused():  # as fastdns.zonefile.load_zone_file validates
@@ -144,6 +155,8 @@ def child(path: str, origin: str, reader: str) -> None:
         raise SystemExit(f"{path}: {len(errors)} validation errors, the first: {errors[0]}")
     image = step("compile", lambda: compile_zone(zone))
     out["image_bytes"] = len(image)
+    if "native_image_bytes" in out and out["native_image_bytes"] != len(image):
+        raise SystemExit(f"{path}: the native image differs from the reference image")
     print(json.dumps(out))
 
 
@@ -173,12 +186,21 @@ def report_steps(title: str, results: list[dict], records: int) -> None:
             continue
         seconds = statistics.median(r[name]["seconds"] for r in results)
         peak = statistics.median(r[name]["peak_rss"] for r in results)
-        total += seconds
+        if name != "native compile":  # the native path: scan + native compile
+            total += seconds
         print(
             f"  {name:34} {seconds:8.2f} s {seconds / records * 1e6:7.2f} µs/record   "
             f"peak RSS {mib(peak)}"
         )
-    print(f"  {'total':34} {total:8.2f} s")
+    print(f"  {'total, reference path':34} {total:8.2f} s")
+    if "native_fallback" in first:
+        print(f"  not compiled natively ({first['native_fallback']}): served by the reference path")
+    if "native compile" in first:
+        native = sum(
+            statistics.median(r[name]["seconds"] for r in results)
+            for name in ("scan", "native compile")
+        )
+        print(f"  {'total, native path':34} {native:8.2f} s")
     sizes = [f"zone image {first['image_bytes'] / records:.1f} B/record"]
     if "scanned_bytes" in first:
         sizes.insert(0, f"ScannedZone columns {first['scanned_bytes'] / records:.1f} B/record")

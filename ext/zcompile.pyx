@@ -114,14 +114,19 @@ def _load_types() -> frozenset:
     import dns.rdataclass
     import dns.rdatatype
 
-    memset(NATIVE, 0, sizeof(NATIVE))
+    # Numbers dnspython has no name for are opaque to it (GenericRdata) and not meta-types.
+    memset(NATIVE, 1, sizeof(NATIVE))
+    NATIVE[0] = 0
+    for t in dns.rdatatype.RdataType:
+        if dns.rdatatype.is_metatype(t) or (
+            dns.rdata.get_rdata_class(dns.rdataclass.IN, t) is not dns.rdata.GenericRdata
+        ):
+            NATIVE[t] = 0
+    for t in range(65536):
+        if NATIVE[t] and dns.rdatatype.is_metatype(t):
+            NATIVE[t] = 0
     for t in _KNOWN:
         NATIVE[t] = 1
-    for t in range(1, 65536):
-        if dns.rdatatype.is_metatype(t):
-            continue
-        if dns.rdata.get_rdata_class(dns.rdataclass.IN, t) is dns.rdata.GenericRdata:
-            NATIVE[t] = 1
     return frozenset(t for t in range(65536) if NATIVE[t])
 
 
