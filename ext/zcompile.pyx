@@ -52,6 +52,8 @@ cdef enum:
     T_NAPTR = 35
     T_DS = 43
     T_SSHFP = 44
+    T_RRSIG = 46
+    T_NSEC = 47
     T_DNSKEY = 48
     T_TLSA = 52
     T_SMIMEA = 53
@@ -99,13 +101,15 @@ cdef enum:
 # Types compiled here (NATIVE_TYPES): what fastdns.wire writes as literal wire or as compressed
 # RFC 1035 names, whose wire form dnspython's model keeps as the scanner wrote it, and whose
 # dnspython equality is that of their canonical wire form (RFC 4034 §6.2 lower-cases the names
-# in NS, CNAME, SOA, PTR, MX, NAPTR and SRV: same_rdata); plus every type dnspython has no class
-# for (RFC 3597 opaque data), except meta-types, which validation rejects.
+# in NS, CNAME, SOA, PTR, MX, NAPTR, SRV and RRSIG, not NSEC's, RFC 6840 §5.1: same_rdata).
+# RRSIG and NSEC in a zone file are data like any other to the unsigned compiler. Plus every
+# type dnspython has no class for (RFC 3597 opaque data), except meta-types, which validation
+# rejects.
 cdef uint8_t NATIVE[65536]
 _KNOWN = (
     T_A, T_NS, T_CNAME, T_SOA, T_PTR, T_HINFO, T_MX, T_TXT, T_AAAA, T_SRV, T_NAPTR, T_DS,
-    T_SSHFP, T_DNSKEY, T_TLSA, T_SMIMEA, T_CDS, T_CDNSKEY, T_OPENPGPKEY, T_SVCB, T_HTTPS, T_SPF,
-    T_URI, T_CAA,
+    T_SSHFP, T_RRSIG, T_NSEC, T_DNSKEY, T_TLSA, T_SMIMEA, T_CDS, T_CDNSKEY, T_OPENPGPKEY,
+    T_SVCB, T_HTTPS, T_SPF, T_URI, T_CAA,
 )
 
 
@@ -587,6 +591,12 @@ cdef bint same_rdata(Ctx* c, uint16_t rtype, uint32_t a, uint32_t b) noexcept no
     if rtype == T_MX or rtype == T_SRV:
         skip = 2 if rtype == T_MX else 6
         return memcmp(x, y, skip) == 0 and name_equal(x + skip, y + skip)
+    if rtype == T_RRSIG:
+        # TYPE COVERED .. KEY TAG (18 octets), the signer's name, the signature.
+        if n < 19 or memcmp(x, y, 18) != 0 or not name_equal(x + 18, y + 18):
+            return False
+        skip = 18 + name_length(x + 18)
+        return memcmp(x + skip, y + skip, n - skip) == 0
     if rtype == T_NAPTR:
         # ORDER, PREFERENCE, FLAGS, SERVICES, REGEXP, then the replacement name.
         skip = 4
@@ -700,7 +710,7 @@ cdef int check_zone(Ctx* c) noexcept nogil:
     cdef uint16_t t
     cdef uint8_t flags
     cdef const uint8_t* label
-    cdef bint has_ns, has_ds, has_cname
+    cdef bint has_ns, has_ds, has_cname, has_other
     c.node_flags = <uint8_t*> malloc(c.nnodes)
     if c.node_flags == NULL:
         return R_NOMEM
@@ -722,7 +732,7 @@ cdef int check_zone(Ctx* c) noexcept nogil:
         label = c.keys + c.node_label[node]
         if label[0] == 1 and label[1] == 42:
             flags |= F_WILD
-        has_ns = has_ds = has_cname = False
+        has_ns = has_ds = has_cname = has_other = False
         for i in range(c.rr_start[node], c.rr_start[node + 1]):
             t = c.rrsets[i].rtype
             if t == T_SOA:
@@ -730,10 +740,10 @@ cdef int check_zone(Ctx* c) noexcept nogil:
             has_ns |= t == T_NS
             has_ds |= t == T_DS
             has_cname |= t == T_CNAME
+            has_other |= t != T_CNAME and t != T_RRSIG and t != T_NSEC
         if has_cname:
-            # Rule 3: CNAME alone, one record.
-            if c.rr_start[node + 1] - c.rr_start[node] != 1 \
-                    or c.rrsets[c.rr_start[node]].rd_count != 1:
+            # Rule 3: nothing beside a CNAME but RRSIG and NSEC (RFC 4035 §2.5); one record.
+            if has_other or c.rrsets[rrset_of(c, node, T_CNAME)].rd_count != 1:
                 return R_INVALID
             flags |= F_CNAME
         if flags & F_WILD and (has_ns or has_ds):
@@ -748,7 +758,8 @@ cdef int check_zone(Ctx* c) noexcept nogil:
             flags |= F_CUT
             for i in range(c.rr_start[node], c.rr_start[node + 1]):
                 t = c.rrsets[i].rtype
-                if t != T_NS and t != T_DS and t != T_A and t != T_AAAA:
+                if t != T_NS and t != T_DS and t != T_A and t != T_AAAA and t != T_NSEC \
+                        and t != T_RRSIG:
                     return R_INVALID
         elif has_ds:
             return R_INVALID  # DS only at a delegation (rule 4)

@@ -122,7 +122,9 @@ def records(draw) -> str:
     owner = draw(names())
     ttl = draw(st.sampled_from([60, 300, 3600]))
     kind = draw(
-        st.sampled_from(["A", "A", "AAAA", "NS", "CNAME", "MX", "SRV", "TXT", "DS", "CAA", "X"])
+        st.sampled_from(
+            ["A", "A", "AAAA", "NS", "CNAME", "MX", "SRV", "TXT", "DS", "CAA", "RRSIG", "NSEC", "X"]
+        )
     )
     data = {
         "A": lambda: draw(st.sampled_from(ADDRESSES)),
@@ -134,6 +136,11 @@ def records(draw) -> str:
         "TXT": lambda: draw(st.sampled_from(['"v=spf1 -all"', '"a" "b"', '""'])),
         "DS": lambda: "12345 13 2 " + "ab" * 32,
         "CAA": lambda: '0 issue "ca.example"',
+        "RRSIG": lambda: (
+            f"A 13 3 3600 20300101000000 20240101000000 {draw(st.integers(1, 3))} "
+            f"{draw(st.sampled_from([ORIGIN, ORIGIN.lower()]))} AAECAwQ="
+        ),
+        "NSEC": lambda: f"{draw(names())} A NS RRSIG NSEC",
         "X": lambda: draw(st.sampled_from(["TYPE65400 \\# 2 abcd", "HINFO cpu os"])),
     }[kind]()
     if kind == "X":
