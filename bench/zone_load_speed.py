@@ -43,6 +43,13 @@ with a 0.3 s timeout: ±0.35 s):
 - ``knotd`` with 2 UDP workers (servers.py's ``knot_conf``: zone file loaded whole, no journal,
   semantic checks off), the same figures for its one process.
 
+With ``--shape NxM`` (repeatable, e.g. ``--shape 100x10000 --shape 100000x10``): N zone files of
+M records each (an SOA, an NS, its address, A records) in one directory; per round, in a fresh
+process, ``fastdns.server.load_zones`` on it (what ``fastdns serve`` runs first: wall time, peak
+RSS, how many zones were compiled natively), then, for N <= 1000, both servers as above, timed
+to the moment every zone answers its SOA (for more zones, polling every origin would dominate
+what is measured).
+
 Memory is read at the first answer. Run on an otherwise idle machine; on a shared 2-CPU box
 figures move by tens of percent between runs.
 """
@@ -96,6 +103,65 @@ $TTL 3600
 @   IN  NS  ns1
 ns1 IN  A   192.0.2.53
 """
+
+
+def write_shape(directory: Path, zones: int, records: int) -> None:
+    """``zones`` zone files of ``records`` records each in ``directory``."""
+    for z in range(zones):
+        origin = f"z{z}.shape.{ORIGIN}"
+        with (directory / f"{origin}zone").open("w", encoding="ascii") as f:
+            f.write(HEADER_MIXED.replace(f"mixed.{ORIGIN}", origin))
+            for i in range(max(records - 3, 0)):
+                f.write(f"host{i} IN A 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}\n")
+
+
+def load_child(zone_dir: str) -> None:
+    """One round of ``load_zones`` on ``zone_dir``; prints one JSON object."""
+    from fastdns.nativezone import ZoneFileModel
+    from fastdns.server import load_zones
+
+    baseline = rss_now()
+    start = time.perf_counter()
+    load = load_zones(Path(zone_dir))
+    seconds = time.perf_counter() - start
+    native = sum(isinstance(z.zone, ZoneFileModel) for z in load.zones.values())
+    print(json.dumps({
+        "seconds": seconds, "peak_rss": peak_rss(), "rss": rss_now(), "baseline_rss": baseline,
+        "zones": len(load.zones), "native": native, "errors": len(load.errors),
+    }))  # fmt: skip
+
+
+def run_shape(args, directory: Path, shape: str) -> None:
+    zones, records = (int(part) for part in shape.lower().split("x"))
+    zone_dir = directory / f"shape-{zones}x{records}"
+    zone_dir.mkdir(parents=True, exist_ok=True)
+    write_shape(zone_dir, zones, records)
+    print(f"\n{zones:,} zones of {records:,} records: {zone_dir}")
+    results = []
+    for _ in range(args.rounds):
+        proc = subprocess.run(
+            [sys.executable, __file__, "--load-child", str(zone_dir)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise SystemExit(f"load run failed:\n{proc.stdout}\n{proc.stderr}")
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    first = results[0]
+    seconds = statistics.median(r["seconds"] for r in results)
+    print(
+        f"  load_zones (fastdns.server)       {seconds:8.2f} s   peak RSS "
+        f"{mib(statistics.median(r['peak_rss'] for r in results))}   RSS after "
+        f"{mib(statistics.median(r['rss'] for r in results))} (baseline "
+        f"{mib(first['baseline_rss'])}); {first['zones']:,} zones, {first['native']:,} "
+        f"compiled natively, {first['errors']} errors"
+    )
+    if args.no_servers or zones > 1000:
+        return
+    runs: dict[str, list[dict]] = {"fastdns": [], "knot": []}
+    for _ in range(args.rounds):
+        runs["fastdns"].append(start_server("fastdns", zone_dir, args.workers, args.deadline))
+        runs["knot"].append(start_server("knot", zone_dir, 2, args.deadline))
+    report_servers(f"{zones}x{records} servers (every zone answering)", runs)
 
 
 # --- the in-process steps, one round per child process -------------------------------------------
@@ -304,11 +370,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dnspython", action="store_true", help="also time dnspython's reader")
     parser.add_argument("--deadline", type=float, default=300.0, help="server start limit (s)")
     parser.add_argument("--keep", type=Path, help="write the zones here and keep them")
+    parser.add_argument(
+        "--shape", action="append", default=[], metavar="NxM", help="N zones of M records"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--load-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     if args.child:
         child(*args.child)
+        return 0
+    if args.load_child:
+        load_child(args.load_child)
         return 0
 
     directory = args.keep or Path(tempfile.mkdtemp(prefix="zone-load-speed-"))
@@ -347,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 runs["knot"].append(start_server("knot", path.parent, 2, args.deadline))
             report_servers(f"{origin} servers", runs)
+        for shape in args.shape:
+            run_shape(args, directory, shape)
     finally:
         if args.keep is None:
             shutil.rmtree(directory, ignore_errors=True)

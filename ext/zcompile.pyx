@@ -48,6 +48,7 @@ cdef enum:
     T_MX = 15
     T_TXT = 16
     T_AAAA = 28
+    T_LOC = 29
     T_SRV = 33
     T_NAPTR = 35
     T_DS = 43
@@ -107,8 +108,8 @@ cdef enum:
 # rejects.
 cdef uint8_t NATIVE[65536]
 _KNOWN = (
-    T_A, T_NS, T_CNAME, T_SOA, T_PTR, T_HINFO, T_MX, T_TXT, T_AAAA, T_SRV, T_NAPTR, T_DS,
-    T_SSHFP, T_RRSIG, T_NSEC, T_DNSKEY, T_TLSA, T_SMIMEA, T_CDS, T_CDNSKEY, T_OPENPGPKEY,
+    T_A, T_NS, T_CNAME, T_SOA, T_PTR, T_HINFO, T_MX, T_TXT, T_AAAA, T_LOC, T_SRV, T_NAPTR,
+    T_DS, T_SSHFP, T_RRSIG, T_NSEC, T_DNSKEY, T_TLSA, T_SMIMEA, T_CDS, T_CDNSKEY, T_OPENPGPKEY,
     T_SVCB, T_HTTPS, T_SPF, T_URI, T_CAA,
 )
 

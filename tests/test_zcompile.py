@@ -141,7 +141,16 @@ def records(draw) -> str:
             f"{draw(st.sampled_from([ORIGIN, ORIGIN.lower()]))} AAECAwQ="
         ),
         "NSEC": lambda: f"{draw(names())} A NS RRSIG NSEC",
-        "X": lambda: draw(st.sampled_from(["TYPE65400 \\# 2 abcd", "HINFO cpu os"])),
+        "X": lambda: draw(
+            st.sampled_from(
+                [
+                    "TYPE65400 \\# 2 abcd",
+                    "HINFO cpu os",
+                    "LOC 52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m",
+                    'HTTPS 1 . alpn="h3,h2" port=443',
+                ]
+            )
+        ),
     }[kind]()
     if kind == "X":
         return f"{owner} {ttl} {data}"
