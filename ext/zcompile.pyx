@@ -235,6 +235,7 @@ cdef struct Ctx:
     uint32_t ntmpls
     Writer w
     uint16_t bad_type              # R_TYPE: the type not handled here
+    uint32_t serial
 
 
 # Per-node flags of the compile (not the image's).
@@ -1412,6 +1413,8 @@ cdef int compile_ctx(Ctx* c) noexcept nogil:
     soa = rdata_of(c, c.soa_rrset)
     m = name_length(soa)
     m += name_length(soa + m)
+    c.serial = (<uint32_t> soa[m] << 24 | <uint32_t> soa[m + 1] << 16
+                | <uint32_t> soa[m + 2] << 8 | soa[m + 3])
     minimum = (<uint32_t> soa[m + 16] << 24 | <uint32_t> soa[m + 17] << 16
                | <uint32_t> soa[m + 18] << 8 | soa[m + 19])
     c.negative_ttl = c.rrsets[c.soa_rrset].ttl
@@ -1484,12 +1487,13 @@ _REASONS = {
 
 
 def compile_columns(scanned, origin: bytes) -> tuple:
-    """``(image, None, record_sets, soa_record, soa_ttl)``: the image of the zone file scanned
-    into ``scanned`` (a ``fastdns._zscanner.ScannedZone``) with origin ``origin`` (wire format,
-    spelled as the zone is named), the image ``fastdns.compile.compile_zone`` makes of the
-    file's validated model; its number of RRsets; the index of its SOA record in ``scanned``
-    and the SOA RRset's TTL. Or ``(None, reason, 0, -1, 0)`` when this compiler does not handle
-    the zone (see the module's doc) or the zone breaks a validation rule."""
+    """``(image, None, record_sets, soa_record, soa_ttl, serial)``: the image of the zone file
+    scanned into ``scanned`` (a ``fastdns._zscanner.ScannedZone``) with origin ``origin`` (wire
+    format, spelled as the zone is named), the image ``fastdns.compile.compile_zone`` makes of
+    the file's validated model; its number of RRsets; the index of its SOA record in
+    ``scanned``, the SOA RRset's TTL and its serial. Or ``(None, reason, 0, -1, 0, 0)`` when
+    this compiler does not handle the zone (see the module's doc) or the zone breaks a
+    validation rule."""
     cdef Ctx c
     cdef const uint64_t[::1] owner_offsets = scanned.owner_offsets
     cdef const uint8_t[::1] owner_data = scanned.owner_data
@@ -1507,9 +1511,9 @@ def compile_columns(scanned, origin: bytes) -> tuple:
     cdef const uint8_t* origin_p = origin_wire
     cdef uint8_t* out
     if len(types) == 0:
-        return None, _REASONS[R_EMPTY], 0, -1, 0
+        return None, _REASONS[R_EMPTY], 0, -1, 0, 0
     if len(types) >= 0x7FFFFFFF:
-        return None, _REASONS[R_TOO_LARGE], 0, -1, 0
+        return None, _REASONS[R_TOO_LARGE], 0, -1, 0, 0
     memset(&c, 0, sizeof(Ctx))
     memset(&nodes, 0, sizeof(Buf))
     memset(&type_buf, 0, sizeof(Buf))
@@ -1532,9 +1536,9 @@ def compile_columns(scanned, origin: bytes) -> tuple:
             if not err:
                 err = pack_sections(&c, &nodes, &type_buf, &labels)
         if err == R_TYPE and c.bad_type:
-            return None, f"type {c.bad_type} is not compiled natively", 0, -1, 0
+            return None, f"type {c.bad_type} is not compiled natively", 0, -1, 0, 0
         if err:
-            return None, _REASONS[err], 0, -1, 0
+            return None, _REASONS[err], 0, -1, 0, 0
         # fastdns.image.pack_image: header, then nodes, types, templates, labels and blob,
         # each 4-byte aligned; no policy groups; the apex in canonical form; no NSEC3.
         at = HEADER_SIZE
@@ -1555,7 +1559,7 @@ def compile_columns(scanned, origin: bytes) -> tuple:
         at = aligned(at + c.blob.length)
         total = aligned(at + c.origin_len)
         if total > 0xFFFFFFFF:
-            return None, _REASONS[R_TOO_LARGE], 0, -1, 0
+            return None, _REASONS[R_TOO_LARGE], 0, -1, 0, 0
         image = PyBytes_FromStringAndSize(NULL, total)
         out = <uint8_t*> PyBytes_AS_STRING(image)
         with nogil:
@@ -1577,7 +1581,7 @@ def compile_columns(scanned, origin: bytes) -> tuple:
             memcpy(out + sections[4][1], c.blob.data, c.blob.length)
             memcpy(out + at, c.origin_lower, c.origin_len)
         return (image, None, c.nrrsets, c.refs[c.rrsets[c.soa_rrset].rd_start],
-                c.rrsets[c.soa_rrset].ttl)
+                c.rrsets[c.soa_rrset].ttl, c.serial)
     finally:
         free_ctx(&c)
         free(nodes.data)

@@ -8,6 +8,7 @@ NATIVE_TYPES: frozenset[int]
 
 def compile_columns(
     scanned: ScannedZone, origin: bytes
-) -> tuple[bytes | None, str | None, int, int, int]:
-    """``(image, None, record_sets, soa_record, soa_ttl)``, or ``(None, reason, 0, -1, 0)``
+) -> tuple[bytes | None, str | None, int, int, int, int]:
+    """``(image, None, record_sets, soa_record, soa_ttl, serial)``, or
+    ``(None, reason, 0, -1, 0, 0)``
     when the zone is not compiled natively (an unhandled type, or a validation rule broken)."""

@@ -201,6 +201,7 @@ def test_zone_file_served_natively_keeps_no_model_until_asked(tmp_path):
     assert isinstance(model, ZoneFileModel)
     assert model.soa.rdatas[0].serial == 7 and model.soa.ttl == 3600
     assert model.materialized().rrsets == load_zone_file(path).rrsets
+    assert model.soa == load_zone_file(path).soa
     # The file changed and was not reloaded: its records are not the served ones.
     path.write_text(PLAIN.replace(" 7 7200", " 8 7200"))
     del compiled
