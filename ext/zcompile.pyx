@@ -331,8 +331,8 @@ cdef int below_origin(Ctx* c, const uint8_t* name, uint32_t* offsets) noexcept n
     cdef int k = n - <int> c.origin_labels
     if k < 0:
         return -1
-    if k == n:
-        return 0 if c.origin_labels == 0 else (k if name_equal(name, c.origin_lower) else -1)
+    if c.origin_labels == 0:
+        return n  # the root zone: every name is below it
     if not name_equal(name + offsets[k], c.origin_lower):
         return -1
     return k

@@ -179,6 +179,19 @@ def test_random_zone_compiles_as_the_reference_does(tmp_path_factory, text):
     assert check(path, dns.name.from_text(ORIGIN)) != "fallback"
 
 
+def test_root_zone(tmp_path):
+    path = tmp_path / "..zone"
+    path.write_text(
+        ". 86400 SOA a.root-servers.net. nstld.verisign-grs.com. 1 1800 900 604800 86400\n"
+        ". 518400 NS a.root-servers.net.\n"
+        "a.root-servers.net. 518400 A 198.41.0.4\n"
+        "com. 172800 NS a.gtld-servers.net.\n"
+        "a.gtld-servers.net. 172800 A 192.5.6.30\n"
+        "*.wild. 300 TXT w\n"
+    )
+    assert check(path, dns.name.root) == "native"
+
+
 # -- the loader ------------------------------------------------------------------------------------
 
 PLAIN = """$ORIGIN plain.test.
