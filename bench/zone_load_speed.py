@@ -18,6 +18,9 @@ Two zones, written to a temporary directory (``--keep DIR`` keeps them):
 The steps of a load, each round in a fresh Python process so that each figure is its own:
 
 - ``scan``: ``fastdns._zscanner.scan_zone_file`` (C) -> ScannedZone (columns);
+- ``native compile``: ``fastdns._zcompile.compile_columns`` (C) columns -> zone image, the
+  validity checks included: what ``fastdns serve`` runs for a zone file (fastdns.nativezone);
+  the three steps below are the reference path it falls back to;
 - ``model``: ``fastdns.zonescan.zone_from_scan`` -> fastdns.model.Zone (dnspython objects);
 - ``validate``: ``fastdns.validate.validate_zone`` (with the cyclic garbage collector paused, as
   ``fastdns.zonefile.load_zone_file`` runs it);
@@ -40,6 +43,13 @@ with a 0.3 s timeout: ±0.35 s):
 - ``knotd`` with 2 UDP workers (servers.py's ``knot_conf``: zone file loaded whole, no journal,
   semantic checks off), the same figures for its one process.
 
+With ``--shape NxM`` (repeatable, e.g. ``--shape 100x10000 --shape 100000x10``): N zone files of
+M records each (an SOA, an NS, its address, A records) in one directory; per round, in a fresh
+process, ``fastdns.server.load_zones`` on it (what ``fastdns serve`` runs first: wall time, peak
+RSS, how many zones were compiled natively), then, for N <= 1000, both servers as above, timed
+to the moment every zone answers its SOA (for more zones, polling every origin would dominate
+what is measured).
+
 Memory is read at the first answer. Run on an otherwise idle machine; on a shared 2-CPU box
 figures move by tens of percent between runs.
 """
@@ -61,7 +71,7 @@ from pathlib import Path
 from zone_scan_speed import ORIGIN, mixed_record, write_a_zone
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-STEPS = ["scan", "model", "validate", "compile"]
+STEPS = ["scan", "native compile", "model", "validate", "compile"]
 
 
 # --- zones ---------------------------------------------------------------------------------------
@@ -95,6 +105,65 @@ ns1 IN  A   192.0.2.53
 """
 
 
+def write_shape(directory: Path, zones: int, records: int) -> None:
+    """``zones`` zone files of ``records`` records each in ``directory``."""
+    for z in range(zones):
+        origin = f"z{z}.shape.{ORIGIN}"
+        with (directory / f"{origin}zone").open("w", encoding="ascii") as f:
+            f.write(HEADER_MIXED.replace(f"mixed.{ORIGIN}", origin))
+            for i in range(max(records - 3, 0)):
+                f.write(f"host{i} IN A 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}\n")
+
+
+def load_child(zone_dir: str) -> None:
+    """One round of ``load_zones`` on ``zone_dir``; prints one JSON object."""
+    from fastdns.nativezone import ZoneFileModel
+    from fastdns.server import load_zones
+
+    baseline = rss_now()
+    start = time.perf_counter()
+    load = load_zones(Path(zone_dir))
+    seconds = time.perf_counter() - start
+    native = sum(isinstance(z.zone, ZoneFileModel) for z in load.zones.values())
+    print(json.dumps({
+        "seconds": seconds, "peak_rss": peak_rss(), "rss": rss_now(), "baseline_rss": baseline,
+        "zones": len(load.zones), "native": native, "errors": len(load.errors),
+    }))  # fmt: skip
+
+
+def run_shape(args, directory: Path, shape: str) -> None:
+    zones, records = (int(part) for part in shape.lower().split("x"))
+    zone_dir = directory / f"shape-{zones}x{records}"
+    zone_dir.mkdir(parents=True, exist_ok=True)
+    write_shape(zone_dir, zones, records)
+    print(f"\n{zones:,} zones of {records:,} records: {zone_dir}")
+    results = []
+    for _ in range(args.rounds):
+        proc = subprocess.run(
+            [sys.executable, __file__, "--load-child", str(zone_dir)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise SystemExit(f"load run failed:\n{proc.stdout}\n{proc.stderr}")
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    first = results[0]
+    seconds = statistics.median(r["seconds"] for r in results)
+    print(
+        f"  load_zones (fastdns.server)       {seconds:8.2f} s   peak RSS "
+        f"{mib(statistics.median(r['peak_rss'] for r in results))}   RSS after "
+        f"{mib(statistics.median(r['rss'] for r in results))} (baseline "
+        f"{mib(first['baseline_rss'])}); {first['zones']:,} zones, {first['native']:,} "
+        f"compiled natively, {first['errors']} errors"
+    )
+    if args.no_servers or zones > 1000:
+        return
+    runs: dict[str, list[dict]] = {"fastdns": [], "knot": []}
+    for _ in range(args.rounds):
+        runs["fastdns"].append(start_server("fastdns", zone_dir, args.workers, args.deadline))
+        runs["knot"].append(start_server("knot", zone_dir, 2, args.deadline))
+    report_servers(f"{zones}x{records} servers (every zone answering)", runs)
+
+
 # --- the in-process steps, one round per child process -------------------------------------------
 
 
@@ -115,6 +184,7 @@ def child(path: str, origin: str, reader: str) -> None:
     """One round of the steps on ``path``; prints one JSON object."""
     import dns.name
 
+    from fastdns._zcompile import compile_columns
     from fastdns._zscanner import scan_zone_file
     from fastdns.compile import compile_zone
     from fastdns.validate import validate_zone
@@ -136,6 +206,13 @@ def child(path: str, origin: str, reader: str) -> None:
         scanned = step("scan", lambda: scan_zone_file(path, origin_name))
         out["records"] = len(scanned)
         out["scanned_bytes"] = scanned.nbytes
+        native = step("native compile", lambda: compile_columns(scanned, origin_name.to_wire()))
+        if native[0] is None:  # served through the reference path below
+            out["native_fallback"] = native[1]
+            del out["native compile"]
+        else:
+            out["native_image_bytes"] = len(native[0])
+        del native
         zone = step("model", lambda: zone_from_scan(scanned, origin_name, path))
         del scanned
     with collector_paused():  # as fastdns.zonefile.load_zone_file validates
@@ -144,6 +221,8 @@ def child(path: str, origin: str, reader: str) -> None:
         raise SystemExit(f"{path}: {len(errors)} validation errors, the first: {errors[0]}")
     image = step("compile", lambda: compile_zone(zone))
     out["image_bytes"] = len(image)
+    if "native_image_bytes" in out and out["native_image_bytes"] != len(image):
+        raise SystemExit(f"{path}: the native image differs from the reference image")
     print(json.dumps(out))
 
 
@@ -173,12 +252,21 @@ def report_steps(title: str, results: list[dict], records: int) -> None:
             continue
         seconds = statistics.median(r[name]["seconds"] for r in results)
         peak = statistics.median(r[name]["peak_rss"] for r in results)
-        total += seconds
+        if name != "native compile":  # the native path: scan + native compile
+            total += seconds
         print(
             f"  {name:34} {seconds:8.2f} s {seconds / records * 1e6:7.2f} µs/record   "
             f"peak RSS {mib(peak)}"
         )
-    print(f"  {'total':34} {total:8.2f} s")
+    print(f"  {'total, reference path':34} {total:8.2f} s")
+    if "native_fallback" in first:
+        print(f"  not compiled natively ({first['native_fallback']}): served by the reference path")
+    if "native compile" in first:
+        native = sum(
+            statistics.median(r[name]["seconds"] for r in results)
+            for name in ("scan", "native compile")
+        )
+        print(f"  {'total, native path':34} {native:8.2f} s")
     sizes = [f"zone image {first['image_bytes'] / records:.1f} B/record"]
     if "scanned_bytes" in first:
         sizes.insert(0, f"ScannedZone columns {first['scanned_bytes'] / records:.1f} B/record")
@@ -282,11 +370,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dnspython", action="store_true", help="also time dnspython's reader")
     parser.add_argument("--deadline", type=float, default=300.0, help="server start limit (s)")
     parser.add_argument("--keep", type=Path, help="write the zones here and keep them")
+    parser.add_argument(
+        "--shape", action="append", default=[], metavar="NxM", help="N zones of M records"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--load-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     if args.child:
         child(*args.child)
+        return 0
+    if args.load_child:
+        load_child(args.load_child)
         return 0
 
     directory = args.keep or Path(tempfile.mkdtemp(prefix="zone-load-speed-"))
@@ -325,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 runs["knot"].append(start_server("knot", path.parent, 2, args.deadline))
             report_servers(f"{origin} servers", runs)
+        for shape in args.shape:
+            run_shape(args, directory, shape)
     finally:
         if args.keep is None:
             shutil.rmtree(directory, ignore_errors=True)

@@ -112,6 +112,12 @@ class Zone:
         for candidates in self.rrsets.values():
             yield from candidates
 
+    def materialized(self) -> Zone:
+        """This zone with every record set in memory: itself, except for a zone file's stand-in
+        (fastdns.nativezone.ZoneFileModel), which reads them now. Call it once before using
+        ``rrsets`` many times."""
+        return self
+
     @property
     def soa(self) -> RecordSet | None:
         return self.get(self.origin, dns.rdatatype.SOA)

@@ -1,7 +1,8 @@
 """What the server serves: a zone directory, loaded and compiled, one zone image per zone.
 
-``load_zones`` reads and compiles every ``<origin>.zone`` of the zone directory; on a reload it
-keeps the previous version of a zone whose new file is broken. The supervisor
+``load_zones`` reads and compiles every ``<origin>.zone`` of the zone directory (natively from
+the scanner's columns where it can, fastdns.nativezone); on a reload it keeps the previous
+version of a zone whose new file is broken. The supervisor
 (``fastdns.supervisor``) runs it at start and on SIGHUP and writes ``zone_images`` into a
 snapshot for the workers.
 """
@@ -16,8 +17,9 @@ from pathlib import Path
 import dns.name
 
 from fastdns.compile import compile_zone
-from fastdns.model import Zone, ZoneLoadError
-from fastdns.zonedir import load_zone_dir
+from fastdns.model import Zone, ZoneError, ZoneLoadError
+from fastdns.nativezone import compile_zone_file
+from fastdns.zonedir import zone_files
 from fastdns.zonefile import ZONE_FILE_SUFFIX, origin_from_file_name
 
 log = logging.getLogger("fastdns")
@@ -39,7 +41,8 @@ class ServedZone:
     hosted_zone_id: str | None = None  # set for hosted zones (the API's store)
     # What each routing-policy group of the image was compiled from (TestDNSAnswer).
     policy_groups: tuple = ()
-    # The model it was compiled from: what zone transfers send (fastdns.xfr).
+    # The model it was compiled from: what zone transfers send (fastdns.xfr); for a zone file
+    # compiled natively, a stand-in that reads the file when asked (fastdns.nativezone).
     zone: Zone | None = field(default=None, repr=False, compare=False)
     # Signed zones: the time (epoch seconds) by which it must be compiled again so that no
     # served signature gets near its expiration (fastdns.dnssec.signer).
@@ -92,15 +95,25 @@ def load_zones(
     ``previous`` has a version of it and its file is still there, that version is kept. Zones
     whose files are gone are dropped.
     """
-    zones, errors = load_zone_dir(zone_dir)
-    result = ZoneLoad(errors=[str(e) for e in errors])
-    for zone in zones:
+    files, errors = zone_files(zone_dir)
+    result = ZoneLoad()
+    for file, origin in files:
         try:
-            result.zones[zone.origin] = compile_served_zone(zone)
-        except Exception as exc:  # a compiler bug must not take the other zones down
-            log.debug("compiling %s failed", zone.origin, exc_info=True)
-            result.errors.append(f"{zone.source or zone.origin}:0: cannot compile zone: {exc}")
+            compiled = compile_zone_file(file, origin)
+        except ZoneLoadError as e:
+            errors.extend(e.errors)
             continue
+        except Exception as exc:  # a compiler bug must not take the other zones down
+            log.debug("compiling %s failed", origin, exc_info=True)
+            errors.append(ZoneError(file, 0, f"cannot compile zone: {exc}"))
+            continue
+        result.zones[origin] = ServedZone(
+            origin, compiled.image, compiled.record_sets, compiled.serial, file,
+            zone=compiled.model,
+        )  # fmt: skip
+    errors.sort(key=lambda e: (e.file, e.line, e.reason))
+    result.errors = [str(e) for e in errors]
+    result.zones = dict(sorted(result.zones.items()))
     if previous:
         on_disk = _origins_on_disk(zone_dir)
         for origin, served in previous.items():

@@ -9,7 +9,7 @@ import dns.name
 from fastdns.model import Zone, ZoneError, ZoneLoadError
 from fastdns.zonefile import ZONE_FILE_SUFFIX, load_zone_file, origin_from_file_name
 
-__all__ = ["check_zone_file", "load_zone_dir"]
+__all__ = ["check_zone_file", "load_zone_dir", "zone_files"]
 
 
 def load_zone_dir(path: str | os.PathLike[str]) -> tuple[list[Zone], list[ZoneError]]:
@@ -25,13 +25,31 @@ def load_zone_dir(path: str | os.PathLike[str]) -> tuple[list[Zone], list[ZoneEr
     :returns: the zones in DNSSEC canonical order of their origins, and every error sorted by
         file and line. A directory that cannot be listed gives one error at line 0.
     """
+    files, errors = zone_files(path)
+    zones: list[Zone] = []
+    for file, origin in files:
+        try:
+            zones.append(load_zone_file(file, origin))
+        except ZoneLoadError as e:
+            errors.extend(e.errors)
+    zones.sort(key=lambda zone: zone.origin)
+    errors.sort(key=lambda e: (e.file, e.line, e.reason))
+    return zones, errors
+
+
+def zone_files(
+    path: str | os.PathLike[str],
+) -> tuple[list[tuple[str, dns.name.Name]], list[ZoneError]]:
+    """The ``<origin>.zone`` files of directory ``path`` in file-name order, each with its
+    origin, and the errors of the others (see :func:`load_zone_dir`: a name that gives no
+    origin, a second file for an origin, a directory that cannot be listed)."""
     directory = os.fspath(path)
     try:
         entries = sorted(os.listdir(directory))
     except OSError as e:
         return [], [ZoneError(directory, 0, f"cannot read zone directory: {e.strerror}")]
 
-    zones: list[Zone] = []
+    files: list[tuple[str, dns.name.Name]] = []
     errors: list[ZoneError] = []
     seen: dict[dns.name.Name, str] = {}
     for entry in entries:
@@ -50,13 +68,8 @@ def load_zone_dir(path: str | os.PathLike[str]) -> tuple[list[Zone], list[ZoneEr
             )
             continue
         seen[origin] = file
-        try:
-            zones.append(load_zone_file(file, origin))
-        except ZoneLoadError as e:
-            errors.extend(e.errors)
-    zones.sort(key=lambda zone: zone.origin)
-    errors.sort(key=lambda e: (e.file, e.line, e.reason))
-    return zones, errors
+        files.append((file, origin))
+    return files, errors
 
 
 def check_zone_file(

@@ -14,6 +14,8 @@ closed.test    allow = [192.0.2.0/24] (not us)                  REFUSED
 quiet.test     none (the global default names nothing)          REFUSED
 big.test       allow = [127.0.0.0/8]; 5000 extra A records      every record, many messages
 =============  ===============================================  ================================
+
+The last test runs its own server: a zone file edited without a reload is not transferred.
 """
 
 from __future__ import annotations
@@ -241,3 +243,24 @@ def test_transfer_with_the_supervisor_serving(zones, tmp_path) -> None:
             zones / "example.com.zone", "example.com."
         )
         assert transfer_rcode(server, "closed.test") == dns.rcode.REFUSED
+
+
+def test_transfer_of_a_zone_file_edited_but_not_reloaded(tmp_path) -> None:
+    # A zone file compiled natively keeps no model: a transfer reads the file again
+    # (fastdns.nativezone.ZoneFileModel). Once the file holds another serial than the one
+    # served, its records are not the served zone's: SERVFAIL until the reload.
+    folder = tmp_path / "zones"
+    folder.mkdir()
+    write_zone(folder / "edit.test.zone", "edit.test.", 7, 10)
+    config = tmp_path / "fastdns.toml"
+    config.write_text('[transfer.zones."edit.test"]\nallow = ["127.0.0.0/8"]\n')
+    with running_fastdns(folder, config=config) as server:
+        assert records(axfr(server, "edit.test")) == zone_file_records(
+            folder / "edit.test.zone", "edit.test."
+        )
+        write_zone(folder / "edit.test.zone", "edit.test.", 8, 11)
+        assert transfer_rcode(server, "edit.test") == dns.rcode.SERVFAIL
+        server.reload()
+        zone = axfr(server, "edit.test")
+        assert zone.get_soa().serial == 8
+        assert records(zone) == zone_file_records(folder / "edit.test.zone", "edit.test.")

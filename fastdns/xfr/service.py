@@ -44,7 +44,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from fastdns.dnssec.signer import ZoneSigner
-from fastdns.model import Zone
+from fastdns.model import Zone, ZoneLoadError
 from fastdns.xfr.acl import transfer_allowed
 from fastdns.xfr.axfr import axfr_rrsets, soa_rrset, transfer_messages
 from fastdns.xfr.config import NotifyTarget, TransferConfig, UpdateConfig, update_allowed
@@ -238,6 +238,13 @@ class ControlPlaneService:
                 "%s of zone %s refused to %s (key %s)", kind, zone.origin, peer, key_name or "-"
             )
             yield self._error(verified, dns.rcode.REFUSED)
+            return
+        try:
+            # A zone file's stand-in reads the file now (fastdns.nativezone).
+            zone = zone.materialized()
+        except ZoneLoadError as exc:
+            log.warning("%s of zone %s to %s: %s", kind, zone.origin, peer, exc)
+            yield self._error(verified, dns.rcode.SERVFAIL)
             return
         soa = soa_rrset(zone)
         serial = soa[0].serial

@@ -1,0 +1,242 @@
+"""The native zone-file compiler (fastdns._zcompile) against the reference (fastdns.compile).
+
+The differential rule: for a zone file, ``compile_columns`` on the scanner's columns gives
+either the very image ``compile_zone(load_zone_file(path))`` gives (byte for byte: the same
+trie, the same templates in the same order, so every query -- each (name, type), ANY, names
+below every node, wildcard matches, names below delegations, CNAME chains -- is answered
+identically), or no image and a reason, in which case fastdns.nativezone takes the reference
+path. A zone the reference rejects is never compiled natively. Inputs: every zone file of the
+test corpus (tests/data) and random zones built from the shapes that change answers:
+delegations with in-domain and sibling glue, wildcards, CNAME chains (into wildcards, cuts,
+missing names, loops, out of the zone), MX/NS/SRV additional data, duplicates, TTL
+disagreements, mixed case, and the validation mistakes the native checks must catch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dns.name
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fastdns._native import _core
+from fastdns._zcompile import NATIVE_TYPES, compile_columns
+from fastdns._zscanner import scan_zone_file
+from fastdns.compile import compile_zone
+from fastdns.model import ZoneLoadError
+from fastdns.nativezone import ZoneFileModel, compile_zone_file
+from fastdns.server import load_zones
+from fastdns.zonefile import load_zone_file, origin_from_file_name
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def reference(path: Path, origin: dns.name.Name) -> bytes | None:
+    """The reference image, or None when the reference rejects the file."""
+    try:
+        return compile_zone(load_zone_file(path, origin))
+    except ZoneLoadError:
+        return None
+
+
+def native(path: Path, origin: dns.name.Name) -> tuple[bytes | None, str | None]:
+    scanned = scan_zone_file(path, origin)
+    image, reason, *_ = compile_columns(scanned, origin.to_wire())
+    return image, reason
+
+
+def check(path: Path, origin: dns.name.Name) -> str:
+    """The rule above for one file; "native", "fallback" or "rejected"."""
+    expected = reference(path, origin)
+    try:
+        image, reason = native(path, origin)
+    except Exception:
+        assert expected is None  # a syntax error: both readers reject it
+        return "rejected"
+    if expected is None:
+        assert image is None, f"{path}: compiled natively a zone the reference rejects"
+        return "rejected"
+    if image is None:
+        assert reason
+        return "fallback"
+    assert image == expected, f"{path}: native image differs from the reference"
+    return "native"
+
+
+def corpus_origin(path: Path) -> dns.name.Name | None:
+    try:
+        return origin_from_file_name(path)
+    except ZoneLoadError:
+        return None
+
+
+# Every zone file of the corpus whose name gives an origin (the others test zone directories).
+CORPUS = [p for p in sorted(DATA.rglob("*.zone")) if corpus_origin(p) is not None]
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: str(p.relative_to(DATA)))
+def test_corpus_zone_compiles_as_the_reference_does(path):
+    check(path, corpus_origin(path))
+
+
+def test_corpus_is_mostly_compiled_natively():
+    # The differential test above would pass vacuously if every zone fell back.
+    outcomes = [check(p, corpus_origin(p)) for p in CORPUS]
+    assert outcomes.count("native") >= 15
+    assert "fallback" in outcomes  # tests/data/zonefiles/good/types.example.zone: NSEC3PARAM
+
+
+def test_fallback_names_the_type(tmp_path):
+    path = tmp_path / "f.test.zone"
+    path.write_text(
+        "@ 300 SOA ns hm 1 2 3 4 5\n@ 300 NS ns\nns 300 A 192.0.2.1\n@ 0 NSEC3PARAM 1 0 0 -\n"
+    )
+    image, reason = native(path, dns.name.from_text("f.test."))
+    assert image is None and reason == "type 51 is not compiled natively"
+    assert 51 not in NATIVE_TYPES and 1 in NATIVE_TYPES and 65400 in NATIVE_TYPES
+
+
+# -- random zones --------------------------------------------------------------------------------
+
+ORIGIN = "Rnd.Test."
+LABELS = ["a", "B", "c", "www", "mail", "*", "sub", "Deleg", "x"]
+ADDRESSES = ["192.0.2.1", "192.0.2.2", "198.51.100.7"]
+
+
+@st.composite
+def names(draw) -> str:
+    depth = draw(st.integers(0, 3))
+    labels = [draw(st.sampled_from(LABELS)) for _ in range(depth)]
+    return ".".join(labels) + "." + ORIGIN if labels else ORIGIN
+
+
+@st.composite
+def targets(draw) -> str:
+    return draw(st.one_of(names(), st.sampled_from(["out.example.", "ns.Other.test."])))
+
+
+@st.composite
+def records(draw) -> str:
+    owner = draw(names())
+    ttl = draw(st.sampled_from([60, 300, 3600]))
+    kind = draw(
+        st.sampled_from(
+            ["A", "A", "AAAA", "NS", "CNAME", "MX", "SRV", "TXT", "DS", "CAA", "RRSIG", "NSEC", "X"]
+        )
+    )
+    data = {
+        "A": lambda: draw(st.sampled_from(ADDRESSES)),
+        "AAAA": lambda: draw(st.sampled_from(["2001:db8::1", "2001:DB8::2"])),
+        "NS": lambda: draw(targets()),
+        "CNAME": lambda: draw(targets()),
+        "MX": lambda: f"{draw(st.integers(0, 20))} {draw(targets())}",
+        "SRV": lambda: f"1 2 {draw(st.integers(1, 9))} {draw(targets())}",
+        "TXT": lambda: draw(st.sampled_from(['"v=spf1 -all"', '"a" "b"', '""'])),
+        "DS": lambda: "12345 13 2 " + "ab" * 32,
+        "CAA": lambda: '0 issue "ca.example"',
+        "RRSIG": lambda: (
+            f"A 13 3 3600 20300101000000 20240101000000 {draw(st.integers(1, 3))} "
+            f"{draw(st.sampled_from([ORIGIN, ORIGIN.lower()]))} AAECAwQ="
+        ),
+        "NSEC": lambda: f"{draw(names())} A NS RRSIG NSEC",
+        "X": lambda: draw(
+            st.sampled_from(
+                [
+                    "TYPE65400 \\# 2 abcd",
+                    "HINFO cpu os",
+                    "LOC 52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m",
+                    'HTTPS 1 . alpn="h3,h2" port=443',
+                ]
+            )
+        ),
+    }[kind]()
+    if kind == "X":
+        return f"{owner} {ttl} {data}"
+    return f"{owner} {ttl} {kind} {data}"
+
+
+@st.composite
+def zone_texts(draw) -> str:
+    head = [
+        f"{ORIGIN} 3600 SOA ns1.{ORIGIN} hostmaster.{ORIGIN} 1 7200 3600 1209600 "
+        f"{draw(st.sampled_from([300, 7200]))}",
+        f"{ORIGIN} 3600 NS ns1.{ORIGIN}",
+        f"ns1.{ORIGIN} 3600 A 192.0.2.53",
+    ]
+    body = draw(st.lists(records(), min_size=1, max_size=25))
+    return "\n".join(head + body) + "\n"
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=zone_texts())
+def test_random_zone_compiles_as_the_reference_does(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("rnd") / "rnd.test.zone"
+    path.write_text(text)
+    # Every type here is compiled natively: a valid zone must not fall back (a native check
+    # stricter than fastdns.validate would show up as a fallback).
+    assert check(path, dns.name.from_text(ORIGIN)) != "fallback"
+
+
+def test_root_zone(tmp_path):
+    path = tmp_path / "..zone"
+    path.write_text(
+        ". 86400 SOA a.root-servers.net. nstld.verisign-grs.com. 1 1800 900 604800 86400\n"
+        ". 518400 NS a.root-servers.net.\n"
+        "a.root-servers.net. 518400 A 198.41.0.4\n"
+        "com. 172800 NS a.gtld-servers.net.\n"
+        "a.gtld-servers.net. 172800 A 192.5.6.30\n"
+        "*.wild. 300 TXT w\n"
+    )
+    assert check(path, dns.name.root) == "native"
+
+
+# -- the loader ------------------------------------------------------------------------------------
+
+PLAIN = """$ORIGIN plain.test.
+@ 3600 SOA ns1 hostmaster 7 7200 3600 1209600 300
+@ 3600 NS ns1
+ns1 3600 A 192.0.2.53
+www 300 A 192.0.2.1
+alias 300 CNAME www
+"""
+
+
+def test_zone_file_served_natively_keeps_no_model_until_asked(tmp_path):
+    path = tmp_path / "plain.test.zone"
+    path.write_text(PLAIN)
+    origin = dns.name.from_text("plain.test.")
+    compiled = compile_zone_file(str(path), origin)
+    assert compiled.image == compile_zone(load_zone_file(path))
+    assert (compiled.record_sets, compiled.serial) == (5, 7)
+    model = compiled.model
+    assert isinstance(model, ZoneFileModel)
+    assert model.soa.rdatas[0].serial == 7 and model.soa.ttl == 3600
+    assert model.materialized().rrsets == load_zone_file(path).rrsets
+    assert model.soa == load_zone_file(path).soa
+    # The file changed and was not reloaded: its records are not the served ones.
+    path.write_text(PLAIN.replace(" 7 7200", " 8 7200"))
+    del compiled
+    with pytest.raises(ZoneLoadError, match="changed since serial 7"):
+        ZoneFileModel(origin, str(path), model.soa).materialized()
+
+
+def test_load_zones_uses_the_native_path_and_falls_back(tmp_path):
+    (tmp_path / "plain.test.zone").write_text(PLAIN)
+    (tmp_path / "types.example.zone").write_text(
+        (DATA / "zonefiles" / "good" / "types.example.zone").read_text()
+    )
+    broken = PLAIN.replace("plain.test.", "broken.test.") + "alias 300 A 192.0.2.9\n"
+    (tmp_path / "broken.test.zone").write_text(broken)
+    load = load_zones(tmp_path)
+    plain = load.zones[dns.name.from_text("plain.test.")]
+    types = load.zones[dns.name.from_text("types.example.")]
+    assert isinstance(plain.zone, ZoneFileModel)
+    assert types.zone is not None and not isinstance(types.zone, ZoneFileModel)
+    # The broken zone's errors are the reference validator's, with file and line.
+    assert load.errors == [
+        f"{tmp_path / 'broken.test.zone'}:6: alias.broken.test. has CNAME and A (RFC 2181 §10.1)"
+    ]
+    catalog = _core.Catalog([plain.image, types.image])
+    assert catalog is not None
