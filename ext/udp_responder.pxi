@@ -126,6 +126,10 @@ cdef class UdpResponder:
         cdef int err
         if self.t.running:
             raise RuntimeError("the receive thread is already running")
+        if self.s.read_shut:
+            # stop_thread shut the socket's reading side; a blocking receive would now return
+            # end-of-file at once, forever.
+            raise RuntimeError("the receive thread was stopped: this socket cannot be reused")
         if self.t.fill == NULL:
             self.t.fill = <uint8_t*> PyMem_Malloc(HANDOFF_BYTES)
             self.t.spare = <uint8_t*> PyMem_Malloc(HANDOFF_BYTES)
@@ -135,7 +139,6 @@ cdef class UdpResponder:
             self.t.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)
             if self.t.wake_fd < 0:
                 raise OSError(errno, "eventfd failed")
-        self.s.read_shut = False
         with nogil:
             err = udp_thread_start(&self.t)
         if err:

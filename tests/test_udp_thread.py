@@ -229,3 +229,15 @@ def test_a_loaded_worker_stops_cleanly_on_sigterm(zone_dir, receiver):
                 time.sleep(0.05)
             assert not alive(pid)
         assert "fastdns stopped" in server.stderr_text()
+
+
+def test_a_stopped_thread_is_not_restarted_on_the_same_socket(tmp_path):
+    catalog = zone_catalog(tmp_path, 1, "192.0.2")
+
+    def client(_port, responder):
+        responder.stop_thread()
+        with pytest.raises(RuntimeError, match="cannot be reused"):
+            responder.start_thread()
+        return responder.threaded
+
+    assert serve_threaded(catalog, client) is False
