@@ -69,9 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--udp-receiver",
-        choices=("thread", "loop"),
-        help="how a worker serves UDP: a native receive thread per socket (thread, the default) "
-        "or the event loop (loop)",
+        choices=("loop", "thread"),
+        help="how a worker serves UDP: the event loop (loop, the default) or a native receive "
+        "thread per socket (thread)",
     )
     serve.add_argument(
         "--metrics-listen",

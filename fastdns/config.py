@@ -61,10 +61,11 @@ class ListenAddress:
         return f"{self.host}:{self.port}"
 
 
-# How each worker serves its UDP sockets (fastdns.transport): "thread", a native receive thread
-# per socket that answers without the event loop; "loop", the event loop's reader callback. The
-# first is the default.
-UDP_RECEIVERS = ("thread", "loop")
+# How each worker serves its UDP sockets (fastdns.transport): "loop", the event loop's reader
+# callback; "thread", a native receive thread per socket that answers without the event loop.
+# The first is the default: the thread has not measured cheaper per query on a shared 2-CPU
+# machine (bench/compare_udp_receivers.py), only a lower latency.
+UDP_RECEIVERS = ("loop", "thread")
 
 
 @dataclass(frozen=True)
