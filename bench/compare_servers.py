@@ -12,6 +12,7 @@ and latency, and the ratios fastdns/knot.
     python bench/compare_servers.py                 # 3 rounds of 10 s per server and tool
     python bench/compare_servers.py --rounds 5 --duration 20 --json-out results.json
     python bench/compare_servers.py --nsd            # NSD as well (Debian package nsd)
+    python bench/compare_servers.py --udp-receiver loop   # fastdns's event-loop UDP path
 
 It needs knotd (package ``knot``) and dnsperf (package ``dnsperf``), and the built extensions
 (``pip install --no-build-isolation -e .``). Not part of the test run.
@@ -25,6 +26,8 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
+
+from fastdns.config import UDP_RECEIVERS
 
 ORIGIN = "bench.example"
 
@@ -67,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--plot", metavar="PNG", help="latency by percentile, per server")
     parser.add_argument("--zone-dir", metavar="DIR", help="write the zone here and keep it")
+    parser.add_argument(
+        "--udp-receiver",
+        choices=UDP_RECEIVERS,
+        help="fastdns's udp_receiver setting (default: fastdns's default)",
+    )
     args = parser.parse_args(argv)
 
     from fastdns.cli import main as fastdns_main
@@ -75,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         zone_dir = Path(args.zone_dir or tmp)
         zone_dir.mkdir(parents=True, exist_ok=True)
         (zone_dir / f"{ORIGIN}.zone").write_text(zone_text(args.names))
+        config = None
+        if args.udp_receiver:
+            config = Path(tmp) / "fastdns.toml"
+            config.write_text(f'udp_receiver = "{args.udp_receiver}"\n')
         bench_args = [
             "bench",
             "--compare",
@@ -96,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             *(["--pin"] if len(os.sched_getaffinity(0)) > 1 else []),
             *(["--save-json", args.json_out] if args.json_out else []),
             *(["--plot", args.plot] if args.plot else []),
+            *(["--fastdns-config", str(config)] if config else []),
         ]
         print("$ python -m fastdns " + shlex.join(bench_args), file=sys.stderr, flush=True)
         return fastdns_main(bench_args)

@@ -8,7 +8,7 @@ query (``answer_query``) is plain C and runs without the GIL.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.string cimport memcmp, memcpy, memset
-from libc.stdint cimport uint64_t
+from libc.stdint cimport int32_t, uint64_t
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 
@@ -471,6 +471,7 @@ cdef class Catalog:
         cdef const uint8_t[::1] view
         cdef Client peer
         cdef const Client* peer_ptr = NULL
+        cdef CountBatch counts
         if client is not None:
             packed = bytes(client)
             if len(packed) == 4:
@@ -492,12 +493,15 @@ cdef class Catalog:
             view = query
             data = &view[0] if view.shape[0] else NULL
             length = view.shape[0]
+        memset(&counts, 0, sizeof(counts))
         with nogil:
             n = answer_query(&self.c, data, length, tcp, out, info, peer_ptr)
             if row != NULL and not info.control:
-                count_answer(row, tcp, info, out, n)
+                count_answer(counts.n, tcp, info, out, n)
             elif row != NULL:
-                row[C_QUERIES_TCP] += 1  # the control plane's answer is not counted here
+                counts.n[C_QUERIES_TCP] += 1  # the control plane's answer is not counted here
+            if row != NULL:
+                count_flush(row, &counts)
         return n
 
     def answer(self, query, bint tcp=False, Counters counters=None, client=None):
@@ -567,6 +571,8 @@ def parse_query_fields(const uint8_t[::1] packet not None):
 
 
 include "udp.pxi"
+include "udp_thread.pxi"
+include "udp_responder.pxi"
 
 
 def _wire_to_text(bytes wire):

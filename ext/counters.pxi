@@ -1,6 +1,12 @@
-# Per-worker counters: one row of uint64 in a (usually shared) buffer. A worker is the only
-# writer of its row; the supervisor reads aligned 64-bit words, which x86-64 and AArch64 load
-# untorn, so no atomics are needed.
+# Per-worker counters: one row of uint64 in a (usually shared) buffer. Only the worker writes its
+# row, but from two threads when the UDP receive thread runs (ext/udp_thread.pxi) next to the
+# event loop's TCP path, and both count rcodes: so answers are counted into a private row
+# (``CountBatch``) and added to the shared one with relaxed atomic adds, once per UDP batch and
+# once per TCP message. The supervisor reads aligned 64-bit words, which x86-64 and AArch64
+# load untorn.
+
+cdef extern from "udp_thread.h":
+    void fd_counter_add(uint64_t* word, uint64_t n) noexcept nogil
 
 cdef enum:
     C_QUERIES_UDP = 0
@@ -29,6 +35,19 @@ COUNTER_NAMES = (
     "send_errors",
 )
 COUNTER_SLOT_BYTES = C_SLOT_WORDS * 8
+
+
+ctypedef struct CountBatch:
+    uint64_t n[C_COUNT]
+
+
+cdef inline void count_flush(uint64_t* row, CountBatch* batch) noexcept nogil:
+    """Add ``batch`` to ``row`` (atomically, word by word) and zero it."""
+    cdef int i
+    for i in range(C_COUNT):
+        if batch.n[i]:
+            fd_counter_add(&row[i], batch.n[i])
+            batch.n[i] = 0
 
 
 cdef inline void count_answer(uint64_t* row, bint tcp, const AnswerInfo* info,

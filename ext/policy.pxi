@@ -24,7 +24,7 @@ ctypedef struct PolicyState:
     int classifier_count
     const uint8_t* health          # one octet per health slot: 1 healthy, 0 not
     Py_ssize_t health_len
-    uint64_t* rng                  # per process; workers are single-threaded
+    uint64_t* rng                  # per catalog (TCP) and per UDP socket (ext/udp.pxi)
 
 
 cdef inline uint64_t next_random(uint64_t* state) noexcept nogil:

@@ -1,6 +1,7 @@
 # The batched UDP path: drain the socket with recvmmsg, answer the batch in C without the GIL,
-# reply with sendmmsg. Python runs once per batch (the event loop's reader callback), not per
-# packet.
+# reply with sendmmsg. The steps work on a plain C struct (UdpState) so that both drivers share
+# them: the event loop's reader callback (UdpResponder.on_readable, Python once per batch) and
+# the native receive thread (udp_thread.pxi, no Python on the wake-up path at all).
 
 cdef extern from "<sys/uio.h>":
     struct iovec:
@@ -26,6 +27,7 @@ cdef extern from "<sys/socket.h>":
     int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) nogil
     int MSG_DONTWAIT
     int MSG_TRUNC
+    int MSG_WAITFORONE
 
 cdef extern from "<errno.h>":
     int errno
@@ -71,176 +73,136 @@ cdef void client_from_sockaddr(const uint8_t* sa, socklen_t length,
         client.prefix = 0
 
 
-cdef class UdpResponder:
-    """Answers every datagram waiting on a non-blocking UDP socket, a batch at a time.
+ctypedef struct UdpState:
+    int fd
+    bint read_shut           # shutdown(SHUT_RD) was called: see udp_receive
+    CatalogC cat             # a copy of the served Catalog's C view, policy.rng -> rng
+    uint64_t rng             # this socket's own generator: the TCP path uses the Catalog's
+    uint64_t* row            # the shared counter row
+    CountBatch counts        # this batch's counts, added to row by count_flush
+    mmsghdr* rmsgs
+    mmsghdr* smsgs
+    iovec* riov
+    iovec* siov
+    sockaddr_storage* addrs
+    uint8_t* rbufs
+    uint8_t* sbufs
+    AnswerInfo* infos
+    Py_ssize_t* lens
 
-    ``on_readable()`` is meant for ``loop.add_reader(fd, responder.on_readable)``.
-    ``set_catalog()`` swaps the snapshot between batches, so a query sees one or the other.
-    With ``set_query_log(callback)`` each batch is reported as a list of
-    ``(zone_index, qname_wire, qtype, rcode, address_bytes)``; without it nothing is collected.
-    With ``set_control(callback)``, each datagram the C answer leaves to the control plane
-    (NOTIFY, UPDATE, IXFR) is passed on as ``callback(datagram, address_bytes)`` after its batch;
-    without it such datagrams get no answer.
-    """
 
-    cdef int fd
-    cdef Catalog catalog
-    cdef Counters counters
-    cdef uint64_t* row
-    cdef object query_log
-    cdef object control
-    cdef mmsghdr* rmsgs
-    cdef mmsghdr* smsgs
-    cdef iovec* riov
-    cdef iovec* siov
-    cdef sockaddr_storage* addrs
-    cdef uint8_t* rbufs
-    cdef uint8_t* sbufs
-    cdef AnswerInfo* infos
-    cdef Py_ssize_t* lens
+cdef int udp_state_init(UdpState* s, int fd, uint64_t* row) noexcept:
+    """Allocate the batch buffers; -1 when out of memory (``udp_state_free`` either way)."""
+    cdef int i
+    memset(s, 0, sizeof(UdpState))
+    s.fd = fd
+    s.row = row
+    s.rmsgs = <mmsghdr*> PyMem_Malloc(sizeof(mmsghdr) * UDP_BATCH)
+    s.smsgs = <mmsghdr*> PyMem_Malloc(sizeof(mmsghdr) * UDP_BATCH)
+    s.riov = <iovec*> PyMem_Malloc(sizeof(iovec) * UDP_BATCH)
+    s.siov = <iovec*> PyMem_Malloc(sizeof(iovec) * UDP_BATCH)
+    s.addrs = <sockaddr_storage*> PyMem_Malloc(sizeof(sockaddr_storage) * UDP_BATCH)
+    s.rbufs = <uint8_t*> PyMem_Malloc(UDP_QUERY_MAX * UDP_BATCH)
+    s.sbufs = <uint8_t*> PyMem_Malloc(<size_t> OUT_BUFFER * UDP_BATCH)
+    s.infos = <AnswerInfo*> PyMem_Malloc(sizeof(AnswerInfo) * UDP_BATCH)
+    s.lens = <Py_ssize_t*> PyMem_Malloc(sizeof(Py_ssize_t) * UDP_BATCH)
+    if not (s.rmsgs and s.smsgs and s.riov and s.siov and s.addrs and
+            s.rbufs and s.sbufs and s.infos and s.lens):
+        return -1
+    memset(s.rmsgs, 0, sizeof(mmsghdr) * UDP_BATCH)
+    memset(s.smsgs, 0, sizeof(mmsghdr) * UDP_BATCH)
+    for i in range(UDP_BATCH):
+        s.riov[i].iov_base = s.rbufs + i * UDP_QUERY_MAX
+        s.riov[i].iov_len = UDP_QUERY_MAX
+        s.rmsgs[i].msg_hdr.msg_iov = &s.riov[i]
+        s.rmsgs[i].msg_hdr.msg_iovlen = 1
+        s.rmsgs[i].msg_hdr.msg_name = &s.addrs[i]
+        s.smsgs[i].msg_hdr.msg_iov = &s.siov[i]
+        s.smsgs[i].msg_hdr.msg_iovlen = 1
+    return 0
 
-    def __cinit__(self, int fd, Catalog catalog not None, Counters counters=None):
-        cdef int i
-        self.fd = fd
-        self.catalog = catalog
-        self.counters = counters if counters is not None else Counters()
-        self.row = self.counters.row
-        self.query_log = None
-        self.rmsgs = <mmsghdr*> PyMem_Malloc(sizeof(mmsghdr) * UDP_BATCH)
-        self.smsgs = <mmsghdr*> PyMem_Malloc(sizeof(mmsghdr) * UDP_BATCH)
-        self.riov = <iovec*> PyMem_Malloc(sizeof(iovec) * UDP_BATCH)
-        self.siov = <iovec*> PyMem_Malloc(sizeof(iovec) * UDP_BATCH)
-        self.addrs = <sockaddr_storage*> PyMem_Malloc(sizeof(sockaddr_storage) * UDP_BATCH)
-        self.rbufs = <uint8_t*> PyMem_Malloc(UDP_QUERY_MAX * UDP_BATCH)
-        self.sbufs = <uint8_t*> PyMem_Malloc(<size_t> OUT_BUFFER * UDP_BATCH)
-        self.infos = <AnswerInfo*> PyMem_Malloc(sizeof(AnswerInfo) * UDP_BATCH)
-        self.lens = <Py_ssize_t*> PyMem_Malloc(sizeof(Py_ssize_t) * UDP_BATCH)
-        if not (self.rmsgs and self.smsgs and self.riov and self.siov and self.addrs and
-                self.rbufs and self.sbufs and self.infos and self.lens):
-            raise MemoryError()
-        memset(self.rmsgs, 0, sizeof(mmsghdr) * UDP_BATCH)
-        memset(self.smsgs, 0, sizeof(mmsghdr) * UDP_BATCH)
-        for i in range(UDP_BATCH):
-            self.riov[i].iov_base = self.rbufs + i * UDP_QUERY_MAX
-            self.riov[i].iov_len = UDP_QUERY_MAX
-            self.rmsgs[i].msg_hdr.msg_iov = &self.riov[i]
-            self.rmsgs[i].msg_hdr.msg_iovlen = 1
-            self.rmsgs[i].msg_hdr.msg_name = &self.addrs[i]
-            self.smsgs[i].msg_hdr.msg_iov = &self.siov[i]
-            self.smsgs[i].msg_hdr.msg_iovlen = 1
 
-    def __dealloc__(self):
-        PyMem_Free(self.rmsgs)
-        PyMem_Free(self.smsgs)
-        PyMem_Free(self.riov)
-        PyMem_Free(self.siov)
-        PyMem_Free(self.addrs)
-        PyMem_Free(self.rbufs)
-        PyMem_Free(self.sbufs)
-        PyMem_Free(self.infos)
-        PyMem_Free(self.lens)
+cdef void udp_state_free(UdpState* s) noexcept:
+    PyMem_Free(s.rmsgs)
+    PyMem_Free(s.smsgs)
+    PyMem_Free(s.riov)
+    PyMem_Free(s.siov)
+    PyMem_Free(s.addrs)
+    PyMem_Free(s.rbufs)
+    PyMem_Free(s.sbufs)
+    PyMem_Free(s.infos)
+    PyMem_Free(s.lens)
 
-    def set_catalog(self, Catalog catalog not None):
-        self.catalog = catalog
 
-    def set_query_log(self, callback):
-        self.query_log = callback
-
-    def set_control(self, callback):
-        self.control = callback
-
-    @property
-    def counters(self):
-        return self.counters
-
-    cdef int batch(self) noexcept nogil:
-        """One recvmmsg/answer/sendmmsg round; returns datagrams received (0: drained)."""
-        cdef int n, i, k = 0, sent, r
-        cdef const CatalogC* cat = &self.catalog.c
-        cdef Client peer
-        for i in range(UDP_BATCH):
-            self.rmsgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
-            self.rmsgs[i].msg_hdr.msg_flags = 0
-        while True:
-            n = recvmmsg(self.fd, self.rmsgs, UDP_BATCH, MSG_DONTWAIT, NULL)
-            if n >= 0 or errno != EINTR:
-                break
-        if n <= 0:
-            return 0
+cdef int udp_receive(UdpState* s, int flags) noexcept nogil:
+    """recvmmsg a batch (``flags``: MSG_DONTWAIT, or MSG_WAITFORONE on a blocking socket); the
+    number of datagrams, 0 when none, -1 with errno on error."""
+    cdef int n, i
+    for i in range(UDP_BATCH):
+        s.rmsgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
+        s.rmsgs[i].msg_hdr.msg_flags = 0
+    while True:
+        n = recvmmsg(s.fd, s.rmsgs, UDP_BATCH, flags, NULL)
+        if n >= 0 or errno != EINTR:
+            break
+    if n > 0 and s.read_shut:
+        # After shutdown(SHUT_RD) (how the receive thread is woken to stop) every receive that
+        # finds the queue empty returns end-of-file, so recvmmsg fills the batch with empty
+        # entries; the datagrams really queued come first.
         for i in range(n):
-            if self.rmsgs[i].msg_hdr.msg_flags & MSG_TRUNC:
-                self.lens[i] = 0   # an oversize datagram: not a query we answer
-                self.infos[i].malformed = True
-                self.infos[i].control = False
-                self.infos[i].zone = -1
-                self.infos[i].qname_len = 0
-                self.infos[i].qtype = 0
-                self.infos[i].rcode = -1
-            else:
-                client_from_sockaddr(<const uint8_t*> &self.addrs[i],
-                                     self.rmsgs[i].msg_hdr.msg_namelen, &peer)
-                self.lens[i] = answer_query(cat, self.rbufs + i * UDP_QUERY_MAX,
-                                            self.rmsgs[i].msg_len, False,
-                                            self.sbufs + <size_t> i * OUT_BUFFER,
-                                            &self.infos[i], &peer)
-            count_answer(self.row, False, &self.infos[i], self.sbufs + <size_t> i * OUT_BUFFER,
-                         self.lens[i])
-            if self.lens[i] > 0:
-                self.siov[k].iov_base = self.sbufs + <size_t> i * OUT_BUFFER
-                self.siov[k].iov_len = self.lens[i]
-                self.smsgs[k].msg_hdr.msg_name = &self.addrs[i]
-                self.smsgs[k].msg_hdr.msg_namelen = self.rmsgs[i].msg_hdr.msg_namelen
-                k += 1
-        sent = 0
-        while sent < k:
-            r = sendmmsg(self.fd, self.smsgs + sent, k - sent, MSG_DONTWAIT)
-            if r < 0:
-                if errno == EINTR:
-                    continue
-                # Socket buffer full or a transient error: these answers are lost; count them.
-                self.row[C_SEND_ERRORS] += k - sent
-                break
-            sent += r
-        return n
+            if s.rmsgs[i].msg_len == 0:
+                return i
+    return n
 
-    def on_readable(self):
-        """Drain up to UDP_ROUNDS batches; returns the number of datagrams handled."""
-        cdef int total = 0, n, rounds
-        for rounds in range(UDP_ROUNDS):
-            with nogil:
-                n = self.batch()
-            if n and self.query_log is not None:
-                self._report(n)
-            if n and self.control is not None:
-                self._forward(n)
-            total += n
-            if n < UDP_BATCH:
-                break
-        return total
 
-    cdef _forward(self, int n):
-        cdef int i
-        for i in range(n):
-            if self.infos[i].control and self.lens[i] == 0:
-                self.control(
-                    PyBytes_FromStringAndSize(<char*> self.rbufs + i * UDP_QUERY_MAX,
-                                              self.rmsgs[i].msg_len),
-                    PyBytes_FromStringAndSize(<char*> &self.addrs[i],
-                                              self.rmsgs[i].msg_hdr.msg_namelen),
-                )
+cdef int udp_answer(UdpState* s, int n) noexcept nogil:
+    """Answer the ``n`` datagrams received, counting into ``s.counts``; the number of replies
+    prepared in ``s.smsgs``."""
+    cdef int i, k = 0
+    cdef Client peer
+    for i in range(n):
+        if s.rmsgs[i].msg_hdr.msg_flags & MSG_TRUNC:
+            s.lens[i] = 0   # an oversize datagram: not a query we answer
+            s.infos[i].malformed = True
+            s.infos[i].control = False
+            s.infos[i].zone = -1
+            s.infos[i].qname_len = 0
+            s.infos[i].qtype = 0
+            s.infos[i].rcode = -1
+        else:
+            client_from_sockaddr(<const uint8_t*> &s.addrs[i],
+                                 s.rmsgs[i].msg_hdr.msg_namelen, &peer)
+            s.lens[i] = answer_query(&s.cat, s.rbufs + i * UDP_QUERY_MAX,
+                                     s.rmsgs[i].msg_len, False,
+                                     s.sbufs + <size_t> i * OUT_BUFFER, &s.infos[i], &peer)
+        count_answer(s.counts.n, False, &s.infos[i], s.sbufs + <size_t> i * OUT_BUFFER,
+                     s.lens[i])
+        if s.lens[i] > 0:
+            s.siov[k].iov_base = s.sbufs + <size_t> i * OUT_BUFFER
+            s.siov[k].iov_len = s.lens[i]
+            s.smsgs[k].msg_hdr.msg_name = &s.addrs[i]
+            s.smsgs[k].msg_hdr.msg_namelen = s.rmsgs[i].msg_hdr.msg_namelen
+            k += 1
+    return k
 
-    cdef _report(self, int n):
-        entries = []
-        cdef int i
-        cdef socklen_t alen
-        for i in range(n):
-            alen = self.rmsgs[i].msg_hdr.msg_namelen
-            entries.append((
-                self.infos[i].zone,
-                PyBytes_FromStringAndSize(<char*> self.infos[i].qname, self.infos[i].qname_len),
-                self.infos[i].qtype,
-                self.infos[i].rcode if self.infos[i].rcode >= 0 or self.lens[i] == 0
-                else (self.sbufs[<size_t> i * OUT_BUFFER + 3] & 0x0F),
-                PyBytes_FromStringAndSize(<char*> &self.addrs[i], alen),
-            ))
-        self.query_log(entries)
+
+cdef void udp_send(UdpState* s, int k) noexcept nogil:
+    """sendmmsg the ``k`` replies prepared, then add the batch's counts to the shared row."""
+    cdef int sent = 0, r
+    while sent < k:
+        r = sendmmsg(s.fd, s.smsgs + sent, k - sent, MSG_DONTWAIT)
+        if r < 0:
+            if errno == EINTR:
+                continue
+            # Socket buffer full or a transient error: these answers are lost; count them.
+            s.counts.n[C_SEND_ERRORS] += k - sent
+            break
+        sent += r
+    count_flush(s.row, &s.counts)
+
+
+cdef int udp_rcode(const UdpState* s, int i) noexcept nogil:
+    """The query log's rcode for datagram ``i`` of the batch: -1 when it got no answer."""
+    if s.infos[i].rcode >= 0 or s.lens[i] == 0:
+        return s.infos[i].rcode
+    return s.sbufs[<size_t> i * OUT_BUFFER + 3] & 0x0F

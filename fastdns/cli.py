@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
         "CPU); 0 answers in the supervisor process itself",
     )
     serve.add_argument(
+        "--udp-receiver",
+        choices=("loop", "thread"),
+        help="how a worker serves UDP: the event loop (loop, the default) or a native receive "
+        "thread per socket (thread)",
+    )
+    serve.add_argument(
         "--metrics-listen",
         metavar="ADDR:PORT",
         help="serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics (default: off)",
@@ -141,6 +147,7 @@ def _serve(args: argparse.Namespace) -> int:
         "udp_max_payload": args.udp_max_payload,
         "tcp_idle_timeout": args.tcp_idle_timeout,
         "tcp_max_connections": args.tcp_max_connections,
+        "udp_receiver": args.udp_receiver,
         "log_level": args.log_level,
         "workers": args.workers,
         "drain_timeout": args.drain_timeout,

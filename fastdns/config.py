@@ -61,6 +61,13 @@ class ListenAddress:
         return f"{self.host}:{self.port}"
 
 
+# How each worker serves its UDP sockets (fastdns.transport): "loop", the event loop's reader
+# callback; "thread", a native receive thread per socket that answers without the event loop.
+# The first is the default: the thread has not measured cheaper per query on a shared 2-CPU
+# machine (bench/compare_udp_receivers.py), only a lower latency.
+UDP_RECEIVERS = ("loop", "thread")
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """Validated settings for ``fastdns serve``."""
@@ -70,6 +77,7 @@ class ServerConfig:
     udp_max_payload: int = 1232  # largest UDP response, before EDNS negotiation (RFC 6891 §6.2.5)
     tcp_idle_timeout: float = 10.0  # seconds; RFC 7766 §6.2.3 asks for "of the order of seconds"
     tcp_max_connections: int = 1000  # per worker process, like its file descriptors
+    udp_receiver: str = UDP_RECEIVERS[0]  # see UDP_RECEIVERS
     log_level: str = "info"
     # seconds, on SIGTERM, for open TCP connections to receive the answers they are owed
     drain_timeout: float = 2.0
@@ -334,6 +342,12 @@ def _listen_address(value: object) -> ListenAddress:
     return parse_listen(value)  # type: ignore[arg-type]
 
 
+def _udp_receiver(value: object) -> str:
+    if value not in UDP_RECEIVERS:
+        raise ValueError(f"expected one of {', '.join(UDP_RECEIVERS)}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
 def _log_level(value: object) -> str:
     if not isinstance(value, str) or value.lower() not in LOG_LEVELS:
         raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
@@ -348,6 +362,7 @@ SETTINGS = {
     "udp_max_payload": _int_in(512, 65535),
     "tcp_idle_timeout": _seconds,
     "tcp_max_connections": _int_in(1, 1_000_000),
+    "udp_receiver": _udp_receiver,
     "log_level": _log_level,
     "drain_timeout": _seconds,
     # 0: no worker processes, the supervisor serves (for debugging and profiling).

@@ -732,6 +732,7 @@ class Supervisor:
             log_level=config.log_level,
             drain_grace=config.drain_timeout,
             query_log=str(config.query_log) if config.query_log else None,
+            udp_receiver=config.udp_receiver,
         )
 
     async def run(self) -> int:

@@ -1,14 +1,24 @@
 """UDP and TCP listeners of one serving process: bytes in, ``catalog.answer`` bytes out.
 
 ``Listeners`` owns the sockets of every listen address. UDP is served by the extension's
-``UdpResponder``: the socket is registered with the event loop (``add_reader``) and each wake-up
-drains it with ``recvmmsg``, answers the whole batch in C and replies with ``sendmmsg``. TCP is
-served by ``TcpProtocol`` on uvloop streams, calling the same C answer function per message.
+``UdpResponder``, which drains the socket with ``recvmmsg``, answers the whole batch in C and
+replies with ``sendmmsg``, driven in one of two ways (``UDP_RECEIVERS``, the ``udp_receiver``
+setting):
 
-``Listeners.set_catalog`` switches every listener to a new catalog at once. It runs on the event
-loop thread, so it falls between two UDP batches and between two TCP messages: every query is
-answered entirely from the old zones or entirely from the new ones. All DNS logic is in the
-catalog; this module only frames, limits, times out and drains.
+- ``"thread"``: a native thread per UDP socket blocks in ``recvmmsg`` and answers without the
+  GIL; the event loop only delivers what the thread queues for Python (query-log entries,
+  NOTIFY/UPDATE datagrams), woken through an eventfd.
+- ``"loop"``: the socket is registered with the event loop (``add_reader``) and each wake-up
+  runs ``UdpResponder.on_readable``.
+
+TCP is served by ``TcpProtocol`` on uvloop streams, calling the same C answer function per
+message.
+
+``Listeners.set_catalog`` switches every listener to a new catalog at once: every query is
+answered entirely from the old zones or entirely from the new ones (the UDP thread answers a
+batch under a lock that the swap takes; the loop path and TCP run on the loop thread, between
+two batches and two messages). All DNS logic is in the catalog; this module only frames, limits,
+times out and drains.
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ import socket
 import struct
 from collections.abc import Iterable
 
-from fastdns.config import ListenAddress
+from fastdns.config import UDP_RECEIVERS, ListenAddress
 
 log = logging.getLogger("fastdns.transport")
 
@@ -446,14 +456,19 @@ class Listeners:
         idle_timeout: float,
         max_connections: int,
         control_plane=None,
+        udp_receiver: str = UDP_RECEIVERS[0],
     ) -> None:
+        if udp_receiver not in UDP_RECEIVERS:
+            raise ValueError(f"udp_receiver must be one of {UDP_RECEIVERS}, not {udp_receiver!r}")
+        self.udp_receiver = udp_receiver
         self.state = ServingState(catalog, counters)
         self.state.control_plane = control_plane
         self.connections = TcpConnections(
             self.state, idle_timeout=idle_timeout, max_connections=max_connections
         )
         self.addresses: list[ListenAddress] = []
-        self._udp: list[tuple[socket.socket, object]] = []  # (socket, its UdpResponder)
+        # (socket, its UdpResponder, the descriptor the loop watches for it)
+        self._udp: list[tuple[socket.socket, object, int]] = []
         self._udp_control: set[asyncio.Task] = set()  # datagrams with the control plane now
         self._tcp_servers: list[asyncio.AbstractServer] = []
 
@@ -498,8 +513,18 @@ class Listeners:
         responder.set_control(
             lambda datagram, sockaddr: self._control_datagram(udp_sock, datagram, sockaddr)
         )
-        loop.add_reader(udp_sock.fileno(), responder.on_readable)
-        self._udp.append((udp_sock, responder))
+        if self.udp_receiver == "thread":
+            try:
+                watched = responder.start_thread()
+            except BaseException:
+                tcp_server.close()
+                udp_sock.close()
+                raise
+            loop.add_reader(watched, responder.on_wake)
+        else:
+            watched = udp_sock.fileno()
+            loop.add_reader(watched, responder.on_readable)
+        self._udp.append((udp_sock, responder, watched))
         self._tcp_servers.append(tcp_server)
         self.addresses.append(address)
         log.debug("listening on %s (UDP and TCP)", address)
@@ -539,15 +564,17 @@ class Listeners:
         ``zone_names``: what the query log calls its zones (hosted zone IDs), in catalog order
         (None: their origins)."""
         self.state.catalog = catalog
+        # The responders first: a UDP thread's log entries from before the swap are delivered
+        # by set_catalog, and must still be named with the old catalog's zones.
+        for _sock, responder, _watched in self._udp:
+            responder.set_catalog(catalog)
         if self.state.query_log is not None:
             self.state.query_log.set_zones(zone_names or [zone.origin for zone in catalog.zones])
-        for _sock, responder in self._udp:
-            responder.set_catalog(catalog)
 
     def set_query_log(self, query_log) -> None:
         """Log every query (UDP per batch, TCP per message) to ``query_log``; None: off."""
         self.state.query_log = query_log
-        for _sock, responder in self._udp:
+        for _sock, responder, _watched in self._udp:
             responder.set_query_log(query_log)
 
     async def drain(self, grace: float) -> None:
@@ -557,8 +584,9 @@ class Listeners:
         loop = asyncio.get_running_loop()
         for server in self._tcp_servers:
             server.close()
-        for sock, responder in self._udp:
-            loop.remove_reader(sock.fileno())
+        for sock, responder, watched in self._udp:
+            loop.remove_reader(watched)
+            responder.stop_thread()  # joins the receive thread, if any; delivers what it queued
             try:
                 # Each call handles a bounded number of batches; a few calls empty even a full
                 # receive buffer, and a client that keeps sending cannot keep us here.

@@ -44,7 +44,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from fastdns.config import ListenAddress, parse_listen
+from fastdns.config import UDP_RECEIVERS, ListenAddress, parse_listen
 from fastdns.health.table import open_health_table
 from fastdns.metrics import open_counters
 from fastdns.querylog import QueryLog
@@ -131,6 +131,7 @@ class WorkerSettings:
     drain_grace: float = DRAIN_GRACE
     reuse_port: bool = True  # False only for the in-process worker of --workers 0
     query_log: str | None = None  # file appended to by every worker (O_APPEND); None: off
+    udp_receiver: str = UDP_RECEIVERS[0]  # fastdns.config.UDP_RECEIVERS
 
     def to_json(self) -> dict:
         values = asdict(self)
@@ -196,6 +197,7 @@ class Worker:
             idle_timeout=settings.tcp_idle_timeout,
             max_connections=settings.tcp_max_connections,
             control_plane=self.control_plane,
+            udp_receiver=settings.udp_receiver,
         )
         if settings.query_log:
             names = zone_names or [zone.origin for zone in catalog.zones]

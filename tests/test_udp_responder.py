@@ -1,6 +1,8 @@
 """UdpResponder: the batched recvmmsg/sendmmsg path, its counters and its query-log hook.
 
-Real sockets on loopback; the responder runs under uvloop exactly as a worker runs it.
+Real sockets on loopback; the responder runs under uvloop exactly as a worker runs it, driven
+by the event loop (``on_readable``) and by its native receive thread (``start_thread``): every
+test runs with both.
 """
 
 from __future__ import annotations
@@ -42,8 +44,14 @@ def zone_paths():
     return sorted(UNIT_ZONES.glob("*.zone"))
 
 
-def run_responder(catalog, client, *, counters=None, log=None):
-    """Serve ``catalog`` on a fresh UDP socket while ``client(port)`` runs in a thread."""
+@pytest.fixture(params=["loop", "thread"])
+def receiver(request):
+    return request.param
+
+
+def run_responder(catalog, client, *, receiver, counters=None, log=None):
+    """Serve ``catalog`` on a fresh UDP socket while ``client(port)`` runs in a thread;
+    ``receiver``: "loop" or "thread", the driver (as fastdns.transport.Listeners uses it)."""
 
     async def main():
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -53,11 +61,17 @@ def run_responder(catalog, client, *, counters=None, log=None):
         if log is not None:
             responder.set_query_log(log)
         loop = asyncio.get_running_loop()
-        loop.add_reader(sock.fileno(), responder.on_readable)
+        if receiver == "thread":
+            watched = responder.start_thread()
+            loop.add_reader(watched, responder.on_wake)
+        else:
+            watched = sock.fileno()
+            loop.add_reader(watched, responder.on_readable)
         try:
             return await loop.run_in_executor(None, client, sock.getsockname()[1], responder)
         finally:
-            loop.remove_reader(sock.fileno())
+            loop.remove_reader(watched)
+            responder.stop_thread()  # delivers what the thread still had queued
             sock.close()
 
     return uvloop.run(main())
@@ -86,7 +100,7 @@ def exchange_many(port: int, wires: list[bytes], timeout: float = 3.0) -> dict[i
     return answers
 
 
-def test_batch_answers_match_catalog_answer(zone_paths):
+def test_batch_answers_match_catalog_answer(zone_paths, receiver):
     catalog = catalog_from(zone_paths, shared=True)
     names = ["host1.example", "nope.example", "a.b.example", "subdel.example", "example.com"]
     wires = []
@@ -94,7 +108,7 @@ def test_batch_answers_match_catalog_answer(zone_paths):
         q = dns.message.make_query(names[i % len(names)], "A", use_edns=0 if i % 2 else None)
         q.id = i
         wires.append(q.to_wire())
-    answers = run_responder(catalog, lambda port, _r: exchange_many(port, wires))
+    answers = run_responder(catalog, lambda port, _r: exchange_many(port, wires), receiver=receiver)
     assert len(answers) == len(wires)
     for i, wire in enumerate(wires):
         # The batched path and the single-call path are the same C answer.
@@ -102,7 +116,7 @@ def test_batch_answers_match_catalog_answer(zone_paths):
         check_decoders_agree(answers[i])
 
 
-def test_counters_count_by_rcode_and_transport(zone_paths):
+def test_counters_count_by_rcode_and_transport(zone_paths, receiver):
     catalog = catalog_from(zone_paths)
     buffer = mmap.mmap(-1, _core.COUNTER_SLOT_BYTES * 3)
     counters = _core.Counters(buffer, 2)
@@ -112,7 +126,12 @@ def test_counters_count_by_rcode_and_transport(zone_paths):
         dns.message.make_query("example.net", "A", id=3).to_wire(),
         b"\x00\x04garbage",  # under 12 octets: malformed, dropped
     ]
-    run_responder(catalog, lambda port, _r: exchange_many(port, wires, 1.0), counters=counters)
+    run_responder(
+        catalog,
+        lambda port, _r: exchange_many(port, wires, 1.0),
+        receiver=receiver,
+        counters=counters,
+    )
     values = counters.as_dict()
     assert values["queries_udp"] == 4
     assert values["responses_udp"] == 3
@@ -125,15 +144,17 @@ def test_counters_count_by_rcode_and_transport(zone_paths):
     assert _core.Counters(buffer, 2).values() == counters.values()
 
 
-def test_oversize_datagram_is_dropped_and_server_keeps_answering(zone_paths):
+def test_oversize_datagram_is_dropped_and_server_keeps_answering(zone_paths, receiver):
     catalog = catalog_from(zone_paths)
     big = dns.message.make_query("host1.example", "A", id=7).to_wire() + b"\0" * 8000
     good = dns.message.make_query("host1.example", "A", id=8).to_wire()
-    answers = run_responder(catalog, lambda port, _r: exchange_many(port, [big, good], 1.0))
+    answers = run_responder(
+        catalog, lambda port, _r: exchange_many(port, [big, good], 1.0), receiver=receiver
+    )
     assert set(answers) == {8}
 
 
-def test_set_catalog_swaps_between_batches(zone_paths):
+def test_set_catalog_swaps_between_batches(zone_paths, receiver):
     example = [p for p in zone_paths if p.name == "example.zone"]
     others = [p for p in zone_paths if p.name != "example.zone"]
     old, new = catalog_from(example), catalog_from(others)
@@ -145,12 +166,12 @@ def test_set_catalog_swaps_between_batches(zone_paths):
         second = exchange_many(port, [query])[9]
         return first, second
 
-    first, second = run_responder(old, client)
+    first, second = run_responder(old, client, receiver=receiver)
     assert dns.message.from_wire(first).rcode() == dns.rcode.NOERROR
     assert dns.message.from_wire(second).rcode() == dns.rcode.REFUSED
 
 
-def test_query_log_lines_in_route53_format(zone_paths):
+def test_query_log_lines_in_route53_format(zone_paths, receiver):
     catalog = catalog_from(zone_paths)
     stream = io.StringIO()
     zone_ids = [z.origin for z in catalog.zones]
@@ -159,7 +180,7 @@ def test_query_log_lines_in_route53_format(zone_paths):
         dns.message.make_query("HoSt1.example", "AAAA", id=1).to_wire(),
         dns.message.make_query("example.net", "MX", id=2).to_wire(),
     ]
-    run_responder(catalog, lambda port, _r: exchange_many(port, wires), log=log)
+    run_responder(catalog, lambda port, _r: exchange_many(port, wires), receiver=receiver, log=log)
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2
     fields = [line.split(" ") for line in lines]
