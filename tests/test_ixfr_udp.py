@@ -80,7 +80,11 @@ def a_rrset(label: str, address: str) -> dict:
             "ResourceRecords": [{"Value": address}]}  # fmt: skip
 
 
-@pytest.fixture(scope="module", params=[1, 0], ids=["workers", "in-process"])
+@pytest.fixture(
+    scope="module",
+    params=[(1, "loop"), (1, "thread"), (0, "loop")],
+    ids=["workers", "workers-udp-thread", "in-process"],
+)
 def served(tmp_path_factory, request):
     folder = tmp_path_factory.mktemp("ixfr-udp")
     (folder / "zones").mkdir()
@@ -94,8 +98,12 @@ def served(tmp_path_factory, request):
         + KEY256.toml()
         + f'[transfer]\nkeys = ["{KEY256.name}"]\n'
     )
+    workers, receiver = request.param
     # A worker process hands the datagram over its control socket; --workers 0 in process.
-    with running_fastdns(None, config=config, workers=request.param) as server:
+    # With the receive thread the datagram reaches Python through its handoff queue.
+    with running_fastdns(
+        None, config=config, workers=workers, extra_args=["--udp-receiver", receiver]
+    ) as server:
         server.wait_for_log("Route 53 API at")
         client = make_client(f"http://127.0.0.1:{api_port}")
         created = client.create_hosted_zone(Name=ZONE, CallerReference=str(uuid.uuid4()))
