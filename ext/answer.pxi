@@ -66,14 +66,17 @@ cdef Py_ssize_t error_response(const Query* q, uint8_t* out, int rcode, bint wit
 cdef Py_ssize_t emit_template(const Query* q, const Image* img, uint32_t tmpl_index,
                               uint8_t* out, Py_ssize_t limit, uint16_t udp_max,
                               int scope, const uint32_t* proof = NULL,
-                              int nproof = 0) noexcept nogil:
+                              int nproof = 0, const uint8_t* made = NULL, int made_len = 0,
+                              int made_rrs = 0) noexcept nogil:
     """Copy the question and template ``tmpl_index``; shift pointers; fit into ``limit``.
 
     ``proof``: NSEC3 entries (signed zones, DO set) appended to the authority section after
-    the template, whose twin was compiled without additional records for this reason."""
+    the template, whose twin was compiled without additional records for this reason.
+    ``made``: ``made_rrs`` records made for this query (compact denial's NSEC and RRSIG),
+    appended the same way."""
     cdef const ImgTemplate* t = &img.tmpls[tmpl_index]
-    cdef Py_ssize_t extra_len = 0
-    cdef int extra_rrs = 0
+    cdef Py_ssize_t extra_len = made_len
+    cdef int extra_rrs = made_rrs
     cdef Py_ssize_t qsec = q.question_end - HEADER_LEN
     cdef Py_ssize_t opt_len = opt_size(q)
     cdef Py_ssize_t base = HEADER_LEN + qsec
@@ -91,7 +94,8 @@ cdef Py_ssize_t emit_template(const Query* q, const Image* img, uint32_t tmpl_in
     for i in range(nproof):
         extra_len += img.nsec3[proof[i]].wire_len
         extra_rrs += img.nsec3[proof[i]].rr_count
-    if nproof and not truncated and base + body_len + extra_len + opt_len > limit:
+    if (nproof or made_rrs) and not truncated and \
+            base + body_len + extra_len + opt_len > limit:
         truncated = True  # the proof is required data (RFC 4035 §3.1.3): all of it or TC
     if not truncated and base + body_len + opt_len > limit:
         # Optional additional RRs go first; what remains must fit whole (RFC 2181 §9).
@@ -133,7 +137,10 @@ cdef Py_ssize_t emit_template(const Query* q, const Image* img, uint32_t tmpl_in
             memcpy(out + base, img.blob + img.nsec3[proof[i]].wire_off,
                    img.nsec3[proof[i]].wire_len)
             base += img.nsec3[proof[i]].wire_len
-        if nproof:
+        if made_len:
+            memcpy(out + base, made, made_len)
+            base += made_len
+        if extra_rrs:
             write_u16(out + 8, t.ns + extra_rrs)
     if q.has_opt:
         write_u16(out + 10, read_u16(out + 10) + 1)

@@ -77,3 +77,120 @@ cdef int denial_proof(const Image* img, const Query* q, const Walk* w, int how,
         # §7.2.6: a wildcard answer proves that the next closer name does not exist.
         n = add_proof(proof, n, cover)
     return n
+
+
+# Compact denial of existence (RFC 9824, the "black lies" Route 53 answers with): a name that
+# does not exist is said to exist without the queried type. The proof is one NSEC owned by the
+# name itself whose next name is its immediate successor, ``\000.<name>`` (RFC 4470 §3.1.1),
+# listing the types the name has, or only RRSIG, NSEC and NXNAME when it has none (§3.1, §3.4);
+# that NSEC depends on the query name, so it is signed here (ext/online.pxi, cached).
+
+cdef enum:
+    TYPE_NXNAME = 128              # RFC 9824 §3.4: the distinguisher of nonexistent names
+    NSEC_BITMAP_MAX = 512          # checked when the image is loaded
+    COMPACT_PROOF_MAX = 2048       # NSEC + RRSIG: owner twice, next name, bitmap, signature
+
+# RRSIG (46), NSEC (47), NXNAME (128) as an NSEC type bitmap: window 0, 17 octets.
+cdef uint8_t NXNAME_BITMAP[19]
+NXNAME_BITMAP[:] = [0, 17, 0, 0, 0, 0, 0, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80]
+
+
+cdef int node_owner(const Image* img, uint32_t node, uint8_t* out, int* labels) noexcept nogil:
+    """The wire name (lower-cased) of ``node``; ``labels``: its label count."""
+    cdef int pos = 0
+    cdef int n = 0
+    cdef const uint8_t* label
+    while node != 0:
+        label = img.labels + img.nodes[node].label_off
+        memcpy(out + pos, label, 1 + label[0])
+        pos += 1 + label[0]
+        n += 1
+        node = img.nodes[node].parent
+    memcpy(out + pos, (<const uint8_t*> img.hdr) + img.hdr.apex_off, img.hdr.apex_len)
+    labels[0] = n + img.apex_labels
+    return pos + img.hdr.apex_len
+
+
+cdef int compact_proof(const Image* img, const Query* q, const Walk* w, int how, bint denial,
+                       uint8_t* out) noexcept nogil:
+    """The NSEC and its RRSIG (two RRs, uncompressed) proving this query's denial, written to
+    ``out``: returns their length, 0 when the answer needs none, -1 when none can be made.
+
+    * NODATA (exact match, empty non-terminal, DS at a delegation without one): the name's NSEC
+      lists its types (RFC 4035 §3.1.3.1); at a cut NS and no DS (§3.1.4.1).
+    * NXDOMAIN: answered as NODATA (the caller's template), the NSEC listing RRSIG, NSEC and
+      NXNAME (RFC 9824 §3.1, §3.4).
+    * Wildcard NODATA: the query name's NSEC with the wildcard's types (the name is said to
+      exist, so no wildcard proof is needed).
+    * Wildcard answer: the RRSIG's Labels field says a wildcard was expanded, so the query name
+      must be shown not to exist (RFC 4035 §3.1.3.3): an NSEC from the existing name before it
+      in canonical order (its real types) to the first name after the subtree of the next
+      closer name (RFC 5155 §1.3), its first label with a zero octet appended (RFC 4471
+      §3.1.3.2); it covers only names that do not exist, never the wildcard or another
+      existing name. The next name must not be below the next closer name: validators take
+      the closest encloser from the longer of the owner's and the next name's common suffixes
+      with the query name (BIND does), and it must be the wildcard's parent.
+    """
+    cdef uint8_t owner[MAX_NAME_WIRE + 1]
+    cdef uint8_t rdata[2 + MAX_NAME_WIRE + 1 + NSEC_BITMAP_MAX]
+    cdef const uint8_t* bitmap = NXNAME_BITMAP
+    cdef int bitmap_len = sizeof(NXNAME_BITMAP)
+    cdef int owner_len = q.qname_len
+    cdef int labels = q.nlabels
+    cdef int rdlen, pos, n, first, start, closer_len
+    cdef bint after_subtree = how == WALK_WILDCARD and not denial
+    cdef uint32_t node = NONE_INDEX
+    cdef uint32_t ttl = img.nsec_ttl
+    if how == WALK_EXACT:
+        if not denial:
+            return 0
+        node = w.node
+    elif how == WALK_WILDCARD:
+        node = img.nodes[w.node].wildcard if denial else w.predecessor
+    elif how != WALK_NXDOMAIN:
+        return 0  # referrals: the twin holds the DS or the cut's NSEC (compile time)
+    if how == WALK_WILDCARD and not denial:
+        owner_len = node_owner(img, node, owner, &labels)
+        if img.labels[img.nodes[node].label_off] == 1 and \
+                img.labels[img.nodes[node].label_off + 1] == ord("*"):
+            labels -= 1  # RFC 4034 §3.1.3: a leftmost "*" is not counted
+    else:
+        memcpy(owner, q.lname, q.qname_len)
+    if node != NONE_INDEX:
+        bitmap = img.blob + img.node_nsec[node].bitmap_off
+        bitmap_len = img.node_nsec[node].bitmap_len
+    # NSEC RDATA (RFC 4034 §4.1): next name, uncompressed (§4.1.1), then the type bitmap.
+    start = q.label_pos[w.miss_label] if after_subtree else 0
+    first = q.lname[start]
+    closer_len = q.qname_len - start
+    if q.qname_len + 2 > MAX_NAME_WIRE or (after_subtree and first >= 63):
+        return -1  # a name this long has no such successor (RFC 4471 §3.1.3)
+    if after_subtree:
+        rdlen = 1 + closer_len + bitmap_len
+        rdata[2] = first + 1
+        memcpy(rdata + 3, q.lname + start + 1, first)
+        rdata[3 + first] = 0
+        memcpy(rdata + 4 + first, q.lname + start + 1 + first, closer_len - 1 - first)
+    else:
+        rdlen = 2 + q.qname_len + bitmap_len
+        rdata[2] = 1
+        rdata[3] = 0
+        memcpy(rdata + 4, q.lname, q.qname_len)
+    write_u16(rdata, rdlen)
+    memcpy(rdata + 2 + rdlen - bitmap_len, bitmap, bitmap_len)
+    memcpy(out, owner, owner_len)
+    write_u16(out + owner_len, TYPE_NSEC)
+    write_u16(out + owner_len + 2, CLASS_IN)
+    write_u32(out + owner_len + 4, ttl)
+    memcpy(out + owner_len + 8, rdata, 2 + rdlen)
+    pos = owner_len + 10 + rdlen
+    memcpy(out + pos, owner, owner_len)
+    write_u16(out + pos + owner_len, TYPE_RRSIG)
+    write_u16(out + pos + owner_len + 2, CLASS_IN)
+    write_u32(out + pos + owner_len + 4, ttl)
+    n = sign_rrset(img, owner, owner_len, labels, TYPE_NSEC, ttl, rdata, 2 + rdlen,
+                   out + pos + owner_len + 10)
+    if n < 0:
+        return -1
+    write_u16(out + pos + owner_len + 8, n)
+    return pos + owner_len + 10 + n

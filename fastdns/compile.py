@@ -39,6 +39,7 @@ import dns.name
 import dns.rdatatype
 
 from fastdns.image import (
+    DENIAL_COMPACT,
     NODE_CUT,
     NONE,
     TMPL_AA,
@@ -47,6 +48,7 @@ from fastdns.image import (
     TMPL_OWNER_IS_QNAME,
     TMPL_POLICY,
     Nsec3Tables,
+    OnlineSigning,
     Template,
     TrieBuilder,
     name_key,
@@ -78,11 +80,12 @@ A, AAAA, NS, CNAME, SOA, MX, SRV, DS, ANY = (
     dns.rdatatype.DS,
     dns.rdatatype.ANY,
 )
-DNSKEY, NSEC3PARAM, NSEC3, RRSIG = (
+DNSKEY, NSEC3PARAM, NSEC3, RRSIG, NSEC = (
     dns.rdatatype.DNSKEY,
     dns.rdatatype.NSEC3PARAM,
     dns.rdatatype.NSEC3,
     dns.rdatatype.RRSIG,
+    dns.rdatatype.NSEC,
 )
 NOERROR, NXDOMAIN = 0, 3
 WILDCARD_LABEL = b"*"
@@ -155,6 +158,8 @@ def _with_dnssec_records(zone: Zone, signer: ZoneSigner) -> Zone:
     signed.rrsets[(zone.origin, DNSKEY)] = [
         RecordSet(zone.origin, DNSKEY, DNSKEY_TTL, tuple(signer.dnskey_rdatas()))
     ]
+    if signer.compact:
+        return signed
     # RFC 5155 §4: the NSEC3PARAM TTL is not used by resolvers; 0 as BIND and Knot publish it.
     signed.rrsets[(zone.origin, NSEC3PARAM)] = [
         RecordSet(zone.origin, NSEC3PARAM, 0, (signer.nsec3param_rdata(),))
@@ -224,7 +229,15 @@ class _ZoneCompiler:
 
     # -- driver ------------------------------------------------------------------------------
     def compile(self) -> bytes:
-        if self.signer is not None:
+        self.compact = None
+        if self.signer is not None and self.signer.compact:
+            from fastdns.dnssec.compact import CompactDenial
+
+            self.compact = CompactDenial(
+                self.data, self.cuts, self._occluded, list(self.trie.by_key)
+            )
+            self.n3_records = []
+        elif self.signer is not None:
             self._build_nsec3_chain()
         # Templates 0 and 1 are NODATA and NXDOMAIN (the hot path's TEMPLATE_NODATA and
         # TEMPLATE_NXDOMAIN); their signed twins come after both.
@@ -235,8 +248,19 @@ class _ZoneCompiler:
         for key, index in list(self.trie.by_key.items()):
             self._fill(self.trie.nodes[index], key)
         nodes = self.trie.layout()
+        if self.compact is not None:
+            return pack_image(
+                self.origin, nodes, self.templates, self.groups, None, self._online(nodes)
+            )
         tables = self._nsec3_tables() if self.signer is not None else None
         return pack_image(self.origin, nodes, self.templates, self.groups, tables)
+
+    def _online(self, nodes) -> OnlineSigning:
+        """The hot path's online signing: the ZSK and every node's NSEC type bitmap."""
+        der, tag, algorithm = self.signer.online_key()
+        key_of = {index: key for key, index in self.trie.by_key.items()}
+        bitmaps = [self.compact.bitmap(key_of[i]) for i in range(len(nodes))]
+        return OnlineSigning(der, tag, algorithm, self.negative_ttl, DENIAL_COMPACT, bitmaps)
 
     def _fill(self, node, key: Key) -> None:
         node.default_template = self.nodata
@@ -544,6 +568,8 @@ class _ZoneCompiler:
             rcode = NXDOMAIN
             self._write_soa(w)
             w.proof(lambda: self._proof_nxdomain(end[1].key))
+            if self.compact is not None:
+                w.twin_flags = TMPL_AA | NOERROR  # RFC 9824 §3.1: the name "exists"
         elif end[0] == "node":
             owner, data_key = end[1], end[2]
             final = self.data.get(data_key, {}).get(qtype) if qtype is not None else None
@@ -596,11 +622,22 @@ class _ZoneCompiler:
             owner = self.names.labels((hash_label(digest), *self.origin.labels))
             rdata = signer.nsec3_rdata(self.n3_hashes[(i + 1) % count], types)
             sigs = signer.sign(dns.name.Name(owner.labels), NSEC3, self.negative_ttl, [rdata])
-            self.n3_records.append((owner, rdata, sigs))
+            self.n3_records.append((owner, NSEC3, rdata, sigs))
 
     def _n3_match(self, key: Key) -> int:
-        """The entry whose owner is the hash of ``key`` (an existing, non-occluded name)."""
+        """The entry whose owner is the hash of ``key`` (an existing, non-occluded name);
+        compact denial: the NSEC owned by ``key``."""
+        if self.compact is not None:
+            return self._compact_entry(self.compact.match(key))
         return self.n3_index[key]
+
+    def _compact_entry(self, record: int) -> int:
+        """A compact-denial NSEC as a proof entry (owner, type, RDATA, RRSIGs), signed once."""
+        while len(self.n3_records) < len(self.compact.records):
+            owner, rdata = self.compact.records[len(self.n3_records)]
+            sigs = self.signer.sign(dns.name.Name(owner), NSEC, self.negative_ttl, [rdata])
+            self.n3_records.append((self.names.labels(owner), NSEC, rdata, sigs))
+        return record
 
     def _n3_cover(self, key: Key) -> int:
         """The entry whose owner hash precedes ``key``'s and whose next hash follows it (the
@@ -619,6 +656,8 @@ class _ZoneCompiler:
     def _proof_nxdomain(self, key: Key) -> list[int]:
         """RFC 5155 §7.2.2: the closest encloser's NSEC3, the one covering the next closer
         name, the one covering the wildcard at the closest encloser."""
+        if self.compact is not None:
+            return [self._compact_entry(self.compact.nxdomain(key))]
         ce = self._closest_encloser(key)
         next_closer = key[len(key) - len(ce) - 1 :]
         return [self._n3_match(ce), self._n3_cover(next_closer), self._n3_cover((b"*", *ce))]
@@ -626,6 +665,8 @@ class _ZoneCompiler:
     def _proof_wildcard(self, key: Key, wildcard: Key, *, nodata: bool) -> list[int]:
         """RFC 5155 §7.2.6 (answer: the NSEC3 covering the next closer name) and §7.2.5
         (NODATA: also the closest encloser's and the wildcard's own NSEC3)."""
+        if self.compact is not None:
+            return [self._compact_entry(self.compact.wildcard(key, wildcard, nodata=nodata))]
         ce = wildcard[1:]
         next_closer = key[len(key) - len(ce) - 1 :]
         cover = self._n3_cover(next_closer)
@@ -638,7 +679,9 @@ class _ZoneCompiler:
         node (final numbering) its own entry and the entry covering ``*.<node>``."""
         entries = []
         ttl = self.negative_ttl
-        for digest, (owner, rdata, sigs) in zip(self.n3_hashes, self.n3_records, strict=True):
+        for digest, (owner, _type, rdata, sigs) in zip(
+            self.n3_hashes, self.n3_records, strict=True
+        ):
             owner_wire = dns.name.Name(owner.labels).to_wire()
             wire = _rr_wire(owner_wire, NSEC3, ttl, rdata)
             for sig in sigs:
@@ -684,6 +727,7 @@ class _TemplatePair:
         "required",
         "signed",
         "signed_marks",
+        "twin_flags",
         "wildcard",
     )
 
@@ -704,6 +748,7 @@ class _TemplatePair:
         self.proofs: list[int] = []
         self.flags = 0
         self.denial = False  # the twin gets TMPL_DENIAL: the hot path appends the proof
+        self.twin_flags: int | None = None  # the twin's flags when not the template's
         self.index = NONE
 
     def _signatures(self, owner: WireName | None, rdtype, ttl, rdatas, signed_as: Key) -> int:
@@ -744,8 +789,8 @@ class _TemplatePair:
     def _flush_proofs(self) -> None:
         ttl = self.compiler.negative_ttl
         for entry in self.proofs:
-            owner, rdata, sigs = self.compiler.n3_records[entry]
-            self.ns[1] += self.signed.rrset(owner, NSEC3, ttl, [rdata])
+            owner, rdtype, rdata, sigs = self.compiler.n3_records[entry]
+            self.ns[1] += self.signed.rrset(owner, rdtype, ttl, [rdata])
             self.ns[1] += self.signed.rrset(owner, RRSIG, ttl, sigs)
         self.proofs = []
 
@@ -785,6 +830,7 @@ class _TemplatePair:
         twin = compiler._finish(
             self.signed, an=self.an[1], ns=self.ns[1], ar_marks=marks,
             ar_required=min(self.required, len(marks)),
-            flags=self.flags | (TMPL_DENIAL if self.denial else 0),
+            flags=(self.flags if self.twin_flags is None else self.twin_flags)
+            | (TMPL_DENIAL if self.denial else 0),
         )  # fmt: skip
         compiler.templates[self.index].twin = twin
