@@ -324,9 +324,14 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
                 return emit_members(&q, img, <const ImgMember*> (
                     img.blob + img.groups[chosen_group].members_off),
                     chosen, nchosen, out, limit, cat.udp_max, client.scope)
-            # Signed, DO set: the combination of up to eight members is not an RRset signed
-            # at compile time, so answer with one healthy member chosen at random (its own
-            # RRset, which has a signature) until signing happens online.
+            if img.zsk != NULL and img.groups[chosen_group].chains_off != 0:
+                # Signed, DO set: the members chosen are one RRset, signed online.
+                return emit_members(&q, img, <const ImgMember*> (
+                    img.blob + img.groups[chosen_group].members_off),
+                    chosen, nchosen, out, limit, cat.udp_max, client.scope,
+                    img.blob + img.groups[chosen_group].chains_off)
+            # Signed without online signing (NSEC3 mode, Ed25519) or members whose TTLs
+            # differ: one healthy member chosen at random (its own RRset, signed in advance).
             picked = (<const ImgMember*> (img.blob + img.groups[chosen_group].members_off))[
                 chosen[0]].tmpl
         tmpl = <uint32_t> picked

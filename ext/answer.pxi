@@ -150,8 +150,12 @@ cdef Py_ssize_t emit_template(const Query* q, const Image* img, uint32_t tmpl_in
 
 cdef Py_ssize_t emit_members(const Query* q, const Image* img, const ImgMember* members,
                              const uint16_t* chosen, int count, uint8_t* out, Py_ssize_t limit,
-                             uint16_t udp_max, int scope) noexcept nogil:
+                             uint16_t udp_max, int scope,
+                             const uint8_t* signing = NULL) noexcept nogil:
     """A multivalue answer: the answer records of each chosen member, one after another.
+
+    ``signing`` (a signed zone, DO set): the group's canonical records per member; the records
+    sent are then signed as one RRset (multivalue_rrsig), the RRSIG's room kept from the start.
 
     Each member's template was compiled with answer records only, against the group's owner.
     Copied to a new position, a compression pointer into the question moves by the QNAME length
@@ -159,9 +163,9 @@ cdef Py_ssize_t emit_members(const Query* q, const Image* img, const ImgMember* 
     Whole members are added while they fit; if not even one does, TC (RFC 2181 §9)."""
     cdef Py_ssize_t qsec = q.question_end - HEADER_LEN
     cdef Py_ssize_t pos = HEADER_LEN + qsec
-    cdef Py_ssize_t room = limit - opt_size(q)
+    cdef Py_ssize_t room = limit - opt_size(q) - (RRSIG_RR_MAX if signing != NULL else 0)
     cdef const ImgTemplate* t
-    cdef int k, i, delta, an = 0, flags = TMPL_AA
+    cdef int k, i, delta, an = 0, flags = TMPL_AA, sent = 0, n
     cdef Py_ssize_t old_base
     cdef uint16_t p, target
     cdef const uint8_t* ptrs
@@ -187,6 +191,13 @@ cdef Py_ssize_t emit_members(const Query* q, const Image* img, const ImgMember* 
                 write_u16(body + p, 0xC000 | (target + delta))
         an += t.an
         pos += t.body_len
+        sent += 1
+    if signing != NULL and sent > 0:
+        n = multivalue_rrsig(img, q, signing, chosen, sent, out + pos)
+        if n < 0:
+            return error_response(q, out, RCODE_SERVFAIL, True, 0, udp_max)
+        pos += n
+        an += 1
     write_header(out, q, flags, RCODE_NOERROR)
     memcpy(out + HEADER_LEN, q.pkt + HEADER_LEN, qsec)
     write_u16(out + 4, 1)

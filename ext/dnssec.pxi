@@ -194,3 +194,79 @@ cdef int compact_proof(const Image* img, const Query* q, const Walk* w, int how,
         return -1
     write_u16(out + pos + owner_len + 8, n)
     return pos + owner_len + 10 + n
+
+
+# Multivalue answers under DO (issue 6): the healthy members chosen for this query form one
+# RRset that was never signed in advance, so it is signed here (cached by the chosen records).
+
+cdef enum:
+    MEMBER_DATA_HEADER = 8         # u16 type, u16 record count, u32 TTL (network order)
+    MULTIVALUE_RECORDS_MAX = 64    # records of the chosen members that are signed together
+    RRSIG_RR_MAX = 2 + 10 + RRSIG_FIXED_LEN + MAX_NAME_WIRE + ECDSA_P256_SIG_LEN
+
+
+cdef inline int compare_rdata(const uint8_t* a, const uint8_t* b) noexcept nogil:
+    """RFC 4034 §6.3: RDATA as left-justified octet strings, a shorter prefix first."""
+    cdef int la = read_u16(a)
+    cdef int lb = read_u16(b)
+    cdef int c = memcmp(a + 2, b + 2, la if la < lb else lb)
+    if c != 0:
+        return c
+    return la - lb
+
+
+cdef int multivalue_rrsig(const Image* img, const Query* q, const uint8_t* table,
+                          const uint16_t* members, int count, uint8_t* out) noexcept nogil:
+    """The RRSIG RR (owner: a pointer to the question) over the records of ``members`` (group
+    member indices, ``table``: their canonical records, check_signing_data), written to
+    ``out``; returns its length, or -1. The owner is the query name with all its labels: a
+    wildcard's members are signed as if the name existed, which needs no wildcard proof."""
+    cdef const uint8_t* records[MULTIVALUE_RECORDS_MAX]
+    cdef const uint8_t* data
+    cdef const uint8_t* tmp
+    cdef uint8_t buf[SIG_INPUT_MAX]
+    cdef int nrec = 0
+    cdef int i, j, k, n, pos = 0, len_
+    cdef uint32_t off, ttl = 0
+    cdef uint16_t rtype = 0
+    for k in range(count):
+        j = members[k]
+        off = table[4 * j] | (table[4 * j + 1] << 8) | (table[4 * j + 2] << 16) | \
+            (<uint32_t> table[4 * j + 3] << 24)
+        data = img.blob + off
+        if k == 0:
+            rtype = read_u16(data)
+            ttl = (<uint32_t> read_u16(data + 4) << 16) | read_u16(data + 6)
+        n = read_u16(data + 2)
+        data += MEMBER_DATA_HEADER
+        for i in range(n):
+            if nrec == MULTIVALUE_RECORDS_MAX:
+                return -1
+            records[nrec] = data
+            nrec += 1
+            data += 2 + read_u16(data)
+    for i in range(1, nrec):  # insertion sort: a few records
+        tmp = records[i]
+        j = i - 1
+        while j >= 0 and compare_rdata(records[j], tmp) > 0:
+            records[j + 1] = records[j]
+            j -= 1
+        records[j + 1] = tmp
+    for i in range(nrec):
+        if i > 0 and compare_rdata(records[i - 1], records[i]) == 0:
+            continue  # RFC 2181 §5: an RRset has no duplicate records
+        len_ = 2 + read_u16(records[i])
+        if pos + len_ > SIG_INPUT_MAX:
+            return -1
+        memcpy(buf + pos, records[i], len_)
+        pos += len_
+    out[0] = 0xC0
+    out[1] = HEADER_LEN
+    write_u16(out + 2, TYPE_RRSIG)
+    write_u16(out + 4, CLASS_IN)
+    write_u32(out + 6, ttl)
+    n = sign_rrset(img, q.lname, q.qname_len, q.nlabels, rtype, ttl, buf, pos, out + 12)
+    if n < 0:
+        return -1
+    write_u16(out + 10, n)
+    return 12 + n

@@ -40,6 +40,7 @@ import dns.rdatatype
 
 from fastdns.image import (
     DENIAL_COMPACT,
+    DENIAL_NSEC3,
     NODE_CUT,
     NONE,
     TMPL_AA,
@@ -51,6 +52,7 @@ from fastdns.image import (
     OnlineSigning,
     Template,
     TrieBuilder,
+    member_signing_data,
     name_key,
     pack_image,
 )
@@ -58,6 +60,7 @@ from fastdns.model import RecordSet, Zone
 from fastdns.policy import (
     HEALTH_ALWAYS,
     HEALTH_GROUP,
+    POLICY_MULTIVALUE,
     PolicyEnvironment,
     PolicyGroup,
     build_group,
@@ -248,16 +251,24 @@ class _ZoneCompiler:
         for key, index in list(self.trie.by_key.items()):
             self._fill(self.trie.nodes[index], key)
         nodes = self.trie.layout()
+        online = self._online(nodes) if self._signs_online() else None
         if self.compact is not None:
-            return pack_image(
-                self.origin, nodes, self.templates, self.groups, None, self._online(nodes)
-            )
+            return pack_image(self.origin, nodes, self.templates, self.groups, None, online)
         tables = self._nsec3_tables() if self.signer is not None else None
-        return pack_image(self.origin, nodes, self.templates, self.groups, tables)
+        return pack_image(self.origin, nodes, self.templates, self.groups, tables, online)
+
+    def _signs_online(self) -> bool:
+        """Whether the hot path signs for this zone (compact denial, multivalue answers)."""
+        from fastdns.dnssec.compact import supports_online
+
+        return self.signer is not None and supports_online(self.signer.keys.zsks[0].algorithm)
 
     def _online(self, nodes) -> OnlineSigning:
-        """The hot path's online signing: the ZSK and every node's NSEC type bitmap."""
+        """The hot path's online signing: the ZSK and, for compact denial, every node's NSEC
+        type bitmap."""
         der, tag, algorithm = self.signer.online_key()
+        if self.compact is None:
+            return OnlineSigning(der, tag, algorithm, self.negative_ttl, DENIAL_NSEC3, [])
         key_of = {index: key for key, index in self.trie.by_key.items()}
         bitmaps = [self.compact.bitmap(key_of[i]) for i in range(len(nodes))]
         return OnlineSigning(der, tag, algorithm, self.negative_ttl, DENIAL_COMPACT, bitmaps)
@@ -322,6 +333,8 @@ class _ZoneCompiler:
             templates.append(tmpl)
             health.append(h)
         group = build_group(members, templates, health, self.env)
+        if group.kind == POLICY_MULTIVALUE and self._signs_online():
+            group.signing = _multivalue_signing(members, rdtype, self.origin)
         self.groups.append(group)
         self.group_info.append(
             GroupInfo(members[0].name, rdtype, policy_of(members[0]), tuple(members))
@@ -694,6 +707,18 @@ class _ZoneCompiler:
                 continue  # occluded: never a closest encloser of an authoritative answer
             per_node[index] = (match, self._n3_cover((b"*", *key)))
         return Nsec3Tables(entries, per_node)
+
+
+def _multivalue_signing(members, rdtype: int, origin) -> list[bytes] | None:
+    """Each multivalue member's records in canonical form, for the hot path to sign the ones
+    it chooses as one RRset; None (one member per signed answer) when the members' TTLs differ
+    (RFC 2181 §5.2: one RRset, one TTL) or one is an alias."""
+    if len({m.ttl for m in members}) != 1 or any(m.alias_target is not None for m in members):
+        return None
+    return [
+        member_signing_data(rdtype, m.ttl, [r.to_digestable(origin) for r in m.rdatas])
+        for m in members
+    ]
 
 
 def _rr_wire(owner_wire: bytes, rdtype: int, ttl: int, rdata) -> bytes:

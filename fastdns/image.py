@@ -325,6 +325,15 @@ def pack_image(
     return bytes(out)
 
 
+def member_signing_data(rdtype: int, ttl: int, canonical_rdatas: Sequence[bytes]) -> bytes:
+    """A multivalue member's records as the hot path signs them: type, count, TTL, then each
+    RDATA in canonical form (RFC 4034 §6.2) after its length, all in network order."""
+    out = bytearray(struct.pack("!HHI", rdtype, len(canonical_rdatas), ttl))
+    for rdata in canonical_rdatas:
+        out += struct.pack("!H", len(rdata)) + rdata
+    return bytes(out)
+
+
 def _pack_groups(groups: Sequence, blob: bytearray) -> bytes:
     """Members and chains of every group appended to ``blob``; returns the GROUP records.
 
@@ -340,7 +349,15 @@ def _pack_groups(groups: Sequence, blob: bytearray) -> bytes:
         for tmpl, health, weight in group.members:
             blob += MEMBER.pack(tmpl, health, weight, 0)
         chains_off = class_count = 0
-        if group.chains:
+        if group.signing:
+            # A multivalue group signed online: chains_off locates each member's records.
+            chains_off = len(blob)
+            blob += bytes(4 * len(group.signing))
+            for k, data in enumerate(group.signing):
+                U32LE.pack_into(blob, chains_off + 4 * k, len(blob))
+                blob += data
+            _align4(blob)
+        elif group.chains:
             chains_off = len(blob)
             class_count = len(group.chains) - 1
             blob += bytes(4 * len(group.chains))
