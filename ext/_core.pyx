@@ -266,6 +266,9 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
         return error_response(&q, out, RCODE_NOERROR, True, EXT_RCODE_BADVERS, cat.udp_max)
     if q.qclass != CLASS_IN:
         return error_response(&q, out, RCODE_REFUSED, True, 0, cat.udp_max)
+    if q.qtype == TYPE_NXNAME:
+        # RFC 9824 §3.5: NXNAME only ever appears in compact denial's NSEC bitmaps.
+        return error_response(&q, out, RCODE_FORMERR, True, 0, cat.udp_max)
     if q.qtype == TYPE_AXFR and not tcp:
         # RFC 5936 §4.2: AXFR is not defined over UDP.
         return error_response(&q, out, RCODE_NOTIMP, True, 0, cat.udp_max)
@@ -381,6 +384,7 @@ cdef class ZoneImage:
 
     def __dealloc__(self):
         if self.img.zsk != NULL:
+            EVP_PKEY_CTX_free(<EVP_PKEY_CTX*> self.img.sign_ctx)
             EVP_PKEY_free(<EVP_PKEY*> self.img.zsk)
             self.img.zsk = NULL
 

@@ -35,9 +35,15 @@ cdef extern from "openssl/evp.h" nogil:
     int EVP_PKEY_sign(EVP_PKEY_CTX* ctx, unsigned char* sig, size_t* siglen,
                       const unsigned char* tbs, size_t tbslen)
     int EVP_PKEY_EC
-
-cdef extern from "openssl/sha.h" nogil:
-    unsigned char* SHA256(const unsigned char* data, size_t length, unsigned char* md)
+    ctypedef struct EVP_MD:
+        pass
+    ctypedef struct EVP_MD_CTX:
+        pass
+    EVP_MD* EVP_MD_fetch(void* libctx, const char* algorithm, const char* properties)
+    EVP_MD_CTX* EVP_MD_CTX_new()
+    int EVP_DigestInit_ex(EVP_MD_CTX* ctx, const EVP_MD* md, void* engine)
+    int EVP_DigestUpdate(EVP_MD_CTX* ctx, const void* data, size_t length)
+    int EVP_DigestFinal_ex(EVP_MD_CTX* ctx, unsigned char* md, unsigned int* length)
 
 cdef extern from "openssl/ecdsa.h" nogil:
     ctypedef struct ECDSA_SIG:
@@ -60,7 +66,8 @@ cdef enum:
     ONLINE_VALIDITY = 2 * 86400    # seconds a signature made now is valid
     ONLINE_JITTER = 4 * 3600       # up to this much more, per cache entry
     ONLINE_INCEPTION_SKEW = 3600   # valid from an hour ago: clock skew between us and validators
-    SIG_CACHE_SLOTS = 1 << 14      # per process; a slot holds one signature
+    SIG_CACHE_SLOTS = 1 << 15      # per process (3.5 MB); a slot holds one signature
+    SIG_CACHE_WAYS = 8             # slots per set: names whose hashes meet share a set
     SIG_INPUT_MAX = 4096           # the largest RRset signed online (compact NSEC, multivalue)
 
 
@@ -73,6 +80,12 @@ ctypedef struct SigCacheEntry:
 
 cdef SigCacheEntry* sig_cache = NULL
 cdef pthread_mutex_t sig_cache_lock
+cdef pthread_mutex_t sign_lock      # an EVP_PKEY_CTX signs one message at a time
+# SHA-256 fetched once: OpenSSL 3's one-shot SHA256() looks the algorithm up on every call,
+# which costs more than hashing a short RRset. One context per lock that guards its use.
+cdef EVP_MD* sha256_md = NULL
+cdef EVP_MD_CTX* key_md_ctx = NULL      # under sig_cache_lock
+cdef EVP_MD_CTX* sign_md_ctx = NULL     # under sign_lock
 cdef long long clock_offset = 0    # tests move the clock (set_online_clock_offset)
 cdef unsigned long long online_signatures = 0
 cdef unsigned long long online_hits = 0
@@ -86,6 +99,23 @@ cdef int online_init() except -1:
         raise MemoryError()
     memset(sig_cache, 0, sizeof(SigCacheEntry) * SIG_CACHE_SLOTS)
     pthread_mutex_init(&sig_cache_lock, NULL)
+    pthread_mutex_init(&sign_lock, NULL)
+    global sha256_md, key_md_ctx, sign_md_ctx
+    sha256_md = EVP_MD_fetch(NULL, b"SHA256", NULL)
+    key_md_ctx = EVP_MD_CTX_new()
+    sign_md_ctx = EVP_MD_CTX_new()
+    if sha256_md == NULL or key_md_ctx == NULL or sign_md_ctx == NULL:
+        raise ImportError("fastdns._core: libcrypto has no SHA-256")
+    return 0
+
+
+cdef inline int sha256(EVP_MD_CTX* ctx, const uint8_t* data, size_t length,
+                       uint8_t* out) noexcept nogil:
+    """SHA-256 of ``data`` with ``ctx`` (its lock held). 0, or -1."""
+    if EVP_DigestInit_ex(ctx, sha256_md, NULL) != 1 or \
+            EVP_DigestUpdate(ctx, data, length) != 1 or \
+            EVP_DigestFinal_ex(ctx, out, NULL) != 1:
+        return -1
     return 0
 
 
@@ -100,27 +130,32 @@ cdef inline void write_u32(uint8_t* p, uint32_t v) noexcept nogil:
     p[3] = v & 0xFF
 
 
-cdef int ecdsa_sign(EVP_PKEY* key, const uint8_t* digest, uint8_t* out) noexcept nogil:
-    """ECDSA over a SHA-256 ``digest``; ``out`` gets r || s (RFC 6605 §4). 0, or -1."""
+cdef int ecdsa_sign(EVP_PKEY_CTX* ctx, const uint8_t* data, size_t length,
+                    uint8_t* out) noexcept nogil:
+    """ECDSA P-256 over the SHA-256 of ``data`` with a context ready to sign (made once per
+    image: making one per signature costs as much as the signature); ``out`` gets r || s
+    (RFC 6605 §4). 0, or -1."""
+    cdef uint8_t digest[32]
     cdef uint8_t der[80]
     cdef size_t der_len = sizeof(der)
     cdef const uint8_t* p = der
     cdef const BIGNUM* r
     cdef const BIGNUM* s
     cdef ECDSA_SIG* sig
-    cdef EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new(key, NULL)
     cdef int ok = -1
-    if ctx == NULL:
+    pthread_mutex_lock(&sign_lock)
+    ok = sha256(sign_md_ctx, data, length, digest) == 0 and \
+        EVP_PKEY_sign(ctx, der, &der_len, digest, 32) == 1
+    pthread_mutex_unlock(&sign_lock)
+    if not ok:
         return -1
-    if EVP_PKEY_sign_init(ctx) == 1 and \
-            EVP_PKEY_sign(ctx, der, &der_len, digest, 32) == 1:
-        sig = d2i_ECDSA_SIG(NULL, &p, <long> der_len)
-        if sig != NULL:
-            ECDSA_SIG_get0(sig, &r, &s)
-            if BN_bn2binpad(r, out, 32) == 32 and BN_bn2binpad(s, out + 32, 32) == 32:
-                ok = 0
-            ECDSA_SIG_free(sig)
-    EVP_PKEY_CTX_free(ctx)
+    ok = -1
+    sig = d2i_ECDSA_SIG(NULL, &p, <long> der_len)
+    if sig != NULL:
+        ECDSA_SIG_get0(sig, &r, &s)
+        if BN_bn2binpad(r, out, 32) == 32 and BN_bn2binpad(s, out + 32, 32) == 32:
+            ok = 0
+        ECDSA_SIG_free(sig)
     return ok
 
 
@@ -134,13 +169,14 @@ cdef int sign_rrset(const Image* img, const uint8_t* owner, int owner_len, int l
     Written to ``out``; returns its length, or -1 (no key, too large, libcrypto failed)."""
     cdef uint8_t buf[SIG_INPUT_MAX]
     cdef uint8_t key_digest[32]
-    cdef uint8_t digest[32]
     cdef uint8_t sig[ECDSA_P256_SIG_LEN]
     cdef uint32_t now = online_now()
     cdef uint32_t inception, expiration
     cdef int pos, n, rdlen, prefix_len
     cdef int signer_len = img.hdr.apex_len
-    cdef SigCacheEntry* slot
+    cdef SigCacheEntry* set_
+    cdef SigCacheEntry* slot = NULL
+    cdef int way
     cdef bint hit = False
     global online_signatures, online_hits
     if img.zsk == NULL or 32 + owner_len + 7 + rdatas_len > SIG_INPUT_MAX:
@@ -153,11 +189,17 @@ cdef int sign_rrset(const Image* img, const uint8_t* owner, int owner_len, int l
     write_u16(buf + pos + 1, rtype)
     write_u32(buf + pos + 3, ttl)
     memcpy(buf + pos + 7, rdatas, rdatas_len)
-    SHA256(buf, pos + 7 + rdatas_len, key_digest)
-    slot = &sig_cache[(key_digest[0] | (key_digest[1] << 8)) & (SIG_CACHE_SLOTS - 1)]
     pthread_mutex_lock(&sig_cache_lock)
-    if slot.expiration != 0 and memcmp(slot.digest, key_digest, 32) == 0 and \
-            <long long> slot.expiration - now > ONLINE_VALIDITY // 2 and \
+    if sha256(key_md_ctx, buf, pos + 7 + rdatas_len, key_digest) < 0:
+        pthread_mutex_unlock(&sig_cache_lock)
+        return -1
+    set_ = &sig_cache[((key_digest[0] | (key_digest[1] << 8)) * SIG_CACHE_WAYS) &
+                      (SIG_CACHE_SLOTS - 1)]
+    for way in range(SIG_CACHE_WAYS):
+        if set_[way].expiration != 0 and memcmp(set_[way].digest, key_digest, 32) == 0:
+            slot = &set_[way]
+            break
+    if slot != NULL and <long long> slot.expiration - now > ONLINE_VALIDITY // 2 and \
             slot.inception <= now:
         hit = True
         inception = slot.inception
@@ -195,10 +237,15 @@ cdef int sign_rrset(const Image* img, const uint8_t* owner, int owner_len, int l
             memcpy(buf + pos + 8, rdatas + n, 2 + rdlen)
             pos += 10 + rdlen
             n += 2 + rdlen
-        SHA256(buf, pos, digest)
-        if ecdsa_sign(<EVP_PKEY*> img.zsk, digest, sig) < 0:
+        if ecdsa_sign(<EVP_PKEY_CTX*> img.sign_ctx, buf, pos, sig) < 0:
             return -1
         pthread_mutex_lock(&sig_cache_lock)
+        if slot == NULL or memcmp(slot.digest, key_digest, 32) != 0:
+            # A new entry replaces an empty slot, else the one expiring first (the oldest).
+            slot = &set_[0]
+            for way in range(1, SIG_CACHE_WAYS):
+                if set_[way].expiration < slot.expiration:
+                    slot = &set_[way]
         memcpy(slot.digest, key_digest, 32)
         slot.inception = inception
         slot.expiration = expiration
@@ -215,13 +262,23 @@ cdef int load_online_key(Image* img, const uint8_t* der, int der_len) except -1:
     """Read a zone's private ZSK (PKCS#8 DER) for online signing; only P-256 keys."""
     cdef const uint8_t* p = der
     cdef EVP_PKEY* key = d2i_AutoPrivateKey(NULL, &p, der_len)
+    cdef EVP_PKEY_CTX* ctx
     if key == NULL:
         raise ValueError("zone image: unreadable signing key")
     if EVP_PKEY_get_base_id(key) != EVP_PKEY_EC or EVP_PKEY_get_bits(key) != 256:
         EVP_PKEY_free(key)
         raise ValueError("zone image: online signing needs an ECDSA P-256 key")
+    ctx = EVP_PKEY_CTX_new(key, NULL)
+    if ctx == NULL or EVP_PKEY_sign_init(ctx) != 1:
+        EVP_PKEY_CTX_free(ctx)
+        EVP_PKEY_free(key)
+        raise ValueError("zone image: cannot sign with this key")
     img.zsk = key
-    SHA256(der, der_len, img.zsk_id)
+    img.sign_ctx = ctx
+    with nogil:
+        pthread_mutex_lock(&sig_cache_lock)
+        sha256(key_md_ctx, der, der_len, img.zsk_id)
+        pthread_mutex_unlock(&sig_cache_lock)
     return 0
 
 

@@ -177,3 +177,9 @@ def test_a_signature_is_never_served_past_half_its_validity(zone, clock):
         assert sig.inception <= now
         assert (sig.signature == first.signature) == (step < 0.5)
         dns.dnssec.validate(nsec, sigs, keys, now=now)
+
+
+def test_a_query_for_nxname_is_a_format_error(zone):
+    catalog, _keys = zone
+    response = ask(catalog, "www.zone.test.", NXNAME)  # RFC 9824 §3.5
+    assert response.rcode() == dns.rcode.FORMERR
