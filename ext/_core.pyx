@@ -238,6 +238,7 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
     cdef uint32_t proof[MAX_NSEC3_PROOF]
     cdef uint8_t made[COMPACT_PROOF_MAX]
     cdef int made_len = 0
+    cdef bint policy_nodata = False
     cdef int parsed = parse_query(&q, pkt, length)
     info.zone = -1
     info.rcode = -1
@@ -338,6 +339,7 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
             picked = (<const ImgMember*> (img.blob + img.groups[chosen_group].members_off))[
                 chosen[0]].tmpl
         tmpl = <uint32_t> picked
+        policy_nodata = picked == TEMPLATE_NODATA
         scope = client.scope
     if q.dnssec_ok and img.compact:
         # RFC 9824 §3.1: a name that does not exist is answered as NODATA (NOERROR).
@@ -346,7 +348,8 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
         if img.tmpls[tmpl].twin != 0:
             tmpl = img.tmpls[tmpl].twin
             made_len = compact_proof(img, &q, &w, how,
-                                     (img.tmpls[tmpl].flags & TMPL_DENIAL) != 0, made)
+                                     (img.tmpls[tmpl].flags & TMPL_DENIAL) != 0, made,
+                                     policy_nodata)
             if made_len < 0:
                 return error_response(&q, out, RCODE_SERVFAIL, True, 0, cat.udp_max)
     elif q.dnssec_ok and img.signed_zone and img.tmpls[tmpl].twin != 0:

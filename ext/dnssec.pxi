@@ -111,8 +111,31 @@ cdef int node_owner(const Image* img, uint32_t node, uint8_t* out, int* labels) 
     return pos + img.hdr.apex_len
 
 
+cdef int bitmap_without(const uint8_t* bitmap, int length, uint16_t rtype,
+                        uint8_t* out) noexcept nogil:
+    """``bitmap`` (NSEC type bitmap, RFC 4034 §4.1.2) without ``rtype``, written to ``out``;
+    returns its length. A window left with trailing zero octets is shortened, an empty one
+    dropped, as §4.1.2 requires."""
+    cdef int pos = 0, n = 0, blen, window, octet
+    while pos + 2 <= length:
+        window = bitmap[pos]
+        blen = bitmap[pos + 1]
+        memcpy(out + n, bitmap + pos, 2 + blen)
+        if window == rtype >> 8:
+            octet = (rtype & 0xFF) >> 3
+            if octet < blen:
+                out[n + 2 + octet] &= ~(0x80 >> (rtype & 7))
+            while blen > 0 and out[n + 1 + blen] == 0:
+                blen -= 1
+            out[n + 1] = blen
+        if blen > 0:
+            n += 2 + blen
+        pos += 2 + bitmap[pos + 1]
+    return n
+
+
 cdef int compact_proof(const Image* img, const Query* q, const Walk* w, int how, bint denial,
-                       uint8_t* out) noexcept nogil:
+                       uint8_t* out, bint policy_nodata = False) noexcept nogil:
     """The NSEC and its RRSIG (two RRs, uncompressed) proving this query's denial, written to
     ``out``: returns their length, 0 when the answer needs none, -1 when none can be made.
 
@@ -122,6 +145,8 @@ cdef int compact_proof(const Image* img, const Query* q, const Walk* w, int how,
       NXNAME (RFC 9824 §3.1, §3.4).
     * Wildcard NODATA: the query name's NSEC with the wildcard's types (the name is said to
       exist, so no wildcard proof is needed).
+    * ``policy_nodata``: a routing policy had no record for this client (a geolocation group
+      without a default): the name's types less the one asked for, as for a name without it.
     * Wildcard answer: the RRSIG's Labels field says a wildcard was expanded, so the query name
       must be shown not to exist (RFC 4035 §3.1.3.3): an NSEC from the existing name before it
       in canonical order (its real types) to the first name after the subtree of the next
@@ -133,6 +158,7 @@ cdef int compact_proof(const Image* img, const Query* q, const Walk* w, int how,
     """
     cdef uint8_t owner[MAX_NAME_WIRE + 1]
     cdef uint8_t rdata[2 + MAX_NAME_WIRE + 1 + NSEC_BITMAP_MAX]
+    cdef uint8_t trimmed[NSEC_BITMAP_MAX]
     cdef const uint8_t* bitmap = NXNAME_BITMAP
     cdef int bitmap_len = sizeof(NXNAME_BITMAP)
     cdef int owner_len = q.qname_len
@@ -159,6 +185,9 @@ cdef int compact_proof(const Image* img, const Query* q, const Walk* w, int how,
     if node != NONE_INDEX:
         bitmap = img.blob + img.node_nsec[node].bitmap_off
         bitmap_len = img.node_nsec[node].bitmap_len
+        if policy_nodata:
+            bitmap_len = bitmap_without(bitmap, bitmap_len, q.qtype, trimmed)
+            bitmap = trimmed
     # NSEC RDATA (RFC 4034 §4.1): next name, uncompressed (§4.1.1), then the type bitmap.
     start = q.label_pos[w.miss_label] if after_subtree else 0
     first = q.lname[start]

@@ -183,10 +183,16 @@ def _export(args) -> int:
 
 def _dnssec_denial(args) -> int:
     from fastdns.dnssec.keystore import KeyStore
+    from fastdns.route53.errors import InvalidInput
+    from fastdns.route53.policycheck import signed_zone_problems
 
     def body(store) -> int:
         zone = store.find_hosted_zone(args.zone)
         keys = KeyStore(store)
+        if args.mode == "nsec3" and keys.signing(zone.id):
+            problems = signed_zone_problems(store.record_sets(zone.id).values())
+            if problems:
+                raise InvalidInput("Invalid request: " + "; ".join(problems))
         if args.mode is not None:
             keys.set_denial(zone.id, args.mode)
         print(keys.denial(zone.id))

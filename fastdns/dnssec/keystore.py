@@ -409,6 +409,19 @@ class KeyStore:
         ).fetchone()
         return row[0] if row else DENIAL_COMPACT
 
+    def denies_online(self, zone_id: str) -> bool:
+        """Whether the zone, once signed, answers denials and routing-policy NODATA with
+        NSEC records signed per query: compact denial with an ECDSA P-256 ZSK (the one it has,
+        else the one enabling would make: the active KSK's algorithm)."""
+        if self.denial(zone_id) != DENIAL_COMPACT:
+            return False
+        row = self.db.execute(
+            "SELECT algorithm FROM dnssec_keys WHERE zone_id=? AND status='ACTIVE' "
+            "ORDER BY role='ZSK' DESC, seq LIMIT 1",
+            (zone_id,),
+        ).fetchone()
+        return row is None or row[0] == ECDSAP256SHA256
+
     def set_denial(self, zone_id: str, mode: str) -> ChangeInfo:
         """Choose the zone's denial mode; recorded as a change, so it is compiled and served
         like one (``fastdns zone dnssec-denial``)."""
