@@ -183,3 +183,32 @@ def test_a_query_for_nxname_is_a_format_error(zone):
     catalog, _keys = zone
     response = ask(catalog, "www.zone.test.", NXNAME)  # RFC 9824 §3.5
     assert response.rcode() == dns.rcode.FORMERR
+
+
+def test_the_signing_key_stays_out_of_reprs(tmp_path):
+    """The image carries the ZSK (the snapshot memfd is private to our processes); what a log
+    line could print of a compiled zone leaves it out."""
+    from cryptography.hazmat.primitives import serialization
+
+    from fastdns.dnssec.keystore import KeyStore
+    from fastdns.hostedzones import compile_hosted_zone
+    from fastdns.store import Store
+
+    store = Store(tmp_path / "state.db")
+    zone, _change = store.create_hosted_zone("repr.test.", "ref", None, ("ns1.repr.test.",))
+    keys = KeyStore(store)
+    keys.create_key_signing_key(zone.id, "repr_key", "ref-ksk", "arn", "ACTIVE")
+    keys.enable(zone.id)
+    served = compile_hosted_zone(store, zone.id)
+    der = (
+        keys.zone_keys(zone.id)
+        .zsks[0]
+        .private_key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    assert der in served.image  # what the workers sign with ...
+    assert repr(der)[2:40] not in repr(served)  # ... never in what a log line prints
+    store.close()
