@@ -75,6 +75,7 @@ ctypedef struct SigCacheEntry:
     uint8_t digest[32]             # SHA-256 of key id, owner, labels, type, TTL and RDATAs
     uint32_t inception
     uint32_t expiration            # 0: empty
+    unsigned long long used        # cache_clock when last served: the least recent goes
     uint8_t sig[ECDSA_P256_SIG_LEN]
 
 
@@ -89,6 +90,7 @@ cdef EVP_MD_CTX* sign_md_ctx = NULL     # under sign_lock
 cdef long long clock_offset = 0    # tests move the clock (set_online_clock_offset)
 cdef unsigned long long online_signatures = 0
 cdef unsigned long long online_hits = 0
+cdef unsigned long long cache_clock = 0   # counts cache accesses (under sig_cache_lock)
 
 
 cdef int online_init() except -1:
@@ -178,7 +180,7 @@ cdef int sign_rrset(const Image* img, const uint8_t* owner, int owner_len, int l
     cdef SigCacheEntry* slot = NULL
     cdef int way
     cdef bint hit = False
-    global online_signatures, online_hits
+    global online_signatures, online_hits, cache_clock
     if img.zsk == NULL or 32 + owner_len + 7 + rdatas_len > SIG_INPUT_MAX:
         return -1
     # The cache key: which key, and every octet of the RRset it signs.
@@ -205,6 +207,8 @@ cdef int sign_rrset(const Image* img, const uint8_t* owner, int owner_len, int l
         inception = slot.inception
         expiration = slot.expiration
         memcpy(sig, slot.sig, ECDSA_P256_SIG_LEN)
+        cache_clock += 1
+        slot.used = cache_clock
         online_hits += 1
     pthread_mutex_unlock(&sig_cache_lock)
     # The RRSIG RDATA up to the signature: also the start of the signed data (§3.1.8.1).
@@ -241,14 +245,17 @@ cdef int sign_rrset(const Image* img, const uint8_t* owner, int owner_len, int l
             return -1
         pthread_mutex_lock(&sig_cache_lock)
         if slot == NULL or memcmp(slot.digest, key_digest, 32) != 0:
-            # A new entry replaces an empty slot, else the one expiring first (the oldest).
+            # A new entry replaces an empty slot, else the least recently served. (Not the
+            # one expiring first: the jitter would make fresh entries look old.)
             slot = &set_[0]
             for way in range(1, SIG_CACHE_WAYS):
-                if set_[way].expiration < slot.expiration:
+                if set_[way].used < slot.used:
                     slot = &set_[way]
         memcpy(slot.digest, key_digest, 32)
         slot.inception = inception
         slot.expiration = expiration
+        cache_clock += 1
+        slot.used = cache_clock
         memcpy(slot.sig, sig, ECDSA_P256_SIG_LEN)
         online_signatures += 1
         pthread_mutex_unlock(&sig_cache_lock)

@@ -212,3 +212,26 @@ def test_the_signing_key_stays_out_of_reprs(tmp_path):
     assert der in served.image  # what the workers sign with ...
     assert repr(der)[2:40] not in repr(served)  # ... never in what a log line prints
     store.close()
+
+
+def test_a_flood_of_new_names_does_not_keep_repeated_ones_out_of_the_cache(zone):
+    """The cache replaces the least recently served entry: after a flood of names never seen
+    again (more than the cache holds), the repeated names are signed once more, then served
+    from the cache."""
+    catalog, _keys = zone
+    tag = random.randrange(1 << 30)
+    repeated = [_wire(f"r{i}-{tag}.zone.test.") for i in range(2000)]
+    for wire in repeated:
+        catalog.answer(wire)
+    for i in range(40_000):  # the cache holds 32768 signatures
+        catalog.answer(_wire(f"f{i}-{tag}.zone.test."))
+    for wire in repeated:
+        catalog.answer(wire)
+    made, hits = _core.online_stats()
+    for wire in repeated:
+        catalog.answer(wire)
+    assert _core.online_stats() == (made, hits + len(repeated))
+
+
+def _wire(name: str) -> bytes:
+    return dns.message.make_query(name, "A", want_dnssec=True).to_wire()
