@@ -18,6 +18,7 @@ include "wire.pxi"
 include "trie.pxi"
 include "answer.pxi"
 include "policy.pxi"
+include "online.pxi"
 include "dnssec.pxi"
 include "counters.pxi"
 
@@ -27,8 +28,10 @@ cdef enum:
 if sizeof(ImageHeader) != 88 or sizeof(Nsec3Entry) != 28 or sizeof(NodeSec) != 8 \
         or sizeof(ImgNode) != 32 or sizeof(ImgType) != 8 \
         or sizeof(ImgTemplate) != 32 or sizeof(ImgGroup) != 16 or sizeof(ImgMember) != 12 \
-        or sizeof(NetworkC) != 12 or sizeof(RangeV6) != 40:
+        or sizeof(NetworkC) != 12 or sizeof(RangeV6) != 40 or sizeof(ImgOnline) != 16 \
+        or sizeof(NodeNsec) != 8:
     raise ImportError("fastdns._core was built with a struct layout that differs from image.py")
+online_init()
 
 
 cdef inline bint bad_tmpl_ref(uint32_t tmpl, const ImageHeader* h) noexcept nogil:
@@ -73,7 +76,9 @@ cdef int load_image(Image* img, const uint8_t* buf, Py_ssize_t size,
         raise ValueError("zone image: bad policy group section")
     img.groups = <const ImgGroup*> (buf + h.reserved0)
     img.group_count = h.reserved1
+    img.zsk = NULL
     load_nsec3(img, buf, size, is_index)
+    load_online(img, is_index)
     for i in range(h.node_count):
         nd = &img.nodes[i]
         if nd.label_off >= h.labels_len or \
@@ -99,7 +104,7 @@ cdef int load_image(Image* img, const uint8_t* buf, Py_ssize_t size,
                 <uint64_t> t.mark_off + 2 * t.ar > h.blob_len or \
                 t.ar_required > t.ar or t.qname_len > MAX_NAME_WIRE or t.qname_len == 0 or \
                 HEADER_LEN + MAX_NAME_WIRE + 4 + t.body_len + OPT_RR_LEN > MAX_MESSAGE or \
-                t.twin >= h.tmpl_count or (t.twin and img.nsec3 == NULL) or \
+                t.twin >= h.tmpl_count or (t.twin and not img.signed_zone) or \
                 ((t.flags & TMPL_DENIAL) and t.ar):
             raise ValueError("zone image: bad template")
         blob = img.blob + t.ptr_off
@@ -112,6 +117,8 @@ cdef int load_image(Image* img, const uint8_t* buf, Py_ssize_t size,
             if (blob[2 * j] | (blob[2 * j + 1] << 8)) > t.body_len:
                 raise ValueError("zone image: bad additional mark")
     check_groups(img, h.blob_len, 256)  # classifier indices are checked again by the Catalog
+    if img.online != NULL:
+        load_online_key(img, img.blob + img.online.key_off, img.online.key_len)
     return 0
 
 
@@ -122,6 +129,7 @@ cdef int load_nsec3(Image* img, const uint8_t* buf, Py_ssize_t size, bint is_ind
     img.nsec3 = NULL
     img.nsec3_count = 0
     img.node_sec = NULL
+    img.signed_zone = h.nsec3_count != 0
     if h.nsec3_count == 0:
         return 0
     if is_index or h.nsec3_off % 4 or h.node_sec_off % 4 or \
@@ -144,6 +152,46 @@ cdef int load_nsec3(Image* img, const uint8_t* buf, Py_ssize_t size, bint is_ind
                  img.node_sec[i].wild_cover >= h.nsec3_count):
             raise ValueError("zone image: bad NSEC3 node entry")
     return 0
+
+
+cdef int load_online(Image* img, bint is_index) except -1:
+    """A zone signed online (issue 6): its ImgOnline record and, for compact denial, the NSEC
+    type bitmap of every node. The key itself is read last (load_online_key)."""
+    cdef const ImageHeader* h = img.hdr
+    cdef const ImgOnline* o
+    cdef uint32_t i
+    img.online = NULL
+    img.compact = False
+    img.node_nsec = NULL
+    if h.online_off == 0:
+        return 0
+    if is_index or h.online_off % 4 or \
+            <uint64_t> h.online_off + sizeof(ImgOnline) > h.blob_len:
+        raise ValueError("zone image: bad online-signing record")
+    o = <const ImgOnline*> (img.blob + h.online_off)
+    if <uint64_t> o.key_off + o.key_len > h.blob_len or o.algorithm != ALG_ECDSAP256SHA256 or \
+            o.denial > DENIAL_COMPACT or (o.denial == DENIAL_COMPACT) == (h.nsec3_count != 0):
+        raise ValueError("zone image: bad online-signing record")
+    img.online = o
+    img.nsec_ttl = o.nsec_ttl
+    img.zsk_tag = o.key_tag
+    img.zsk_algorithm = o.algorithm
+    if o.denial == DENIAL_COMPACT:
+        if h.node_sec_off % 4 or <uint64_t> h.node_sec_off + \
+                <uint64_t> h.node_count * sizeof(NodeNsec) > <uint64_t> size_of(img):
+            raise ValueError("zone image: bad NSEC bitmap table")
+        img.node_nsec = <const NodeNsec*> ((<const uint8_t*> h) + h.node_sec_off)
+        for i in range(h.node_count):
+            if <uint64_t> img.node_nsec[i].bitmap_off + img.node_nsec[i].bitmap_len > \
+                    h.blob_len or img.node_nsec[i].bitmap_len > NSEC_BITMAP_MAX:
+                raise ValueError("zone image: bad NSEC bitmap")
+        img.compact = True
+        img.signed_zone = True
+    return 0
+
+
+cdef inline uint64_t size_of(const Image* img) noexcept nogil:
+    return img.hdr.total_len
 
 
 ctypedef struct AnswerInfo:
@@ -188,6 +236,9 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
     cdef Py_ssize_t limit
     cdef int how, scope = 0, nproof = 0
     cdef uint32_t proof[MAX_NSEC3_PROOF]
+    cdef uint8_t made[COMPACT_PROOF_MAX]
+    cdef int made_len = 0
+    cdef bint policy_nodata = False
     cdef int parsed = parse_query(&q, pkt, length)
     info.zone = -1
     info.rcode = -1
@@ -216,6 +267,9 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
         return error_response(&q, out, RCODE_NOERROR, True, EXT_RCODE_BADVERS, cat.udp_max)
     if q.qclass != CLASS_IN:
         return error_response(&q, out, RCODE_REFUSED, True, 0, cat.udp_max)
+    if q.qtype == TYPE_NXNAME:
+        # RFC 9824 §3.5: NXNAME only ever appears in compact denial's NSEC bitmaps.
+        return error_response(&q, out, RCODE_FORMERR, True, 0, cat.udp_max)
     if q.qtype == TYPE_AXFR and not tcp:
         # RFC 5936 §4.2: AXFR is not defined over UDP.
         return error_response(&q, out, RCODE_NOTIMP, True, 0, cat.udp_max)
@@ -267,22 +321,40 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
         picked = eval_group(&cat.policy, img, tmpl & ~(<uint32_t> TMPL_POLICY), &client, chosen,
                             &nchosen, &chosen_group, 0, &info.policy)
         if picked == CHOSE_MULTIVALUE:
-            if not (q.dnssec_ok and img.nsec3 != NULL):
+            if not (q.dnssec_ok and img.signed_zone):
                 return emit_members(&q, img, <const ImgMember*> (
                     img.blob + img.groups[chosen_group].members_off),
                     chosen, nchosen, out, limit, cat.udp_max, client.scope)
-            # Signed, DO set: the combination of up to eight members is not an RRset signed
-            # at compile time, so answer with one healthy member chosen at random (its own
-            # RRset, which has a signature) until signing happens online.
+            if img.zsk != NULL and img.groups[chosen_group].chains_off != 0:
+                # Signed, DO set: the members chosen are one RRset, signed online.
+                return emit_members(&q, img, <const ImgMember*> (
+                    img.blob + img.groups[chosen_group].members_off),
+                    chosen, nchosen, out, limit, cat.udp_max, client.scope,
+                    img.blob + img.groups[chosen_group].chains_off)
+            # Signed without online signing (NSEC3 mode, Ed25519) or members whose TTLs
+            # differ: one healthy member chosen at random (its own RRset, signed in advance).
             picked = (<const ImgMember*> (img.blob + img.groups[chosen_group].members_off))[
                 chosen[0]].tmpl
         tmpl = <uint32_t> picked
+        policy_nodata = picked == TEMPLATE_NODATA
         scope = client.scope
-    if q.dnssec_ok and img.nsec3 != NULL and img.tmpls[tmpl].twin != 0:
+    if q.dnssec_ok and img.compact:
+        # RFC 9824 §3.1: a name that does not exist is answered as NODATA (NOERROR).
+        if how == WALK_NXDOMAIN:
+            tmpl = TEMPLATE_NODATA
+        if img.tmpls[tmpl].twin != 0:
+            tmpl = img.tmpls[tmpl].twin
+            made_len = compact_proof(img, &q, &w, how,
+                                     (img.tmpls[tmpl].flags & TMPL_DENIAL) != 0, made,
+                                     policy_nodata)
+            if made_len < 0:
+                return error_response(&q, out, RCODE_SERVFAIL, True, 0, cat.udp_max)
+    elif q.dnssec_ok and img.signed_zone and img.tmpls[tmpl].twin != 0:
         # RFC 3225 §3 / RFC 4035 §3.1: DNSSEC records only when the query asks for them.
         tmpl = img.tmpls[tmpl].twin
         nproof = denial_proof(img, &q, &w, how, tmpl, proof)
-    return emit_template(&q, img, tmpl, out, limit, cat.udp_max, scope, proof, nproof)
+    return emit_template(&q, img, tmpl, out, limit, cat.udp_max, scope, proof, nproof,
+                         made, made_len, 2 if made_len > 0 else 0)
 
 
 cdef void client_of(const Query* q, const Client* peer, Client* client) noexcept nogil:
@@ -310,8 +382,15 @@ cdef class ZoneImage:
     cdef const uint8_t[::1] view
     cdef Image img
 
+    def __dealloc__(self):
+        if self.img.zsk != NULL:
+            EVP_PKEY_CTX_free(<EVP_PKEY_CTX*> self.img.sign_ctx)
+            EVP_PKEY_free(<EVP_PKEY*> self.img.zsk)
+            self.img.zsk = NULL
+
     def __cinit__(self, data not None):
         # bytes, or a read-only buffer such as a memoryview of a shared mmap (kept alive here)
+        self.img.zsk = NULL
         self.data = data
         self.view = data
         if self.view.shape[0] == 0:

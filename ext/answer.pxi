@@ -66,14 +66,17 @@ cdef Py_ssize_t error_response(const Query* q, uint8_t* out, int rcode, bint wit
 cdef Py_ssize_t emit_template(const Query* q, const Image* img, uint32_t tmpl_index,
                               uint8_t* out, Py_ssize_t limit, uint16_t udp_max,
                               int scope, const uint32_t* proof = NULL,
-                              int nproof = 0) noexcept nogil:
+                              int nproof = 0, const uint8_t* made = NULL, int made_len = 0,
+                              int made_rrs = 0) noexcept nogil:
     """Copy the question and template ``tmpl_index``; shift pointers; fit into ``limit``.
 
     ``proof``: NSEC3 entries (signed zones, DO set) appended to the authority section after
-    the template, whose twin was compiled without additional records for this reason."""
+    the template, whose twin was compiled without additional records for this reason.
+    ``made``: ``made_rrs`` records made for this query (compact denial's NSEC and RRSIG),
+    appended the same way."""
     cdef const ImgTemplate* t = &img.tmpls[tmpl_index]
-    cdef Py_ssize_t extra_len = 0
-    cdef int extra_rrs = 0
+    cdef Py_ssize_t extra_len = made_len
+    cdef int extra_rrs = made_rrs
     cdef Py_ssize_t qsec = q.question_end - HEADER_LEN
     cdef Py_ssize_t opt_len = opt_size(q)
     cdef Py_ssize_t base = HEADER_LEN + qsec
@@ -91,7 +94,8 @@ cdef Py_ssize_t emit_template(const Query* q, const Image* img, uint32_t tmpl_in
     for i in range(nproof):
         extra_len += img.nsec3[proof[i]].wire_len
         extra_rrs += img.nsec3[proof[i]].rr_count
-    if nproof and not truncated and base + body_len + extra_len + opt_len > limit:
+    if (nproof or made_rrs) and not truncated and \
+            base + body_len + extra_len + opt_len > limit:
         truncated = True  # the proof is required data (RFC 4035 §3.1.3): all of it or TC
     if not truncated and base + body_len + opt_len > limit:
         # Optional additional RRs go first; what remains must fit whole (RFC 2181 §9).
@@ -133,7 +137,10 @@ cdef Py_ssize_t emit_template(const Query* q, const Image* img, uint32_t tmpl_in
             memcpy(out + base, img.blob + img.nsec3[proof[i]].wire_off,
                    img.nsec3[proof[i]].wire_len)
             base += img.nsec3[proof[i]].wire_len
-        if nproof:
+        if made_len:
+            memcpy(out + base, made, made_len)
+            base += made_len
+        if extra_rrs:
             write_u16(out + 8, t.ns + extra_rrs)
     if q.has_opt:
         write_u16(out + 10, read_u16(out + 10) + 1)
@@ -143,8 +150,12 @@ cdef Py_ssize_t emit_template(const Query* q, const Image* img, uint32_t tmpl_in
 
 cdef Py_ssize_t emit_members(const Query* q, const Image* img, const ImgMember* members,
                              const uint16_t* chosen, int count, uint8_t* out, Py_ssize_t limit,
-                             uint16_t udp_max, int scope) noexcept nogil:
+                             uint16_t udp_max, int scope,
+                             const uint8_t* signing = NULL) noexcept nogil:
     """A multivalue answer: the answer records of each chosen member, one after another.
+
+    ``signing`` (a signed zone, DO set): the group's canonical records per member; the records
+    sent are then signed as one RRset (multivalue_rrsig), the RRSIG's room kept from the start.
 
     Each member's template was compiled with answer records only, against the group's owner.
     Copied to a new position, a compression pointer into the question moves by the QNAME length
@@ -152,9 +163,9 @@ cdef Py_ssize_t emit_members(const Query* q, const Image* img, const ImgMember* 
     Whole members are added while they fit; if not even one does, TC (RFC 2181 §9)."""
     cdef Py_ssize_t qsec = q.question_end - HEADER_LEN
     cdef Py_ssize_t pos = HEADER_LEN + qsec
-    cdef Py_ssize_t room = limit - opt_size(q)
+    cdef Py_ssize_t room = limit - opt_size(q) - (RRSIG_RR_MAX if signing != NULL else 0)
     cdef const ImgTemplate* t
-    cdef int k, i, delta, an = 0, flags = TMPL_AA
+    cdef int k, i, delta, an = 0, flags = TMPL_AA, sent = 0, n
     cdef Py_ssize_t old_base
     cdef uint16_t p, target
     cdef const uint8_t* ptrs
@@ -180,6 +191,13 @@ cdef Py_ssize_t emit_members(const Query* q, const Image* img, const ImgMember* 
                 write_u16(body + p, 0xC000 | (target + delta))
         an += t.an
         pos += t.body_len
+        sent += 1
+    if signing != NULL and sent > 0:
+        n = multivalue_rrsig(img, q, signing, chosen, sent, out + pos)
+        if n < 0:
+            return error_response(q, out, RCODE_SERVFAIL, True, 0, udp_max)
+        pos += n
+        an += 1
     write_header(out, q, flags, RCODE_NOERROR)
     memcpy(out + HEADER_LEN, q.pkt + HEADER_LEN, qsec)
     write_u16(out + 4, 1)

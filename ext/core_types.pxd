@@ -23,6 +23,8 @@ cdef enum:
     TMPL_DENIAL = 0x80             # signed twin of NODATA/NXDOMAIN: append the NSEC3 proof
     NSEC3_HASH_LEN = 20            # SHA-1 (RFC 5155 §11)
     MAX_NSEC3_PROOF = 3            # RFC 5155 §7.2.2: closest encloser, next closer, wildcard
+    DENIAL_NSEC3 = 0               # ImgOnline.denial
+    DENIAL_COMPACT = 1
     # the compiler's first two templates in every zone image
     TEMPLATE_NODATA = 0
     TEMPLATE_NXDOMAIN = 1
@@ -87,8 +89,8 @@ ctypedef struct ImageHeader:
     uint32_t reserved1
     uint32_t nsec3_off           # signed zones: Nsec3Entry[nsec3_count] sorted by hash
     uint32_t nsec3_count         # 0: the zone is not signed
-    uint32_t node_sec_off        # NodeSec[node_count]
-    uint32_t reserved2
+    uint32_t node_sec_off        # NodeSec[node_count] (NSEC3), NodeNsec[node_count] (compact)
+    uint32_t online_off          # into blob: the zone's ImgOnline record; 0: none
 
 ctypedef struct ImgNode:
     uint32_t label_off       # into labels: length octet, then the lower-cased label
@@ -149,6 +151,22 @@ ctypedef struct NodeSec:
     uint32_t match
     uint32_t wild_cover
 
+# A zone signed online (fastdns/image.py ONLINE): the signing ZSK and how denial is answered.
+# In compact-denial zones (RFC 9824) each node has a NodeNsec: the type bitmap (RFC 4034
+# §4.1.2 wire form) of the NSEC made for that name at query time.
+ctypedef struct ImgOnline:
+    uint32_t key_off         # into blob: the ZSK's private key, PKCS#8 DER
+    uint16_t key_len
+    uint16_t key_tag
+    uint32_t nsec_ttl        # RFC 4034 §4: the SOA negative TTL (RFC 2308 §3)
+    uint8_t algorithm
+    uint8_t denial           # DENIAL_NSEC3 or DENIAL_COMPACT
+    uint16_t reserved
+
+ctypedef struct NodeNsec:
+    uint32_t bitmap_off      # into blob
+    uint32_t bitmap_len
+
 # A client-address classifier (fastdns/geo/ranges.py): sorted non-overlapping ranges, the most
 # specific configured network winning. "FDC1": v4 entries (start, end, class) as little-endian
 # u32s, v6 entries (16-octet network-order start and end, class, 0). "FDC2" adds to each entry
@@ -188,6 +206,16 @@ ctypedef struct Image:
     const Nsec3Entry* nsec3         # NULL when the zone is not signed
     uint32_t nsec3_count
     const NodeSec* node_sec
+    bint signed_zone                # NSEC3 chain or compact denial: templates have twins
+    bint compact                    # denial by compact NSEC made per query (RFC 9824)
+    const NodeNsec* node_nsec       # compact: per node its NSEC type bitmap
+    uint32_t nsec_ttl
+    const ImgOnline* online         # NULL: not signed online
+    void* zsk                       # EVP_PKEY* of the ZSK signing online, or NULL
+    void* sign_ctx                  # its EVP_PKEY_CTX, ready to sign
+    uint8_t zsk_id[32]              # SHA-256 of its DER: the signature cache's key id
+    uint16_t zsk_tag
+    uint8_t zsk_algorithm
 
 ctypedef struct Query:
     const uint8_t* pkt

@@ -391,7 +391,10 @@ cdef int check_groups(const Image* img, Py_ssize_t blob_len,
             if members[j].health != HEALTH_ALWAYS and (members[j].health & HEALTH_GROUP) and \
                     (members[j].health & ~(<uint32_t> HEALTH_GROUP)) >= img.group_count:
                 raise ValueError("zone image: bad policy health group")
-        if g.kind == POLICY_WEIGHTED or g.kind == POLICY_MULTIVALUE:
+        if g.kind == POLICY_MULTIVALUE:
+            check_signing_data(img, g, blob_len)
+            continue
+        if g.kind == POLICY_WEIGHTED:
             continue
         if g.kind == POLICY_CLASSIFIED and g.classifier >= classifier_count:
             raise ValueError("zone image: a policy needs a classifier the catalog lacks")
@@ -411,4 +414,32 @@ cdef int check_groups(const Image* img, Py_ssize_t blob_len,
                 m = chain[2 + 2 * j] | (chain[3 + 2 * j] << 8)
                 if m >= g.member_count:
                     raise ValueError("zone image: bad policy chain member")
+    return 0
+
+
+cdef int check_signing_data(const Image* img, const ImgGroup* g, uint32_t blob_len) except -1:
+    """A multivalue group of a zone signed online: ``chains_off`` (0: none) is a u32 (LE) per
+    member, the offset of the member's records in canonical form (multivalue_rrsig)."""
+    cdef uint32_t j, off, k, n, pos
+    cdef const uint8_t* table
+    cdef const uint8_t* data
+    if g.chains_off == 0:
+        return 0
+    if img.online == NULL or \
+            <uint64_t> g.chains_off + 4 * <uint64_t> g.member_count > <uint64_t> blob_len:
+        raise ValueError("zone image: bad multivalue signing data")
+    table = img.blob + g.chains_off
+    for j in range(g.member_count):
+        off = table[4 * j] | (table[4 * j + 1] << 8) | (table[4 * j + 2] << 16) | \
+            (<uint32_t> table[4 * j + 3] << 24)
+        if <uint64_t> off + MEMBER_DATA_HEADER > <uint64_t> blob_len:
+            raise ValueError("zone image: bad multivalue signing data")
+        data = img.blob + off
+        n = read_u16(data + 2)
+        pos = off + MEMBER_DATA_HEADER
+        for k in range(n):
+            if <uint64_t> pos + 2 > blob_len or \
+                    <uint64_t> pos + 2 + read_u16(img.blob + pos) > blob_len:
+                raise ValueError("zone image: bad multivalue signing data")
+            pos += 2 + read_u16(img.blob + pos)
     return 0

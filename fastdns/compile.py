@@ -39,6 +39,8 @@ import dns.name
 import dns.rdatatype
 
 from fastdns.image import (
+    DENIAL_COMPACT,
+    DENIAL_NSEC3,
     NODE_CUT,
     NONE,
     TMPL_AA,
@@ -47,8 +49,10 @@ from fastdns.image import (
     TMPL_OWNER_IS_QNAME,
     TMPL_POLICY,
     Nsec3Tables,
+    OnlineSigning,
     Template,
     TrieBuilder,
+    member_signing_data,
     name_key,
     pack_image,
 )
@@ -56,6 +60,7 @@ from fastdns.model import RecordSet, Zone
 from fastdns.policy import (
     HEALTH_ALWAYS,
     HEALTH_GROUP,
+    POLICY_MULTIVALUE,
     PolicyEnvironment,
     PolicyGroup,
     build_group,
@@ -78,11 +83,12 @@ A, AAAA, NS, CNAME, SOA, MX, SRV, DS, ANY = (
     dns.rdatatype.DS,
     dns.rdatatype.ANY,
 )
-DNSKEY, NSEC3PARAM, NSEC3, RRSIG = (
+DNSKEY, NSEC3PARAM, NSEC3, RRSIG, NSEC = (
     dns.rdatatype.DNSKEY,
     dns.rdatatype.NSEC3PARAM,
     dns.rdatatype.NSEC3,
     dns.rdatatype.RRSIG,
+    dns.rdatatype.NSEC,
 )
 NOERROR, NXDOMAIN = 0, 3
 WILDCARD_LABEL = b"*"
@@ -147,14 +153,18 @@ def compile_zone_with_groups(
         return CompiledZone(image, tuple(compiler.group_info))
 
 
-def _with_dnssec_records(zone: Zone, signer: ZoneSigner) -> Zone:
-    """``zone`` plus the apex DNSKEY and NSEC3PARAM RRsets (RFC 4035 §2.1, RFC 5155 §4)."""
+def _with_dnssec_records(zone: Zone, signer: ZoneSigner, nsec3: bool | None = None) -> Zone:
+    """``zone`` plus the apex DNSKEY and NSEC3PARAM RRsets (RFC 4035 §2.1, RFC 5155 §4);
+    without NSEC3PARAM when ``nsec3`` is false (by default: when the zone uses compact
+    denial, which has no chain)."""
     from fastdns.dnssec.signer import DNSKEY_TTL
 
     signed = Zone(zone.origin, dict(zone.rrsets), zone.source)
     signed.rrsets[(zone.origin, DNSKEY)] = [
         RecordSet(zone.origin, DNSKEY, DNSKEY_TTL, tuple(signer.dnskey_rdatas()))
     ]
+    if not (nsec3 if nsec3 is not None else not signer.compact):
+        return signed
     # RFC 5155 §4: the NSEC3PARAM TTL is not used by resolvers; 0 as BIND and Knot publish it.
     signed.rrsets[(zone.origin, NSEC3PARAM)] = [
         RecordSet(zone.origin, NSEC3PARAM, 0, (signer.nsec3param_rdata(),))
@@ -224,7 +234,15 @@ class _ZoneCompiler:
 
     # -- driver ------------------------------------------------------------------------------
     def compile(self) -> bytes:
-        if self.signer is not None:
+        self.compact = None
+        if self.signer is not None and self.signer.compact:
+            from fastdns.dnssec.compact import CompactDenial
+
+            self.compact = CompactDenial(
+                self.data, self.cuts, self._occluded, list(self.trie.by_key)
+            )
+            self.n3_records = []
+        elif self.signer is not None:
             self._build_nsec3_chain()
         # Templates 0 and 1 are NODATA and NXDOMAIN (the hot path's TEMPLATE_NODATA and
         # TEMPLATE_NXDOMAIN); their signed twins come after both.
@@ -235,8 +253,27 @@ class _ZoneCompiler:
         for key, index in list(self.trie.by_key.items()):
             self._fill(self.trie.nodes[index], key)
         nodes = self.trie.layout()
+        online = self._online(nodes) if self._signs_online() else None
+        if self.compact is not None:
+            return pack_image(self.origin, nodes, self.templates, self.groups, None, online)
         tables = self._nsec3_tables() if self.signer is not None else None
-        return pack_image(self.origin, nodes, self.templates, self.groups, tables)
+        return pack_image(self.origin, nodes, self.templates, self.groups, tables, online)
+
+    def _signs_online(self) -> bool:
+        """Whether the hot path signs for this zone (compact denial, multivalue answers)."""
+        from fastdns.dnssec.compact import supports_online
+
+        return self.signer is not None and supports_online(self.signer.keys.zsks[0].algorithm)
+
+    def _online(self, nodes) -> OnlineSigning:
+        """The hot path's online signing: the ZSK and, for compact denial, every node's NSEC
+        type bitmap."""
+        der, tag, algorithm = self.signer.online_key()
+        if self.compact is None:
+            return OnlineSigning(der, tag, algorithm, self.negative_ttl, DENIAL_NSEC3, [])
+        key_of = {index: key for key, index in self.trie.by_key.items()}
+        bitmaps = [self.compact.bitmap(key_of[i]) for i in range(len(nodes))]
+        return OnlineSigning(der, tag, algorithm, self.negative_ttl, DENIAL_COMPACT, bitmaps)
 
     def _fill(self, node, key: Key) -> None:
         node.default_template = self.nodata
@@ -298,6 +335,8 @@ class _ZoneCompiler:
             templates.append(tmpl)
             health.append(h)
         group = build_group(members, templates, health, self.env)
+        if group.kind == POLICY_MULTIVALUE and self._signs_online():
+            group.signing = _multivalue_signing(members, rdtype, self.origin)
         self.groups.append(group)
         self.group_info.append(
             GroupInfo(members[0].name, rdtype, policy_of(members[0]), tuple(members))
@@ -544,6 +583,8 @@ class _ZoneCompiler:
             rcode = NXDOMAIN
             self._write_soa(w)
             w.proof(lambda: self._proof_nxdomain(end[1].key))
+            if self.compact is not None:
+                w.twin_flags = TMPL_AA | NOERROR  # RFC 9824 §3.1: the name "exists"
         elif end[0] == "node":
             owner, data_key = end[1], end[2]
             final = self.data.get(data_key, {}).get(qtype) if qtype is not None else None
@@ -580,14 +621,25 @@ class _ZoneCompiler:
         )
         self.n3_hashes = chain.hashes
         self.n3_index = chain.index
-        self.n3_records = [  # (owner WireName, NSEC3 rdata, RRSIG rdatas)
-            (self.names.labels(owner), rdata, sigs)
+        self.n3_records = [  # (owner WireName, NSEC3, NSEC3 rdata, RRSIG rdatas)
+            (self.names.labels(owner), NSEC3, rdata, sigs)
             for owner, (rdata, sigs) in zip(chain.owners, chain.records, strict=True)
         ]
 
     def _n3_match(self, key: Key) -> int:
-        """The entry whose owner is the hash of ``key`` (an existing, non-occluded name)."""
+        """The entry whose owner is the hash of ``key`` (an existing, non-occluded name);
+        compact denial: the NSEC owned by ``key``."""
+        if self.compact is not None:
+            return self._compact_entry(self.compact.match(key))
         return self.n3_index[key]
+
+    def _compact_entry(self, record: int) -> int:
+        """A compact-denial NSEC as a proof entry (owner, type, RDATA, RRSIGs), signed once."""
+        while len(self.n3_records) < len(self.compact.records):
+            owner, rdata = self.compact.records[len(self.n3_records)]
+            sigs = self.signer.sign(dns.name.Name(owner), NSEC, self.negative_ttl, [rdata])
+            self.n3_records.append((self.names.labels(owner), NSEC, rdata, sigs))
+        return record
 
     def _n3_cover(self, key: Key) -> int:
         """The entry whose owner hash precedes ``key``'s and whose next hash follows it (the
@@ -606,6 +658,8 @@ class _ZoneCompiler:
     def _proof_nxdomain(self, key: Key) -> list[int]:
         """RFC 5155 §7.2.2: the closest encloser's NSEC3, the one covering the next closer
         name, the one covering the wildcard at the closest encloser."""
+        if self.compact is not None:
+            return [self._compact_entry(self.compact.nxdomain(key))]
         ce = self._closest_encloser(key)
         next_closer = key[len(key) - len(ce) - 1 :]
         return [self._n3_match(ce), self._n3_cover(next_closer), self._n3_cover((b"*", *ce))]
@@ -613,6 +667,8 @@ class _ZoneCompiler:
     def _proof_wildcard(self, key: Key, wildcard: Key, *, nodata: bool) -> list[int]:
         """RFC 5155 §7.2.6 (answer: the NSEC3 covering the next closer name) and §7.2.5
         (NODATA: also the closest encloser's and the wildcard's own NSEC3)."""
+        if self.compact is not None:
+            return [self._compact_entry(self.compact.wildcard(key, wildcard, nodata=nodata))]
         ce = wildcard[1:]
         next_closer = key[len(key) - len(ce) - 1 :]
         cover = self._n3_cover(next_closer)
@@ -625,7 +681,9 @@ class _ZoneCompiler:
         node (final numbering) its own entry and the entry covering ``*.<node>``."""
         entries = []
         ttl = self.negative_ttl
-        for digest, (owner, rdata, sigs) in zip(self.n3_hashes, self.n3_records, strict=True):
+        for digest, (owner, _type, rdata, sigs) in zip(
+            self.n3_hashes, self.n3_records, strict=True
+        ):
             owner_wire = dns.name.Name(owner.labels).to_wire()
             wire = _rr_wire(owner_wire, NSEC3, ttl, rdata)
             for sig in sigs:
@@ -638,6 +696,18 @@ class _ZoneCompiler:
                 continue  # occluded: never a closest encloser of an authoritative answer
             per_node[index] = (match, self._n3_cover((b"*", *key)))
         return Nsec3Tables(entries, per_node)
+
+
+def _multivalue_signing(members, rdtype: int, origin) -> list[bytes] | None:
+    """Each multivalue member's records in canonical form, for the hot path to sign the ones
+    it chooses as one RRset; None (one member per signed answer) when the members' TTLs differ
+    (RFC 2181 §5.2: one RRset, one TTL) or one is an alias."""
+    if len({m.ttl for m in members}) != 1 or any(m.alias_target is not None for m in members):
+        return None
+    return [
+        member_signing_data(rdtype, m.ttl, [r.to_digestable(origin) for r in m.rdatas])
+        for m in members
+    ]
 
 
 def _rr_wire(owner_wire: bytes, rdtype: int, ttl: int, rdata) -> bytes:
@@ -671,6 +741,7 @@ class _TemplatePair:
         "required",
         "signed",
         "signed_marks",
+        "twin_flags",
         "wildcard",
     )
 
@@ -691,6 +762,7 @@ class _TemplatePair:
         self.proofs: list[int] = []
         self.flags = 0
         self.denial = False  # the twin gets TMPL_DENIAL: the hot path appends the proof
+        self.twin_flags: int | None = None  # the twin's flags when not the template's
         self.index = NONE
 
     def _signatures(self, owner: WireName | None, rdtype, ttl, rdatas, signed_as: Key) -> int:
@@ -731,8 +803,8 @@ class _TemplatePair:
     def _flush_proofs(self) -> None:
         ttl = self.compiler.negative_ttl
         for entry in self.proofs:
-            owner, rdata, sigs = self.compiler.n3_records[entry]
-            self.ns[1] += self.signed.rrset(owner, NSEC3, ttl, [rdata])
+            owner, rdtype, rdata, sigs = self.compiler.n3_records[entry]
+            self.ns[1] += self.signed.rrset(owner, rdtype, ttl, [rdata])
             self.ns[1] += self.signed.rrset(owner, RRSIG, ttl, sigs)
         self.proofs = []
 
@@ -772,6 +844,7 @@ class _TemplatePair:
         twin = compiler._finish(
             self.signed, an=self.an[1], ns=self.ns[1], ar_marks=marks,
             ar_required=min(self.required, len(marks)),
-            flags=self.flags | (TMPL_DENIAL if self.denial else 0),
+            flags=(self.flags if self.twin_flags is None else self.twin_flags)
+            | (TMPL_DENIAL if self.denial else 0),
         )  # fmt: skip
         compiler.templates[self.index].twin = twin

@@ -39,10 +39,13 @@ def compile_hosted_zone(
         return None
     origin = zone.origin
     model = zone_from_record_sets(origin, store.record_sets(zone_id).values())
-    keys = KeyStore(store).zone_keys(zone_id)
+    keystore = KeyStore(store)
+    keys = keystore.zone_keys(zone_id)
     signer = None
     if keys is not None:
-        signer = ZoneSigner(origin, keys, previous=_last_signers.get(zone_id))
+        signer = ZoneSigner(
+            origin, keys, previous=_last_signers.get(zone_id), denial=keystore.denial(zone_id)
+        )
     else:
         _last_signers.pop(zone_id, None)
     compiled = compile_zone_with_groups(model, env, signer)

@@ -42,6 +42,11 @@ NONE = 0xFFFFFFFF
 HEADER = struct.Struct("=4sI" + "II" * 5 + "I" * 2 + "I" * 4 + "I" * 4)  # see pack_image
 NSEC3_ENTRY = struct.Struct("=20sIHH")  # hash, wire offset in blob, wire length, RR count
 NODE_SEC = struct.Struct("=II")  # the node's own NSEC3 entry, the entry covering *.<node>
+# A zone signed online: key offset and length in the blob, key tag, NSEC TTL, algorithm, denial.
+ONLINE = struct.Struct("=IHHIBBH")
+NODE_NSEC = struct.Struct("=II")  # compact denial: a node's NSEC type bitmap (offset, length)
+DENIAL_NSEC3 = 0
+DENIAL_COMPACT = 1
 NODE = struct.Struct("=6IHHI")
 TYPE_ENTRY = struct.Struct("=HHI")
 TEMPLATE = struct.Struct("=3I8HI")
@@ -87,6 +92,24 @@ class Nsec3Tables:
 
     entries: list[tuple[bytes, bytes, int]]
     per_node: list[tuple[int, int]]
+
+
+@dataclass(slots=True)
+class OnlineSigning:
+    """What the hot path needs to sign online (issue 6): the signing ZSK (PKCS#8 DER; the
+    snapshot memfd is private to our processes), its key tag and algorithm, the NSEC TTL, the
+    denial mode, and for compact denial (RFC 9824) the NSEC type bitmap of every node (final
+    node order, RFC 4034 §4.1.2 wire form)."""
+
+    key_der: bytes
+    key_tag: int
+    algorithm: int
+    nsec_ttl: int
+    denial: int
+    bitmaps: list[bytes]
+
+    def __repr__(self) -> str:  # never the key, whatever logs an image's parts
+        return f"OnlineSigning(tag {self.key_tag}, denial {self.denial})"
 
 
 @dataclass(slots=True)
@@ -178,6 +201,7 @@ def pack_image(
     templates: list[Template],
     groups: Sequence = (),
     nsec3: Nsec3Tables | None = None,
+    online: OnlineSigning | None = None,
 ) -> bytes:
     """Serialise a laid-out trie, its templates, its policy groups (``fastdns.policy.
     PolicyGroup``) and a signed zone's NSEC3 tables into one image."""
@@ -241,6 +265,21 @@ def pack_image(
         node_sec_at = len(nsec3_bytes)
         for match, wild_cover in nsec3.per_node:
             nsec3_bytes += NODE_SEC.pack(match, wild_cover)
+    online_off = 0
+    if online is not None:
+        _align4(blob)
+        online_off = len(blob)
+        blob += bytes(ONLINE.size)
+        ONLINE.pack_into(
+            blob, online_off, len(blob), len(online.key_der), online.key_tag,
+            online.nsec_ttl, online.algorithm, online.denial, 0,
+        )  # fmt: skip
+        blob += online.key_der
+        if online.denial == DENIAL_COMPACT:
+            node_sec_at = 0
+            for bitmap in online.bitmaps:
+                nsec3_bytes += NODE_NSEC.pack(len(blob), len(bitmap))
+                blob += bitmap
     apex_wire = apex.canonicalize().to_wire()
 
     out = bytearray(HEADER.size)
@@ -262,9 +301,9 @@ def pack_image(
     out += apex_wire
     _align4(out)
     nsec3_off = node_sec_off = 0
-    if nsec3 is not None:
-        nsec3_off = len(out)
-        node_sec_off = nsec3_off + node_sec_at
+    if nsec3_bytes:
+        nsec3_off = len(out) if nsec3_count else 0
+        node_sec_off = len(out) + node_sec_at
         out += nsec3_bytes
     HEADER.pack_into(
         out,
@@ -281,8 +320,17 @@ def pack_image(
         nsec3_off,
         nsec3_count,
         node_sec_off,
-        0,
+        online_off,
     )
+    return bytes(out)
+
+
+def member_signing_data(rdtype: int, ttl: int, canonical_rdatas: Sequence[bytes]) -> bytes:
+    """A multivalue member's records as the hot path signs them: type, count, TTL, then each
+    RDATA in canonical form (RFC 4034 §6.2) after its length, all in network order."""
+    out = bytearray(struct.pack("!HHI", rdtype, len(canonical_rdatas), ttl))
+    for rdata in canonical_rdatas:
+        out += struct.pack("!H", len(rdata)) + rdata
     return bytes(out)
 
 
@@ -301,7 +349,15 @@ def _pack_groups(groups: Sequence, blob: bytearray) -> bytes:
         for tmpl, health, weight in group.members:
             blob += MEMBER.pack(tmpl, health, weight, 0)
         chains_off = class_count = 0
-        if group.chains:
+        if group.signing:
+            # A multivalue group signed online: chains_off locates each member's records.
+            chains_off = len(blob)
+            blob += bytes(4 * len(group.signing))
+            for k, data in enumerate(group.signing):
+                U32LE.pack_into(blob, chains_off + 4 * k, len(blob))
+                blob += data
+            _align4(blob)
+        elif group.chains:
             chains_off = len(blob)
             class_count = len(group.chains) - 1
             blob += bytes(4 * len(group.chains))

@@ -94,6 +94,9 @@ class PolicyGroup:
     members: list[tuple[int, int, int]]
     chains: list[list[int]] = field(default_factory=list)
     classifier: int = 0
+    # POLICY_MULTIVALUE in a zone signed online: per member its records in canonical form
+    # (fastdns.image.member_signing_data), which the hot path signs as one RRset.
+    signing: list[bytes] | None = None
 
 
 def policy_of(rrset: RecordSet) -> str | None:

@@ -34,7 +34,8 @@ class ServedZone:
     """A zone as it is being served: its compiled image and what to log about it."""
 
     origin: dns.name.Name
-    image: bytes
+    # Left out of repr: a signed zone's image holds its ZSK for online signing (issue 6).
+    image: bytes = field(repr=False)
     record_sets: int
     serial: int | None
     source: str | None

@@ -61,6 +61,18 @@ def add_parser(commands) -> None:
     common(applying)
     applying.set_defaults(func=_apply)
 
+    denial = actions.add_parser(
+        "dnssec-denial",
+        help="show or set how a signed hosted zone denies existence (compact or nsec3)",
+    )
+    denial.add_argument("zone", metavar="ZONE", help="hosted zone ID or name")
+    denial.add_argument(
+        "mode", nargs="?", choices=("compact", "nsec3"),
+        help="compact: Route 53's NSEC made per query (the default); nsec3: an NSEC3 chain",
+    )  # fmt: skip
+    common(denial)
+    denial.set_defaults(func=_dnssec_denial)
+
 
 def _open_store(args):
     from fastdns.config import DEFAULT_STATE, ConfigError, read_config_file
@@ -164,6 +176,26 @@ def _export(args) -> int:
     def body(store) -> int:
         zone = store.find_hosted_zone(args.zone)
         sys.stdout.write(zone_file_text(zone.origin, store.record_sets(zone.id).values()))
+        return 0
+
+    return _run(args, body)
+
+
+def _dnssec_denial(args) -> int:
+    from fastdns.dnssec.keystore import KeyStore
+    from fastdns.route53.errors import InvalidInput
+    from fastdns.route53.policycheck import signed_zone_problems
+
+    def body(store) -> int:
+        zone = store.find_hosted_zone(args.zone)
+        keys = KeyStore(store)
+        if args.mode == "nsec3" and keys.signing(zone.id):
+            problems = signed_zone_problems(store.record_sets(zone.id).values())
+            if problems:
+                raise InvalidInput("Invalid request: " + "; ".join(problems))
+        if args.mode is not None:
+            keys.set_denial(zone.id, args.mode)
+        print(keys.denial(zone.id))
         return 0
 
     return _run(args, body)

@@ -1,7 +1,8 @@
 """Signed zone images in process (issue 6): every DO=1 answer of a zone file's names checked
-with dnspython's validator, NSEC3 proofs checked against RFC 5155 §7.2's rules (the hot path's
-SHA-1 included, for many random names), DO=0 answers equal to the unsigned image's, both
-algorithms, and the signatures' validity window."""
+with dnspython's validator in both denial modes, NSEC3 proofs checked against RFC 5155 §7.2's
+rules (the hot path's SHA-1 included, for many random names), DO=0 answers equal to the
+unsigned image's, both algorithms, and the signatures' validity window. Compact denial's
+online NSEC records (RFC 9824) and their signature cache are in test_dnssec_online.py."""
 
 from __future__ import annotations
 
@@ -22,7 +23,14 @@ from fastdns import _core
 from fastdns.compile import compile_zone
 from fastdns.dnssec.keys import ECDSAP256SHA256, ED25519, SigningKey, generate_private_key
 from fastdns.dnssec.keystore import ZoneKeys
-from fastdns.dnssec.signer import INCEPTION_SKEW, JITTER, VALIDITY, ZoneSigner
+from fastdns.dnssec.signer import (
+    DENIAL_COMPACT,
+    DENIAL_NSEC3,
+    INCEPTION_SKEW,
+    JITTER,
+    VALIDITY,
+    ZoneSigner,
+)
 from fastdns.zonefile import load_zone_file
 
 ZONE = Path(__file__).parent / "data" / "dnssec" / "zone.test.zone"
@@ -36,20 +44,38 @@ QUESTIONS = [
 ]  # fmt: skip
 
 
-def _signed(algorithm: int, now: float | None = None):
+def _signed(algorithm: int, now: float | None = None, denial: str = DENIAL_COMPACT):
     zone = load_zone_file(ZONE, origin=ORIGIN)
     ksk = SigningKey.from_private_key("ksk", "KSK", algorithm, generate_private_key(algorithm))
     zsk = SigningKey.from_private_key("zsk", "ZSK", algorithm, generate_private_key(algorithm))
-    signer = ZoneSigner(ORIGIN, ZoneKeys((ksk,), (zsk,)), now=now)
+    signer = ZoneSigner(ORIGIN, ZoneKeys((ksk,), (zsk,)), now=now, denial=denial)
     signed = _core.Catalog([compile_zone(zone, signer=signer)])
     plain = _core.Catalog([compile_zone(zone)])
     keys = {ORIGIN: dns.rrset.from_rdata_list(ORIGIN, 3600, [ksk.dnskey, zsk.dnskey])}
     return signed, plain, keys, signer
 
 
-@pytest.fixture(scope="module", params=[ECDSAP256SHA256, ED25519])
+@pytest.fixture(
+    scope="module",
+    params=[
+        (ECDSAP256SHA256, DENIAL_COMPACT),
+        (ECDSAP256SHA256, DENIAL_NSEC3),
+        (ED25519, DENIAL_NSEC3),
+    ],
+    ids=["p256-compact", "p256-nsec3", "ed25519-nsec3"],
+)
 def zone(request):
-    return _signed(request.param)
+    return _signed(request.param[0], denial=request.param[1])
+
+
+@pytest.fixture(scope="module", params=[ECDSAP256SHA256, ED25519], ids=["p256", "ed25519"])
+def nsec3_zone(request):
+    """The NSEC3 option (and Ed25519, which keeps NSEC3 whatever is asked: compact denial
+    signs online, in ECDSA P-256 only)."""
+    algorithm = request.param
+    zone = _signed(algorithm, denial=DENIAL_NSEC3 if algorithm == ECDSAP256SHA256 else "compact")
+    assert zone[3].denial == DENIAL_NSEC3
+    return zone
 
 
 def _ask(catalog, name, rtype, do=True):
@@ -94,8 +120,8 @@ def _matches(ranges, name) -> bool:
     return any(a == h for a, _ in ranges)
 
 
-def test_nxdomain_proofs_follow_rfc5155_for_random_names(zone):
-    signed, _plain, keys, _signer = zone
+def test_nxdomain_proofs_follow_rfc5155_for_random_names(nsec3_zone):
+    signed, _plain, keys, _signer = nsec3_zone
     rng = random.Random(6)
     parents = ["", "deep", "b.c.deep", "a.b.c.deep", "ns1"]
     for _ in range(200):
@@ -113,8 +139,8 @@ def test_nxdomain_proofs_follow_rfc5155_for_random_names(zone):
         assert _covers(ranges, dns.name.from_text("*", encloser))
 
 
-def test_wildcard_answer_proves_the_next_closer_name(zone):
-    signed, _plain, _keys, _signer = zone
+def test_wildcard_answer_proves_the_next_closer_name(nsec3_zone):
+    signed, _plain, _keys, _signer = nsec3_zone
     for label in ("one", "two.three", "Mixed.Case"):
         name = dns.name.from_text(f"{label}.wild.zone.test.")
         response = dns.message.from_wire(_ask(signed, name, "A")[1])

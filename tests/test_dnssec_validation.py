@@ -5,12 +5,16 @@ A real ``fastdns serve`` with the Route 53 API; the zones are made and signed wi
 dnspython's ``dns.dnssec.validate`` against the zone's DNSKEY RRset, whose own RRSIG is checked
 against the KSK the API reported; BIND's ``delv``, anchored at that KSK, must call positive
 answers, NODATA, NXDOMAIN, wildcards and delegations (the child's DS, or its proven absence)
-validated. DO=0 answers must be byte for byte what the unsigned zone gave.
+validated. DO=0 answers must be byte for byte what the unsigned zone gave. Everything runs in
+both denial modes: compact (Route 53's NSEC made and signed per query, RFC 9824: a nonexistent
+name is NOERROR) and the NSEC3 option (``fastdns zone dnssec-denial ZONE nsec3``).
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import uuid
 
 import dns.dnssec
@@ -32,6 +36,7 @@ from fastdns.bench.servers import free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("delv") is None, reason="needs delv (bind9-dnsutils)")
 
+NXNAME = 128  # RFC 9824 §3.4
 GEO = [
     ("198.18.3.0/24", {"continent": {"code": "EU"}, "country": {"iso_code": "FR"}}),
     ("198.18.4.0/24", {"continent": {"code": "AS"}, "country": {"iso_code": "JP"}}),
@@ -56,8 +61,10 @@ def country(code):
 class Signed:
     """The server, the parent zone (signed), its signed child and its unsigned child."""
 
-    def __init__(self, server, client, folder):
+    def __init__(self, server, client, folder, denial):
         self.server = server
+        self.denial = denial
+        self.compact = denial == "compact"
         self.client = client
         self.host, self.port = server.host, server.port
         tag = uuid.uuid4().hex[:6]
@@ -89,7 +96,9 @@ class Signed:
             rr(f"multi.{o}", "A", "192.0.2.71", SetIdentifier="m1", MultiValueAnswer=True),
             rr(f"multi.{o}", "A", "192.0.2.72", SetIdentifier="m2", MultiValueAnswer=True),
             rr(f"multi.{o}", "A", "192.0.2.73", SetIdentifier="m3", MultiValueAnswer=True),
-        )
+            *[rr(f"many.{o}", "AAAA", f"2001:db8::{i}", SetIdentifier=f"m{i}",
+                 MultiValueAnswer=True) for i in range(1, 11)],
+        )  # fmt: skip
         # A signed child with its DS in the parent.
         self.child_origin = f"secure.{o}"
         self.child = self.zone(self.child_origin)
@@ -103,6 +112,12 @@ class Signed:
         )
         # DO=0 answers of the unsigned zone, to compare with once it is signed.
         self.unsigned = {q: self.ask(*q, do=False).to_wire() for q in self.do0_queries()}
+        if denial != "compact":
+            command = [sys.executable, "-m", "fastdns", "zone", "dnssec-denial", self.parent,
+                       denial, "--state", str(folder / "state.db")]  # fmt: skip
+            assert subprocess.run(command, capture_output=True, text=True, check=True).stdout == (
+                f"{denial}\n"
+            )
         self.ksk = self.sign(self.parent, "parent")
         self.keys = {dns.name.from_text(o): self.dnskey_rrset()}
         self.anchors = write_trust_anchor(folder / "anchors.conf", o, self.ksk_dnskey)
@@ -177,8 +192,8 @@ class Signed:
         return delv(self.host, self.port, self.anchors, self.origin, name, rtype)
 
 
-@pytest.fixture(scope="module")
-def signed(tmp_path_factory):
+@pytest.fixture(scope="module", params=["compact", "nsec3"])
+def signed(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("dnssec")
     database = write_mmdb(folder / "geo.mmdb", GEO)
     (folder / "zones").mkdir()
@@ -198,7 +213,7 @@ def signed(tmp_path_factory):
         server.wait_for_log("Route 53 API at")
         endpoint = f"http://127.0.0.1:{api_port}"
         Signed.endpoint = endpoint
-        yield Signed(server, make_client(endpoint), folder)
+        yield Signed(server, make_client(endpoint), folder, request.param)
 
 
 def _name(signed, label):
@@ -217,16 +232,32 @@ NXDOMAIN = [("nope", "A"), ("x.y.nope", "AAAA"), ("c.a.b.deep", "A"), ("dangling
 def test_every_rrset_validates_with_dnspython(signed, label, rtype):
     response = signed.ask(_name(signed, label), rtype)
     assert response.flags & dns.flags.AA
-    expected = dns.rcode.NXDOMAIN if (label, rtype) in NXDOMAIN else dns.rcode.NOERROR
+    nxdomain = (label, rtype) in NXDOMAIN
+    # RFC 9824 §3.1: compact denial answers a nonexistent name with NOERROR.
+    expected = dns.rcode.NXDOMAIN if nxdomain and not signed.compact else dns.rcode.NOERROR
     assert response.rcode() == expected
     assert validate_sections(response, signed.keys) >= 1
     if (label, rtype) in NODATA + NXDOMAIN:
-        assert any(r.rdtype == dns.rdatatype.NSEC3 for r in response.authority)
+        denial = dns.rdatatype.NSEC if signed.compact else dns.rdatatype.NSEC3
+        assert any(r.rdtype == denial for r in response.authority)
+        assert not any(r.rdtype in (dns.rdatatype.NSEC, dns.rdatatype.NSEC3)
+                       and r.rdtype != denial for r in response.authority)  # fmt: skip
+    if signed.compact and (label, rtype) in NODATA + NXDOMAIN and label != "dangling":
+        # One NSEC, owned by the query name; NXNAME only for a name that does not exist.
+        (nsec,) = [r for r in response.authority if r.rdtype == dns.rdatatype.NSEC]
+        assert nsec.name == dns.name.from_text(_name(signed, label))
+        assert nsec[0].next == dns.name.Name((b"\x00", *nsec.name.labels))
+        types = {t for window, bits in nsec[0].windows for t in _types(window, bits)}
+        assert (NXNAME in types) == nxdomain
 
 
 @pytest.mark.parametrize(("label", "rtype"), POSITIVE)
 def test_delv_validates_positive_answers(signed, label, rtype):
     out = signed.delv(_name(signed, label), rtype)
+    if signed.compact and rtype == "NSEC3PARAM":
+        # Only the NSEC3 mode publishes one; compact denial proves there is none.
+        assert "; negative response, fully validated" in out, out
+        return
     assert "; fully validated" in out, out
 
 
@@ -234,7 +265,7 @@ def test_delv_validates_positive_answers(signed, label, rtype):
 def test_delv_validates_denials(signed, label, rtype):
     out = signed.delv(_name(signed, label), rtype)
     assert "fully validated" in out, out
-    kind = "nxdomain" if (label, rtype) in NXDOMAIN else "nxrrset"
+    kind = "nxdomain" if (label, rtype) in NXDOMAIN and not signed.compact else "nxrrset"
     assert f"ncache {kind}" in out, out
 
 
@@ -244,15 +275,20 @@ def test_delv_follows_the_chain_of_trust_into_a_signed_child(signed):
     assert "192.0.2.80" in out
 
 
-def test_referral_without_ds_carries_the_nsec3_proving_there_is_none(signed):
-    # RFC 4035 §3.1.4, RFC 5155 §7.2.7: the NSEC3 matching the cut, NS bit set, DS bit clear
-    # (delv checks the same proof through its DS query, test_delv_validates_denials).
+def test_referral_without_ds_carries_the_nsec_proving_there_is_none(signed):
+    # RFC 4035 §3.1.4, RFC 5155 §7.2.7: the NSEC (NSEC3) matching the cut, NS bit set, DS bit
+    # clear (delv checks the same proof through its DS query, test_delv_validates_denials).
     referral = signed.ask(f"www.insecure.{signed.origin}", "A")
     assert not referral.flags & dns.flags.AA
     assert validate_sections(referral, signed.keys) == 1
-    (nsec3,) = [r for r in referral.authority if r.rdtype == dns.rdatatype.NSEC3]
     cut = dns.name.from_text(f"insecure.{signed.origin}")
-    assert nsec3.name.labels[0].decode().lower() == dns.dnssec.nsec3_hash(cut, b"", 0, 1).lower()
+    if signed.compact:
+        (nsec3,) = [r for r in referral.authority if r.rdtype == dns.rdatatype.NSEC]
+        assert nsec3.name == cut
+    else:
+        (nsec3,) = [r for r in referral.authority if r.rdtype == dns.rdatatype.NSEC3]
+        hashed = dns.dnssec.nsec3_hash(cut, b"", 0, 1).lower()
+        assert nsec3.name.labels[0].decode().lower() == hashed
     types = {t for rdata in nsec3 for window, bits in rdata.windows for t in _types(window, bits)}
     assert dns.rdatatype.NS in types and dns.rdatatype.DS not in types
     assert any(r.rdtype == dns.rdatatype.A for r in referral.additional)  # glue stays
@@ -293,8 +329,26 @@ def test_routing_policy_answers_validate(signed, label, client):
         assert validate_sections(response, signed.keys) == 1
         (a,) = [r for r in response.answer if r.rdtype == dns.rdatatype.A]
         if label == "multi":
-            assert len(a) == 1  # under DO one member: a combination cannot be pre-signed
+            # Under DO as without it: every healthy member, signed online as one RRset.
+            assert {r.to_text() for r in a} == {"192.0.2.71", "192.0.2.72", "192.0.2.73"}
     out = signed.delv(_name(signed, label), "A")
+    assert "; fully validated" in out, out
+
+
+def test_multivalue_subsets_are_signed_online(signed):
+    """Ten members: each answer is eight of them at random, as without DO (Route 53 answers
+    with up to eight healthy records), the subset signed online and validated."""
+    seen = set()
+    for _ in range(12):
+        response = signed.ask(_name(signed, "many"), "AAAA")
+        assert validate_sections(response, signed.keys) == 1
+        (aaaa,) = [r for r in response.answer if r.rdtype == dns.rdatatype.AAAA]
+        assert len(aaaa) == 8
+        seen.add(frozenset(r.to_text() for r in aaaa))
+        plain = signed.ask(_name(signed, "many"), "AAAA", do=False)
+        assert len(plain.answer[0]) == 8
+    assert len(seen) > 1  # 45 subsets of 8 in 10: twelve draws all equal is (1/45)**11
+    out = signed.delv(_name(signed, "many"), "AAAA")
     assert "; fully validated" in out, out
 
 
@@ -309,7 +363,9 @@ def test_geolocation_under_do_still_chooses_by_client(signed):
 
 
 def test_signed_answers_that_do_not_fit_are_truncated(signed):
-    query = dns.message.make_query(f"nope.{signed.origin}", "A", want_dnssec=True, payload=512)
+    # Long enough that the compact NSEC (its owner, next name and RRSIG) does not fit either.
+    name = f"{'n' * 60}.{'o' * 60}.{'p' * 60}.{signed.origin}"
+    query = dns.message.make_query(name, "A", want_dnssec=True, payload=512)
     response = dns.query.udp(query, signed.host, port=signed.port, timeout=5)
     assert response.flags & dns.flags.TC
     assert not response.authority
@@ -337,6 +393,6 @@ def _serial_zeroed(wire: bytes) -> bytes:
 def test_unsigned_queries_get_no_dnssec_records(signed):
     response = signed.ask(f"nope.{signed.origin}", "A", do=False)
     assert not any(
-        r.rdtype in (dns.rdatatype.RRSIG, dns.rdatatype.NSEC3)
+        r.rdtype in (dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3)
         for r in response.answer + response.authority
     )

@@ -10,6 +10,8 @@ the convergence wait is a generous timeout.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -20,11 +22,13 @@ import botocore.awsrequest
 import botocore.credentials
 import dns.edns
 import dns.message
+import dns.name
 import dns.query
 import dns.rcode
 import dns.rdatatype
 import pytest
 from support.api import ACCESS_KEY, SECRET_KEY, make_client
+from support.dnssec import validate_sections
 from support.health import HttpEndpoint, TcpEndpoint
 from support.mmdb_writer import write_mmdb
 from support.server import running_fastdns
@@ -88,6 +92,7 @@ def server(tmp_path_factory):
     with running_fastdns(None, config=config, workers=2) as handle:
         handle.wait_for_log("Route 53 API at")
         handle.client = make_client(f"http://127.0.0.1:{api_port}")
+        handle.state = folder / "state.db"
         yield handle
 
 
@@ -326,16 +331,7 @@ def test_policy_record_sets_the_server_cannot_answer_are_refused(server):
     assert {r["Type"] for r in listed} == {"SOA", "NS"}  # nothing changed
 
 
-def test_a_signed_zone_keeps_a_default_in_geolocation_and_ip_groups(server):
-    """Answers are signed when the zone is compiled (issue 6, slice A), so a geolocation or
-    IP-based group without a default record would give some clients a NODATA that cannot be
-    proven: enabling DNSSEC on such a zone is refused, and so is a batch that would make one."""
-    client = server.client
-    zone_id, zone = new_zone(client)
-    name = f"geo.{zone}"
-    us = a_set(name, "us", "192.0.2.1", GeoLocation={"CountryCode": "US"})
-    default = a_set(name, "default", "192.0.2.9", GeoLocation={"CountryCode": "*"})
-    upsert(client, zone_id, us)
+def _create_ksk(client, zone_id: str) -> None:
     client.create_key_signing_key(
         CallerReference=str(uuid.uuid4()),
         HostedZoneId=zone_id,
@@ -343,6 +339,27 @@ def test_a_signed_zone_keeps_a_default_in_geolocation_and_ip_groups(server):
         Name="ksk1",
         Status="ACTIVE",
     )
+
+
+def _denial(server, zone: str, mode: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "fastdns", "zone", "dnssec-denial", zone, mode,
+               "--state", str(server.state)]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def test_an_nsec3_signed_zone_keeps_a_default_in_geolocation_and_ip_groups(server):
+    """With the NSEC3 option denials are signed when the zone is compiled, so a geolocation or
+    IP-based group without a default record would give some clients a NODATA that cannot be
+    proven: enabling DNSSEC on such a zone is refused, and so is a batch that would make one
+    (and so is choosing NSEC3 for a signed zone with such a group)."""
+    client = server.client
+    zone_id, zone = new_zone(client)
+    name = f"geo.{zone}"
+    us = a_set(name, "us", "192.0.2.1", GeoLocation={"CountryCode": "US"})
+    default = a_set(name, "default", "192.0.2.9", GeoLocation={"CountryCode": "*"})
+    upsert(client, zone_id, us)
+    assert _denial(server, zone, "nsec3").stdout == "nsec3\n"
+    _create_ksk(client, zone_id)
     with pytest.raises(client.exceptions.InvalidInput, match="default record"):
         client.enable_hosted_zone_dnssec(HostedZoneId=zone_id)
     assert client.get_dnssec(HostedZoneId=zone_id)["Status"]["ServeSignature"] == "NOT_SIGNING"
@@ -355,3 +372,48 @@ def test_a_signed_zone_keeps_a_default_in_geolocation_and_ip_groups(server):
         )
     served = ask(server, name, "198.18.4.10")  # Japan: only the default matches
     assert served == ["192.0.2.9"]
+
+
+def test_compact_denial_signs_the_nodata_of_a_geolocation_group_without_default(server):
+    """Compact denial (the default) signs per query: the NODATA a geolocation group without a
+    default gives an unmatched client carries the name's NSEC without the type asked, and
+    validates; matched clients get the signed record. Switching such a zone to NSEC3 is
+    refused."""
+    client = server.client
+    zone_id, zone = new_zone(client)
+    name = f"geo.{zone}"
+    upsert(client, zone_id, a_set(name, "us", "192.0.2.1", GeoLocation={"CountryCode": "US"}))
+    upsert(client, zone_id, {"Name": name, "Type": "TXT", "TTL": 30,
+                             "ResourceRecords": [{"Value": '"geo"'}]})  # fmt: skip
+    _create_ksk(client, zone_id)
+    change = client.enable_hosted_zone_dnssec(HostedZoneId=zone_id)["ChangeInfo"]["Id"]
+    client.get_waiter("resource_record_sets_changed").wait(
+        Id=change, WaiterConfig={"Delay": 1, "MaxAttempts": 20}
+    )
+
+    def signed(rtype: str, ecs: str) -> dns.message.Message:
+        query = dns.message.make_query(
+            name if rtype != "DNSKEY" else zone, rtype, want_dnssec=True,
+            options=[dns.edns.ECSOption(ecs, 24)],
+        )  # fmt: skip
+        return dns.query.tcp(query, server.host, port=server.port, timeout=3)
+
+    dnskeys = signed("DNSKEY", "198.18.4.10").answer[0]
+    keys = {dns.name.from_text(zone): dnskeys}
+    japan = signed("A", "198.18.4.10")  # only the US record, no default: NODATA
+    assert japan.rcode() == dns.rcode.NOERROR and not japan.answer
+    (nsec,) = [r for r in japan.authority if r.rdtype == dns.rdatatype.NSEC]
+    assert nsec.name == dns.name.from_text(name)
+    types = {t for window, bits in nsec[0].windows for t in _bitmap_types(window, bits)}
+    assert types == {dns.rdatatype.TXT, dns.rdatatype.RRSIG, dns.rdatatype.NSEC}
+    assert validate_sections(japan, keys) == 2
+    assert validate_sections(signed("A", "198.18.1.10"), keys) == 1  # the US record, signed
+    refused = _denial(server, zone, "nsec3")
+    assert refused.returncode == 1 and "default record" in refused.stderr
+
+
+def _bitmap_types(window, bits):
+    for i, octet in enumerate(bits):
+        for bit in range(8):
+            if octet & (0x80 >> bit):
+                yield window * 256 + i * 8 + bit

@@ -61,7 +61,15 @@ from fastdns.route53.errors import ApiError
 if TYPE_CHECKING:
     from fastdns.store import ChangeInfo, Store
 
-__all__ = ["SCHEMA", "KeySigningKeyInfo", "KeyStore", "ZoneKeys"]
+__all__ = [
+    "DENIAL_COMPACT",
+    "DENIAL_MODES",
+    "DENIAL_NSEC3",
+    "SCHEMA",
+    "KeySigningKeyInfo",
+    "KeyStore",
+    "ZoneKeys",
+]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dnssec_zones (
@@ -84,7 +92,17 @@ CREATE TABLE IF NOT EXISTS dnssec_keys (
     since REAL NOT NULL DEFAULT 0,  -- epoch seconds of the last status change (ZSK rollover)
     UNIQUE (zone_id, name)
 );
+-- How a signed zone denies existence when it is not the default, compact (Route 53's).
+CREATE TABLE IF NOT EXISTS dnssec_denial (
+    zone_id TEXT PRIMARY KEY,
+    mode TEXT NOT NULL
+);
 """
+# Denial of existence, per zone: Route 53's compact NSEC made per query (RFC 9824), or an NSEC3
+# chain signed at compile time (RFC 5155 with RFC 9276 parameters).
+DENIAL_COMPACT = "compact"
+DENIAL_NSEC3 = "nsec3"
+DENIAL_MODES = (DENIAL_COMPACT, DENIAL_NSEC3)
 
 MAX_KSKS = 2  # Route 53: two KSKs per zone, for KSK rollover
 ZSK_LIFETIME = 90 * 86400
@@ -409,9 +427,44 @@ class KeyStore:
                 return record_dnssec_change(self.store, zone_id, "disable")
             return self.store._add_change(zone_id, None, None, [], [])
 
+    def denial(self, zone_id: str) -> str:
+        """The zone's denial of existence mode (DENIAL_COMPACT unless set otherwise)."""
+        row = self.db.execute(
+            "SELECT mode FROM dnssec_denial WHERE zone_id=?", (zone_id,)
+        ).fetchone()
+        return row[0] if row else DENIAL_COMPACT
+
+    def denies_online(self, zone_id: str) -> bool:
+        """Whether the zone, once signed, answers denials and routing-policy NODATA with
+        NSEC records signed per query: compact denial with an ECDSA P-256 ZSK (the one it has,
+        else the one enabling would make: the active KSK's algorithm)."""
+        if self.denial(zone_id) != DENIAL_COMPACT:
+            return False
+        row = self.db.execute(
+            "SELECT algorithm FROM dnssec_keys WHERE zone_id=? AND status='ACTIVE' "
+            "ORDER BY role='ZSK' DESC, seq LIMIT 1",
+            (zone_id,),
+        ).fetchone()
+        return row is None or row[0] == ECDSAP256SHA256
+
+    def set_denial(self, zone_id: str, mode: str) -> ChangeInfo:
+        """Choose the zone's denial mode; recorded as a change, so it is compiled and served
+        like one (``fastdns zone dnssec-denial``)."""
+        if mode not in DENIAL_MODES:
+            raise ValueError(f"denial mode must be one of {', '.join(DENIAL_MODES)}")
+        self.store.get_hosted_zone(zone_id)
+        with self.store.transaction() as db:
+            db.execute(
+                "INSERT INTO dnssec_denial (zone_id, mode) VALUES (?, ?) "
+                "ON CONFLICT (zone_id) DO UPDATE SET mode=excluded.mode",
+                (zone_id, mode),
+            )
+            return self.store._add_change(zone_id, None, None, [], [])
+
     def forget_zone(self, zone_id: str) -> None:
         """A deleted hosted zone's keys and status go with it."""
         with self.store.transaction() as db:
+            db.execute("DELETE FROM dnssec_denial WHERE zone_id=?", (zone_id,))
             db.execute("DELETE FROM dnssec_keys WHERE zone_id=?", (zone_id,))
             db.execute("DELETE FROM dnssec_zones WHERE zone_id=?", (zone_id,))
 

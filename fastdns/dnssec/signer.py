@@ -1,8 +1,10 @@
 """Signatures and NSEC3 records for one compile of a signed zone.
 
-Signing happens at compile time (no signing per query): ``fastdns.compile`` asks a
-``ZoneSigner`` for the RRSIGs of every authoritative RRset a template holds and for the zone's
-NSEC3 chain, and writes them into the signed twin of each template.
+What does not depend on the query is signed at compile time: ``fastdns.compile`` asks a
+``ZoneSigner`` for the RRSIGs of every authoritative RRset a template holds and, in the NSEC3
+mode, for the zone's NSEC3 chain, and writes them into the signed twin of each template. In
+the compact-denial mode (the default, Route 53's) the NSEC records that name the query name are
+signed by the hot path with the ZSK ``online_key`` gives it (``ext/online.pxi``).
 
 * RRSIG (RFC 4034 §3): inception an hour in the past (clock skew between us and validators),
   expiration ``VALIDITY`` ahead plus up to ``JITTER`` per RRset so that re-signing work does not
@@ -27,12 +29,16 @@ import dns.rdatatype
 import dns.rdtypes.ANY.NSEC3
 import dns.rdtypes.ANY.NSEC3PARAM
 import dns.rrset
+from cryptography.hazmat.primitives import serialization
 from dns.rdtypes.util import Bitmap
 
+from fastdns.dnssec.compact import supports_online
 from fastdns.dnssec.keys import DNSKEY_TTL
-from fastdns.dnssec.keystore import ZoneKeys
+from fastdns.dnssec.keystore import DENIAL_COMPACT, DENIAL_NSEC3, ZoneKeys
 
 __all__ = [
+    "DENIAL_COMPACT",
+    "DENIAL_NSEC3",
     "DNSKEY_TTL",
     "INCEPTION_SKEW",
     "JITTER",
@@ -77,9 +83,15 @@ class ZoneSigner:
         keys: ZoneKeys,
         now: float | None = None,
         previous: ZoneSigner | None = None,
+        denial: str = DENIAL_COMPACT,
     ):
         self.origin = origin
         self.keys = keys
+        # Compact denial needs the hot path to sign; it signs ECDSA P-256 only, so a zone
+        # whose ZSK is another algorithm (Ed25519) keeps NSEC3.
+        if denial == DENIAL_COMPACT and not supports_online(keys.zsks[0].algorithm):
+            denial = DENIAL_NSEC3
+        self.denial = denial
         self.now = int(time.time() if now is None else now)
         self.inception = self.now - INCEPTION_SKEW
         self._random = random.Random()
@@ -88,6 +100,20 @@ class ZoneSigner:
         self._previous = previous._cache if previous is not None else {}
         self._oldest = self.now  # when the oldest signature this compile serves was made
         self.signatures = 0
+
+    @property
+    def compact(self) -> bool:
+        return self.denial == DENIAL_COMPACT
+
+    def online_key(self) -> tuple[bytes, int, int]:
+        """The ZSK the hot path signs with: (PKCS#8 DER private key, key tag, algorithm)."""
+        key = self.keys.zsks[0]
+        der = key.private_key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return der, key.tag, key.algorithm
 
     @property
     def resign_at(self) -> float:

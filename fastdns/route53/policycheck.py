@@ -80,11 +80,12 @@ def _cidr_problem(rrset: ResourceRecordSet, env: PolicyEnvironment | None, where
 def signed_zone_problems(record_sets: Iterable[ResourceRecordSet]) -> list[str]:
     """Why a zone with these record sets cannot be signed as it stands (empty: it can).
 
-    Signatures are made when the zone is compiled, not per query (issue 6, slice A). A
-    geolocation or IP-based group without a default (``*``) answers NODATA to clients that no
-    record matches, while other clients get the type; one pre-signed NSEC3 cannot prove both,
-    so such answers would not validate. Until answers are signed per query, a signed zone's
-    geolocation and IP-based groups need their default record."""
+    Only for zones whose denials are signed when the zone is compiled (the NSEC3 option,
+    Ed25519 keys; ``KeyStore.denies_online``). A geolocation or IP-based group without a
+    default (``*``) answers NODATA to clients that no record matches, while other clients get
+    the type; one pre-signed NSEC3 cannot prove both, so such answers would not validate and
+    those zones' geolocation and IP-based groups need their default record. Compact denial
+    signs the NODATA's NSEC per query, without the type (ext/dnssec.pxi)."""
     groups: dict[tuple[str, str], list[ResourceRecordSet]] = {}
     for rrset in record_sets:
         if rrset.policy in ("GeoLocation", "CidrRoutingConfig"):

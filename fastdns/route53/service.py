@@ -271,7 +271,7 @@ class Route53Service(HealthCheckOperations):
             lambda rrset: policy_problem(rrset, self.policy_env),
             lambda record_sets: (
                 signed_zone_problems(record_sets.values())
-                if self.keys.signing(params["Id"])
+                if self.keys.signing(params["Id"]) and not self.keys.denies_online(params["Id"])
                 else []
             ),
         )
@@ -341,7 +341,11 @@ class Route53Service(HealthCheckOperations):
 
     def op_EnableHostedZoneDNSSEC(self, params, args, body) -> Response:
         zone = self.store.get_hosted_zone(params["Id"])
-        problems = signed_zone_problems(self.store.record_sets(zone.id).values())
+        problems = (
+            []
+            if self.keys.denies_online(zone.id)
+            else signed_zone_problems(self.store.record_sets(zone.id).values())
+        )
         if problems:
             raise InvalidInput("Invalid request: " + "; ".join(problems))
         change = self.keys.enable(params["Id"])

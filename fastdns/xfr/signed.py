@@ -2,7 +2,8 @@
 
 Besides the zone's own RRsets (``fastdns.xfr.axfr``) the transfer carries what
 ``fastdns.compile`` adds to a signed zone: the apex DNSKEY and NSEC3PARAM RRsets, the NSEC3
-chain (``fastdns.dnssec.nsec3``, built the way the compiler builds it) and an RRSIG for every
+chain (``fastdns.dnssec.nsec3``, built the way the compiler builds it; a zone served with
+compact denial is sent with the chain too) and an RRSIG for every
 authoritative RRset (RFC 4035 §2.2) -- not for the NS RRset at a delegation nor for glue (names
 at or below a cut other than the cut's DS, RFC 4035 §2.2). Signatures come from the signer of
 the compile being served: its cache holds the RRSIGs the answers carry, so a secondary serves
@@ -45,7 +46,10 @@ def _rrsig(owner: dns.name.Name, ttl: int, sigs) -> dns.rrset.RRset:
 def signed_axfr_rrsets(zone: Zone, signer: ZoneSigner) -> Iterator[dns.rrset.RRset]:
     """Every RRset of signed ``zone`` with its RRSIG, then the NSEC3 chain, SOA first and
     last (RFC 5936 §2.2); made as they are sent."""
-    zone = _with_dnssec_records(zone, signer)
+    # Compact denial (RFC 9824) is made per query by the primary and cannot be transferred:
+    # a zone that uses it goes out with an NSEC3 chain and its NSEC3PARAM instead, so that
+    # a secondary with no signing of its own can still prove denial (RFC 5155 §7.2).
+    zone = _with_dnssec_records(zone, signer, nsec3=True)
     apex = name_key(zone.origin)
     types: dict[tuple[bytes, ...], set[int]] = {}
     for name, rdtype in zone.rrsets:
