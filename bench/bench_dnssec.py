@@ -3,12 +3,12 @@ with DO=0, and compile-time signing.
 
     pytest bench/bench_dnssec.py --benchmark-only --benchmark-columns=min,median,ops
 
-``test_answer`` times ``Catalog.answer`` (the C answer plus the Python call around it, the
-same for both) for the bench zone signed with ECDSA P-256 (compact denial: a repeated NXDOMAIN
-is a signature-cache hit); ``test_signing_rate`` compiles the whole signed zone once per round
-and prints signatures per second; ``test_online_signing_rate`` answers names never asked
-before, each costing one online ECDSA P-256 signature, and prints signatures per second of one
-core.
+``test_answer`` times ``Catalog.answer`` (the C answer plus the Python call around it, the same
+for both) for the bench zone signed with ECDSA P-256 and with Ed25519 (compact denial: a
+repeated NXDOMAIN is a signature-cache hit); ``test_signing_rate`` compiles the whole signed
+zone once per round and prints signatures per second; ``test_online_signing_rate`` answers names
+never asked before, each costing one online signature (of either algorithm), and prints
+signatures per second of one core.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 
 from fastdns._native import _core
 from fastdns.compile import compile_zone
-from fastdns.dnssec.keys import ECDSAP256SHA256, SigningKey, generate_private_key
+from fastdns.dnssec.keys import ECDSAP256SHA256, ED25519, SigningKey, generate_private_key
 from fastdns.dnssec.keystore import ZoneKeys
 from fastdns.dnssec.signer import ZoneSigner
 
@@ -33,17 +33,19 @@ QUESTIONS = {
 }
 
 
-def _keys() -> ZoneKeys:
+def _keys(algorithm: int = ECDSAP256SHA256) -> ZoneKeys:
     def key(name: str, role: str) -> SigningKey:
-        private = generate_private_key(ECDSAP256SHA256)
-        return SigningKey.from_private_key(name, role, ECDSAP256SHA256, private)
+        private = generate_private_key(algorithm)
+        return SigningKey.from_private_key(name, role, algorithm, private)
 
     return ZoneKeys((key("ksk", "KSK"),), (key("zsk", "ZSK"),))
 
 
-@pytest.fixture(scope="module")
-def signed_catalog(bench_zone):
-    return _core.Catalog([compile_zone(bench_zone, signer=ZoneSigner(bench_zone.origin, _keys()))])
+@pytest.fixture(scope="module", params=[ECDSAP256SHA256, ED25519], ids=["p256", "ed25519"])
+def signed_catalog(request, bench_zone):
+    signer = ZoneSigner(bench_zone.origin, _keys(request.param))
+    assert signer.compact  # both algorithms are signed online
+    return _core.Catalog([compile_zone(bench_zone, signer=signer)])
 
 
 @pytest.mark.parametrize("dnssec_ok", [False, True], ids=["DO=0", "DO=1"])

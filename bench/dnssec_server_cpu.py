@@ -2,6 +2,7 @@
 
     python bench/dnssec_server_cpu.py                    # 2,000 names, 3 rounds of 5 s each
     python bench/dnssec_server_cpu.py --names 10000 --rounds 5 --duration 10
+    python bench/dnssec_server_cpu.py --algorithm ED25519  # Ed25519 keys (RFC 8080)
 
 Starts ``fastdns serve --workers 1`` with the Route 53 API on free loopback ports, creates a
 hosted zone of N A records through the API, signs it (CreateKeySigningKey,
@@ -14,9 +15,10 @@ compile's signature count too (the compile's time is in the server log).
 The zone denies by compact denial (RFC 9824, the default): a DO=1 NXDOMAIN query gets an NSEC
 signed online. "warm" repeats 5,000 names, so after the first pass the worker's signature
 cache answers; "cold" sends names never asked before (fresh ones each round, more than a run
-can send), so every answer costs one ECDSA P-256 signature. ``--denial nsec3`` measures the
-NSEC3 option instead. The last line turns the cold run's extra CPU into signatures per second
-of one core.
+can send), so every answer costs one signature: ECDSA P-256 (Route 53's algorithm, the default)
+or, with ``--algorithm ED25519``, Ed25519 (the config's ``dnssec_algorithm``). ``--denial
+nsec3`` measures the NSEC3 option instead. The last line turns the cold run's extra CPU into
+signatures per second of one core.
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--denial", choices=("compact", "nsec3"), default="compact")
     parser.add_argument(
+        "--algorithm",
+        choices=("ECDSAP256SHA256", "ED25519"),
+        default="ECDSAP256SHA256",
+        help="the zone's key algorithm (the config's dnssec_algorithm)",
+    )
+    parser.add_argument(
         "--cold-names", type=int, default=400_000, help="distinct names per cold run"
     )
     args = parser.parse_args()
@@ -58,7 +66,8 @@ def main() -> int:
         (folder / "fastdns.toml").write_text(
             f'zone_dir = "{folder / "zones"}"\nstate = "{folder / "state.db"}"\n'
             f'listen = ["127.0.0.1:{dns_port}"]\napi_listen = "127.0.0.1:{api_port}"\n'
-            f'workers = 1\n[[access_keys]]\nid = "{KEY}"\nsecret = "{SECRET}"\n'
+            f'workers = 1\ndnssec_algorithm = "{args.algorithm}"\n'
+            f'[[access_keys]]\nid = "{KEY}"\nsecret = "{SECRET}"\n'
         )
         log = open(folder / "fastdns.log", "wb")  # noqa: SIM115 (closed with the server)
         server = subprocess.Popen(
@@ -150,7 +159,10 @@ def _run(args, server, dns_port: int, api_port: int, folder: Path) -> int:
                 print(f"  warning: {name} sent {result.sent} queries, {len(wires)} distinct names")
             cpu[name].append(used * 1e6 / max(result.answered, 1))
             qps[name].append(result.qps)
-    print(f"{args.names} names signed; medians of {args.rounds} rounds of {args.duration:g} s")
+    print(
+        f"{args.names} names signed ({args.algorithm}, {args.denial} denial); medians of "
+        f"{args.rounds} rounds of {args.duration:g} s"
+    )
     for name in loads:
         print(
             f"  {name}: {statistics.median(cpu[name]):.2f} us server CPU per answer, "

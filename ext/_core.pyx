@@ -169,7 +169,8 @@ cdef int load_online(Image* img, bint is_index) except -1:
             <uint64_t> h.online_off + sizeof(ImgOnline) > h.blob_len:
         raise ValueError("zone image: bad online-signing record")
     o = <const ImgOnline*> (img.blob + h.online_off)
-    if <uint64_t> o.key_off + o.key_len > h.blob_len or o.algorithm != ALG_ECDSAP256SHA256 or \
+    if <uint64_t> o.key_off + o.key_len > h.blob_len or \
+            (o.algorithm != ALG_ECDSAP256SHA256 and o.algorithm != ALG_ED25519) or \
             o.denial > DENIAL_COMPACT or (o.denial == DENIAL_COMPACT) == (h.nsec3_count != 0):
         raise ValueError("zone image: bad online-signing record")
     img.online = o
@@ -331,7 +332,7 @@ cdef Py_ssize_t answer_query(const CatalogC* cat, const uint8_t* pkt, Py_ssize_t
                     img.blob + img.groups[chosen_group].members_off),
                     chosen, nchosen, out, limit, cat.udp_max, client.scope,
                     img.blob + img.groups[chosen_group].chains_off)
-            # Signed without online signing (NSEC3 mode, Ed25519) or members whose TTLs
+            # Signed without an online key, or members whose TTLs
             # differ: one healthy member chosen at random (its own RRset, signed in advance).
             picked = (<const ImgMember*> (img.blob + img.groups[chosen_group].members_off))[
                 chosen[0]].tmpl
@@ -383,10 +384,7 @@ cdef class ZoneImage:
     cdef Image img
 
     def __dealloc__(self):
-        if self.img.zsk != NULL:
-            EVP_PKEY_CTX_free(<EVP_PKEY_CTX*> self.img.sign_ctx)
-            EVP_PKEY_free(<EVP_PKEY*> self.img.zsk)
-            self.img.zsk = NULL
+        free_online_key(&self.img)
 
     def __cinit__(self, data not None):
         # bytes, or a read-only buffer such as a memoryview of a shared mmap (kept alive here)

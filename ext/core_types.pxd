@@ -212,7 +212,7 @@ ctypedef struct Image:
     uint32_t nsec_ttl
     const ImgOnline* online         # NULL: not signed online
     void* zsk                       # EVP_PKEY* of the ZSK signing online, or NULL
-    void* sign_ctx                  # its EVP_PKEY_CTX, ready to sign
+    void* sign_ctx                  # EVP_PKEY_CTX (P-256) or EVP_MD_CTX (Ed25519): online.pxi
     uint8_t zsk_id[32]              # SHA-256 of its DER: the signature cache's key id
     uint16_t zsk_tag
     uint8_t zsk_algorithm

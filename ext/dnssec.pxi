@@ -81,7 +81,8 @@ cdef int denial_proof(const Image* img, const Query* q, const Walk* w, int how,
 
 # Compact denial of existence (RFC 9824, the "black lies" Route 53 answers with): a name that
 # does not exist is said to exist without the queried type. The proof is one NSEC owned by the
-# name itself whose next name is its immediate successor, ``\000.<name>`` (RFC 4470 §3.1.1),
+# name itself whose next name is its immediate successor, ``\000.<name>`` (RFC 4470 §3.1.1;
+# for a name of 254 or 255 octets, which has no room for that label, RFC 4471 §3.1.2),
 # listing the types the name has, or only RRSIG, NSEC and NXNAME when it has none (§3.1, §3.4);
 # that NSEC depends on the query name, so it is signed here (ext/online.pxi, cached).
 
@@ -134,6 +135,51 @@ cdef int bitmap_without(const uint8_t* bitmap, int length, uint16_t rtype,
     return n
 
 
+cdef int name_successor(const uint8_t* name, int length, int apex_len, bint prefix_ok,
+                        uint8_t* out) noexcept nogil:
+    """The immediate successor of ``name`` (wire form, lower-cased, ``length`` octets) in
+    canonical order, by RFC 4471 §3.1.2's absolute method: no name can exist between the two.
+    Written to ``out`` (MAX_NAME_WIRE octets); returns its length.
+
+    1. A label of one zero octet prepended, when the name has room for it (``prefix_ok``;
+       ``\000.<name>``, what RFC 4470 §3.1.1 and RFC 9824 §3.1 use).
+    2. Else a zero octet appended to the first label, when both have room for it.
+    3. Else the first label's last octet below 0xFF incremented ("@" to "[", skipping the
+       upper-case letters, which sort as lower case) and the octets after it dropped.
+    4. Else (all 0xFF) the first label dropped and step 2 on. Back at the apex (``apex_len``
+       octets at the end) the apex itself, as the last NSEC of a zone names it.
+
+    Without ``prefix_ok`` the result is the first name after ``name`` and all names below it
+    (RFC 4471 §3.1.3.2 wants that for covering a subtree)."""
+    cdef int first, i
+    if prefix_ok and length + 2 <= MAX_NAME_WIRE:
+        out[0] = 1
+        out[1] = 0
+        memcpy(out + 2, name, length)
+        return length + 2
+    while length > apex_len:
+        first = name[0]
+        if first < 63 and length + 1 <= MAX_NAME_WIRE:
+            out[0] = first + 1
+            memcpy(out + 1, name + 1, first)
+            out[1 + first] = 0
+            memcpy(out + 2 + first, name + 1 + first, length - 1 - first)
+            return length + 1
+        i = first  # the label's octets are name[1] .. name[first]
+        while i > 0 and name[i] == 0xFF:
+            i -= 1
+        if i > 0:
+            out[0] = i
+            memcpy(out + 1, name + 1, i)
+            out[i] = 0x5B if name[i] == 0x40 else name[i] + 1  # "@" + 1 would be "A"
+            memcpy(out + 1 + i, name + 1 + first, length - 1 - first)
+            return length - (first - i)
+        name += 1 + first
+        length -= 1 + first
+    memcpy(out, name, length)
+    return length
+
+
 cdef int compact_proof(const Image* img, const Query* q, const Walk* w, int how, bint denial,
                        uint8_t* out, bint policy_nodata = False) noexcept nogil:
     """The NSEC and its RRSIG (two RRs, uncompressed) proving this query's denial, written to
@@ -150,11 +196,12 @@ cdef int compact_proof(const Image* img, const Query* q, const Walk* w, int how,
     * Wildcard answer: the RRSIG's Labels field says a wildcard was expanded, so the query name
       must be shown not to exist (RFC 4035 §3.1.3.3): an NSEC from the existing name before it
       in canonical order (its real types) to the first name after the subtree of the next
-      closer name (RFC 5155 §1.3), its first label with a zero octet appended (RFC 4471
-      §3.1.3.2); it covers only names that do not exist, never the wildcard or another
-      existing name. The next name must not be below the next closer name: validators take
-      the closest encloser from the longer of the owner's and the next name's common suffixes
-      with the query name (BIND does), and it must be the wildcard's parent.
+      closer name (RFC 5155 §1.3): its first label with a zero octet appended, or where that
+      does not fit the rest of RFC 4471 §3.1.2 (``name_successor``); it covers only names
+      that do not exist, never the wildcard or another existing name. The next name must not
+      be below the next closer name: validators take the closest encloser from the longer of
+      the owner's and the next name's common suffixes with the query name (BIND does), and it
+      must be the wildcard's parent.
     """
     cdef uint8_t owner[MAX_NAME_WIRE + 1]
     cdef uint8_t rdata[2 + MAX_NAME_WIRE + 1 + NSEC_BITMAP_MAX]
@@ -163,7 +210,7 @@ cdef int compact_proof(const Image* img, const Query* q, const Walk* w, int how,
     cdef int bitmap_len = sizeof(NXNAME_BITMAP)
     cdef int owner_len = q.qname_len
     cdef int labels = q.nlabels
-    cdef int rdlen, pos, n, first, start, closer_len
+    cdef int rdlen, pos, n, start
     cdef bint after_subtree = how == WALK_WILDCARD and not denial
     cdef uint32_t node = NONE_INDEX
     cdef uint32_t ttl = img.nsec_ttl
@@ -188,23 +235,12 @@ cdef int compact_proof(const Image* img, const Query* q, const Walk* w, int how,
         if policy_nodata:
             bitmap_len = bitmap_without(bitmap, bitmap_len, q.qtype, trimmed)
             bitmap = trimmed
-    # NSEC RDATA (RFC 4034 §4.1): next name, uncompressed (§4.1.1), then the type bitmap.
+    # NSEC RDATA (RFC 4034 §4.1): next name, uncompressed (§4.1.1), then the type bitmap. The
+    # next name: the query name's successor, or the first name after the next closer name's
+    # subtree (a wildcard answer).
     start = q.label_pos[w.miss_label] if after_subtree else 0
-    first = q.lname[start]
-    closer_len = q.qname_len - start
-    if q.qname_len + 2 > MAX_NAME_WIRE or (after_subtree and first >= 63):
-        return -1  # a name this long has no such successor (RFC 4471 §3.1.3)
-    if after_subtree:
-        rdlen = 1 + closer_len + bitmap_len
-        rdata[2] = first + 1
-        memcpy(rdata + 3, q.lname + start + 1, first)
-        rdata[3 + first] = 0
-        memcpy(rdata + 4 + first, q.lname + start + 1 + first, closer_len - 1 - first)
-    else:
-        rdlen = 2 + q.qname_len + bitmap_len
-        rdata[2] = 1
-        rdata[3] = 0
-        memcpy(rdata + 4, q.lname, q.qname_len)
+    rdlen = name_successor(q.lname + start, q.qname_len - start, img.hdr.apex_len,
+                           not after_subtree, rdata + 2) + bitmap_len
     write_u16(rdata, rdlen)
     memcpy(rdata + 2 + rdlen - bitmap_len, bitmap, bitmap_len)
     memcpy(out, owner, owner_len)
@@ -231,7 +267,7 @@ cdef int compact_proof(const Image* img, const Query* q, const Walk* w, int how,
 cdef enum:
     MEMBER_DATA_HEADER = 8         # u16 type, u16 record count, u32 TTL (network order)
     MULTIVALUE_RECORDS_MAX = 64    # records of the chosen members that are signed together
-    RRSIG_RR_MAX = 2 + 10 + RRSIG_FIXED_LEN + MAX_NAME_WIRE + ECDSA_P256_SIG_LEN
+    RRSIG_RR_MAX = 2 + 10 + RRSIG_FIXED_LEN + MAX_NAME_WIRE + ONLINE_SIG_LEN
 
 
 cdef inline int compare_rdata(const uint8_t* a, const uint8_t* b) noexcept nogil:

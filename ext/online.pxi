@@ -1,13 +1,15 @@
 # Online signing (issue 6): RRSIGs made per query, for what cannot be signed in advance (the
 # NSEC records of compact denial, which name the query name itself: RFC 9824, RFC 4470).
 #
-# ECDSA P-256 with SHA-256 (algorithm 13, RFC 6605) through OpenSSL's libcrypto. The zone's
-# signing ZSK comes with the snapshot (PKCS#8 DER in the image blob, read into an EVP_PKEY when
-# the image is loaded). Signatures are kept in a per-process cache keyed by a SHA-256 of the
-# key and the signed RRset, so a repeated denial costs a hash and a lookup, not a signature;
-# an entry is reused only while more than half its validity remains, so nothing served is
-# near its expiration (RFC 4034 §3.1.5), and each entry's validity has its own jitter so
-# re-signing does not fall due all at once.
+# ECDSA P-256 with SHA-256 (algorithm 13, RFC 6605) or Ed25519 (algorithm 15, RFC 8080) through
+# OpenSSL's libcrypto. The zone's signing ZSK comes with the snapshot (PKCS#8 DER in the image
+# blob, read into an EVP_PKEY when the image is loaded); the key's type says which algorithm. Both
+# make 64-octet signatures; Ed25519's are deterministic (RFC 8032 §5.1.6), so a signature made
+# again for an RRset whose cache entry was lost is the same one. Signatures are kept in a
+# per-process cache keyed by a SHA-256 of the key and the signed RRset, so a repeated denial costs
+# a hash and a lookup, not a signature; an entry is reused only while more than half its validity
+# remains, so nothing served is near its expiration (RFC 4034 §3.1.5), and each entry's validity
+# has its own jitter so re-signing does not fall due all at once.
 
 cdef extern from "time.h" nogil:
     ctypedef long time_t
@@ -35,12 +37,18 @@ cdef extern from "openssl/evp.h" nogil:
     int EVP_PKEY_sign(EVP_PKEY_CTX* ctx, unsigned char* sig, size_t* siglen,
                       const unsigned char* tbs, size_t tbslen)
     int EVP_PKEY_EC
+    int EVP_PKEY_ED25519
     ctypedef struct EVP_MD:
         pass
     ctypedef struct EVP_MD_CTX:
         pass
     EVP_MD* EVP_MD_fetch(void* libctx, const char* algorithm, const char* properties)
     EVP_MD_CTX* EVP_MD_CTX_new()
+    void EVP_MD_CTX_free(EVP_MD_CTX* ctx)
+    int EVP_DigestSignInit(EVP_MD_CTX* ctx, EVP_PKEY_CTX** pctx, const EVP_MD* md,
+                           void* engine, EVP_PKEY* key)
+    int EVP_DigestSign(EVP_MD_CTX* ctx, unsigned char* sig, size_t* siglen,
+                       const unsigned char* tbs, size_t tbslen)
     int EVP_DigestInit_ex(EVP_MD_CTX* ctx, const EVP_MD* md, void* engine)
     int EVP_DigestUpdate(EVP_MD_CTX* ctx, const void* data, size_t length)
     int EVP_DigestFinal_ex(EVP_MD_CTX* ctx, unsigned char* md, unsigned int* length)
@@ -59,7 +67,10 @@ cdef extern from "openssl/bn.h" nogil:
 
 cdef enum:
     ALG_ECDSAP256SHA256 = 13       # RFC 6605
-    ECDSA_P256_SIG_LEN = 64        # r and s, 32 octets each (RFC 6605 §4)
+    ALG_ED25519 = 15               # RFC 8080
+    # Both algorithms' signatures: P-256's r and s, 32 octets each (RFC 6605 §4); Ed25519's R
+    # and S, 32 octets each (RFC 8080 §4, RFC 8032 §5.1.6).
+    ONLINE_SIG_LEN = 64
     RRSIG_FIXED_LEN = 18           # RRSIG RDATA before the signer's name (RFC 4034 §3.1)
     TYPE_RRSIG = 46
     TYPE_NSEC = 47
@@ -76,12 +87,12 @@ ctypedef struct SigCacheEntry:
     uint32_t inception
     uint32_t expiration            # 0: empty
     unsigned long long used        # cache_clock when last served: the least recent goes
-    uint8_t sig[ECDSA_P256_SIG_LEN]
+    uint8_t sig[ONLINE_SIG_LEN]
 
 
 cdef SigCacheEntry* sig_cache = NULL
 cdef pthread_mutex_t sig_cache_lock
-cdef pthread_mutex_t sign_lock      # an EVP_PKEY_CTX signs one message at a time
+cdef pthread_mutex_t sign_lock      # an image's signing context signs one message at a time
 # SHA-256 fetched once: OpenSSL 3's one-shot SHA256() looks the algorithm up on every call,
 # which costs more than hashing a short RRset. One context per lock that guards its use.
 cdef EVP_MD* sha256_md = NULL
@@ -161,6 +172,21 @@ cdef int ecdsa_sign(EVP_PKEY_CTX* ctx, const uint8_t* data, size_t length,
     return ok
 
 
+cdef int ed25519_sign(EVP_MD_CTX* ctx, EVP_PKEY* key, const uint8_t* data, size_t length,
+                      uint8_t* out) noexcept nogil:
+    """Ed25519 (pure, RFC 8032) over ``data`` itself, the RRSIG's signed data with no digest
+    of our own (RFC 8080 §3, §4); ``out`` gets the 64-octet signature. ``ctx`` is the image's,
+    set up again for each message: OpenSSL 3 does not let a one-shot EVP_DigestSign context
+    sign twice. 0, or -1."""
+    cdef size_t sig_len = ONLINE_SIG_LEN
+    cdef int ok
+    pthread_mutex_lock(&sign_lock)
+    ok = EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) == 1 and \
+        EVP_DigestSign(ctx, out, &sig_len, data, length) == 1 and sig_len == ONLINE_SIG_LEN
+    pthread_mutex_unlock(&sign_lock)
+    return 0 if ok else -1
+
+
 cdef int sign_rrset(const Image* img, const uint8_t* owner, int owner_len, int labels,
                     uint16_t rtype, uint32_t ttl, const uint8_t* rdatas, int rdatas_len,
                     uint8_t* out) noexcept nogil:
@@ -171,7 +197,7 @@ cdef int sign_rrset(const Image* img, const uint8_t* owner, int owner_len, int l
     Written to ``out``; returns its length, or -1 (no key, too large, libcrypto failed)."""
     cdef uint8_t buf[SIG_INPUT_MAX]
     cdef uint8_t key_digest[32]
-    cdef uint8_t sig[ECDSA_P256_SIG_LEN]
+    cdef uint8_t sig[ONLINE_SIG_LEN]
     cdef uint32_t now = online_now()
     cdef uint32_t inception, expiration
     cdef int pos, n, rdlen, prefix_len
@@ -206,7 +232,7 @@ cdef int sign_rrset(const Image* img, const uint8_t* owner, int owner_len, int l
         hit = True
         inception = slot.inception
         expiration = slot.expiration
-        memcpy(sig, slot.sig, ECDSA_P256_SIG_LEN)
+        memcpy(sig, slot.sig, ONLINE_SIG_LEN)
         cache_clock += 1
         slot.used = cache_clock
         online_hits += 1
@@ -241,7 +267,10 @@ cdef int sign_rrset(const Image* img, const uint8_t* owner, int owner_len, int l
             memcpy(buf + pos + 8, rdatas + n, 2 + rdlen)
             pos += 10 + rdlen
             n += 2 + rdlen
-        if ecdsa_sign(<EVP_PKEY_CTX*> img.sign_ctx, buf, pos, sig) < 0:
+        if img.zsk_algorithm == ALG_ED25519:
+            if ed25519_sign(<EVP_MD_CTX*> img.sign_ctx, <EVP_PKEY*> img.zsk, buf, pos, sig) < 0:
+                return -1
+        elif ecdsa_sign(<EVP_PKEY_CTX*> img.sign_ctx, buf, pos, sig) < 0:
             return -1
         pthread_mutex_lock(&sig_cache_lock)
         if slot == NULL or memcmp(slot.digest, key_digest, 32) != 0:
@@ -256,37 +285,64 @@ cdef int sign_rrset(const Image* img, const uint8_t* owner, int owner_len, int l
         slot.expiration = expiration
         cache_clock += 1
         slot.used = cache_clock
-        memcpy(slot.sig, sig, ECDSA_P256_SIG_LEN)
+        memcpy(slot.sig, sig, ONLINE_SIG_LEN)
         online_signatures += 1
         pthread_mutex_unlock(&sig_cache_lock)
     write_u32(out + 8, expiration)
     write_u32(out + 12, inception)
-    memcpy(out + prefix_len, sig, ECDSA_P256_SIG_LEN)
-    return prefix_len + ECDSA_P256_SIG_LEN
+    memcpy(out + prefix_len, sig, ONLINE_SIG_LEN)
+    return prefix_len + ONLINE_SIG_LEN
 
 
 cdef int load_online_key(Image* img, const uint8_t* der, int der_len) except -1:
-    """Read a zone's private ZSK (PKCS#8 DER) for online signing; only P-256 keys."""
+    """Read a zone's private ZSK (PKCS#8 DER) for online signing: an ECDSA P-256 key for
+    algorithm 13, an Ed25519 key for 15 (``img.zsk_algorithm``, from the image's ImgOnline)."""
     cdef const uint8_t* p = der
     cdef EVP_PKEY* key = d2i_AutoPrivateKey(NULL, &p, der_len)
-    cdef EVP_PKEY_CTX* ctx
+    cdef EVP_PKEY_CTX* ctx = NULL
+    cdef EVP_MD_CTX* md_ctx = NULL
     if key == NULL:
         raise ValueError("zone image: unreadable signing key")
-    if EVP_PKEY_get_base_id(key) != EVP_PKEY_EC or EVP_PKEY_get_bits(key) != 256:
-        EVP_PKEY_free(key)
-        raise ValueError("zone image: online signing needs an ECDSA P-256 key")
-    ctx = EVP_PKEY_CTX_new(key, NULL)
-    if ctx == NULL or EVP_PKEY_sign_init(ctx) != 1:
-        EVP_PKEY_CTX_free(ctx)
-        EVP_PKEY_free(key)
-        raise ValueError("zone image: cannot sign with this key")
+    if img.zsk_algorithm == ALG_ED25519:
+        if EVP_PKEY_get_base_id(key) != EVP_PKEY_ED25519:
+            EVP_PKEY_free(key)
+            raise ValueError("zone image: algorithm 15 needs an Ed25519 key")
+        # Set up once here so that a key libcrypto cannot sign with fails the load, not a query.
+        md_ctx = EVP_MD_CTX_new()
+        if md_ctx == NULL or EVP_DigestSignInit(md_ctx, NULL, NULL, NULL, key) != 1:
+            EVP_MD_CTX_free(md_ctx)
+            EVP_PKEY_free(key)
+            raise ValueError("zone image: cannot sign with this key")
+        img.sign_ctx = md_ctx
+    else:
+        if EVP_PKEY_get_base_id(key) != EVP_PKEY_EC or EVP_PKEY_get_bits(key) != 256:
+            EVP_PKEY_free(key)
+            raise ValueError("zone image: algorithm 13 needs an ECDSA P-256 key")
+        ctx = EVP_PKEY_CTX_new(key, NULL)
+        if ctx == NULL or EVP_PKEY_sign_init(ctx) != 1:
+            EVP_PKEY_CTX_free(ctx)
+            EVP_PKEY_free(key)
+            raise ValueError("zone image: cannot sign with this key")
+        img.sign_ctx = ctx
     img.zsk = key
-    img.sign_ctx = ctx
     with nogil:
         pthread_mutex_lock(&sig_cache_lock)
         sha256(key_md_ctx, der, der_len, img.zsk_id)
         pthread_mutex_unlock(&sig_cache_lock)
     return 0
+
+
+cdef void free_online_key(Image* img) noexcept:
+    """Release what load_online_key made (nothing when the image has no online key)."""
+    if img.zsk == NULL:
+        return
+    if img.zsk_algorithm == ALG_ED25519:
+        EVP_MD_CTX_free(<EVP_MD_CTX*> img.sign_ctx)
+    else:
+        EVP_PKEY_CTX_free(<EVP_PKEY_CTX*> img.sign_ctx)
+    EVP_PKEY_free(<EVP_PKEY*> img.zsk)
+    img.zsk = NULL
+    img.sign_ctx = NULL
 
 
 def set_online_clock_offset(long long seconds):

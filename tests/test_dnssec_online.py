@@ -2,9 +2,10 @@
 
 Every denial is one NSEC owned by the query name (or, for a wildcard answer, by the existing
 name before it) whose next name is ``\\000.<qname>``, signed per query with the zone's ZSK
-(ECDSA P-256 through libcrypto) and checked with dnspython's validator; the per-process
-signature cache answers a repeated denial without signing, and a cached signature is never
-served once it is past half its validity, let alone expired (the C clock moved forward).
+(ECDSA P-256 or Ed25519 through libcrypto: every test runs with both) and checked with
+dnspython's validator; the per-process signature cache answers a repeated denial without
+signing, and a cached signature is never served once it is past half its validity, let alone
+expired (the C clock moved forward).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from support.dnssec import validate_sections
 from fastdns import _core
 from fastdns.compile import compile_zone
 from fastdns.dnssec.compact import NXNAME
-from fastdns.dnssec.keys import ECDSAP256SHA256, SigningKey, generate_private_key
+from fastdns.dnssec.keys import ECDSAP256SHA256, ED25519, SigningKey, generate_private_key
 from fastdns.dnssec.keystore import ZoneKeys
 from fastdns.dnssec.signer import ZoneSigner
 from fastdns.zonefile import load_zone_file
@@ -36,10 +37,10 @@ NSEC, RRSIG = dns.rdatatype.NSEC, dns.rdatatype.RRSIG
 ONLINE_VALIDITY = 2 * 86400  # ext/online.pxi
 
 
-@pytest.fixture(scope="module")
-def zone():
+@pytest.fixture(scope="module", params=[ECDSAP256SHA256, ED25519], ids=["p256", "ed25519"])
+def zone(request):
     zone = load_zone_file(ZONE, origin=ORIGIN)
-    alg = ECDSAP256SHA256
+    alg = request.param
     ksk = SigningKey.from_private_key("ksk", "KSK", alg, generate_private_key(alg))
     zsk = SigningKey.from_private_key("zsk", "ZSK", alg, generate_private_key(alg))
     signer = ZoneSigner(ORIGIN, ZoneKeys((ksk,), (zsk,)))
@@ -56,9 +57,9 @@ def clock():
     _core.set_online_clock_offset(0)
 
 
-def ask(catalog, name, rtype):
+def ask(catalog, name, rtype, tcp=False):
     query = dns.message.make_query(name, rtype, want_dnssec=True)
-    return dns.message.from_wire(catalog.answer(query.to_wire()))
+    return dns.message.from_wire(catalog.answer(query.to_wire(), tcp=tcp))
 
 
 def nsec_of(response):
@@ -149,6 +150,67 @@ def test_wildcard_answer_covers_the_name_and_not_the_wildcard(zone, label):
     validate_sections(response, keys)
 
 
+def _long_name(total: int, first: bytes, suffix: str = "zone.test.") -> dns.name.Name:
+    """A name of ``total`` octets (wire form): ``first`` as its first label, then labels of
+    63 octets and one shorter label to make up the length."""
+    name = dns.name.from_text(suffix)
+    rest = total - len(name.to_wire()) - 1 - len(first)
+    labels = []
+    while rest > 0:
+        size = min(64, rest) - 1
+        labels.append(b"q" * size)
+        rest -= size + 1
+    assert rest == 0
+    return dns.name.Name((first, *labels, *name.labels))
+
+
+# Names with no room for \000.<name> (RFC 1035 §3.1: 255 octets at most) get the rest of RFC
+# 4471 §3.1.2's successor: a zero octet appended to the first label, else that label's last
+# octet below 0xFF incremented ("@" to "[": upper case sorts as lower case), else the label
+# dropped and the same done to the next one.
+LONG_NAMES = [
+    (253, b"a" * 20),  # \000. still fits
+    (254, b"a" * 20),  # \000 appended to the first label
+    (254, b"b" * 63),  # a full first label: its last octet incremented
+    (255, b"c" * 20),
+    (255, b"x@"),  # "@" + 1 would be "A", which sorts as "a"
+    (255, b"d" + b"\xff" * 5),  # trailing 0xFF octets dropped, "d" incremented
+    (255, b"\xff" * 4),  # nothing to increment: the next label is
+]
+
+
+@pytest.mark.parametrize(("total", "first"), LONG_NAMES)
+def test_long_nonexistent_names_get_an_nsec_to_their_immediate_successor(zone, total, first):
+    catalog, keys = zone
+    name = _long_name(total, first)
+    assert len(name.to_wire()) == total
+    response = ask(catalog, name, "A", tcp=True)  # too large for 1232 octets
+    assert response.rcode() == dns.rcode.NOERROR and not response.answer
+    nsec, _sig = nsec_of(response)
+    assert nsec.name == name
+    assert nsec[0].next == name.successor(ORIGIN)  # dnspython's RFC 4471 §3.1.2
+    if total <= 253:
+        assert nsec[0].next == dns.name.Name((b"\x00", *name.labels))
+    # The immediate successor: greater than the name, and nothing fits between the two.
+    assert name < nsec[0].next
+    assert types_of(nsec) == {RRSIG, NSEC, NXNAME}
+    assert validate_sections(response, keys) == 2
+
+
+def test_a_wildcard_answer_below_a_full_label_covers_up_to_the_next_label(zone):
+    """The next closer name's first label is 63 octets: no zero octet can be appended to it,
+    so the NSEC ends at that label incremented, the first name after its subtree."""
+    name = dns.name.from_text(f"{'k' * 63}.wild.zone.test.")
+    catalog, keys = zone
+    response = ask(catalog, name, "A")
+    assert response.rcode() == dns.rcode.NOERROR
+    nsec, _sig = nsec_of(response)
+    assert nsec[0].next == dns.name.from_text(f"{'k' * 62}l.wild.zone.test.")
+    assert nsec.name < name < nsec[0].next
+    assert not nsec.name < dns.name.from_text("*.wild.zone.test.") < nsec[0].next
+    assert validate_sections(response, keys) == 2
+
+
 def test_repeated_denials_are_signed_once(zone):
     catalog, _keys = zone
     name = f"cache-{random.randrange(1 << 30)}.zone.test."
@@ -211,6 +273,32 @@ def test_the_signing_key_stays_out_of_reprs(tmp_path):
     )
     assert der in served.image  # what the workers sign with ...
     assert repr(der)[2:40] not in repr(served)  # ... never in what a log line prints
+    store.close()
+
+
+@pytest.mark.parametrize("algorithm", [ECDSAP256SHA256, ED25519])
+def test_both_algorithms_deny_online_and_sign_multivalue_answers(tmp_path, algorithm):
+    """A zone whose keys are either algorithm denies with compact denial by default (so its
+    geolocation and IP-based groups may lack a default record) and compiles with the online
+    key the workers sign multivalue answers with; only the NSEC3 option signs in advance."""
+    from fastdns.dnssec.keystore import KeyStore
+    from fastdns.hostedzones import compile_hosted_zone
+    from fastdns.store import Store
+
+    store = Store(tmp_path / "state.db")
+    zone, _change = store.create_hosted_zone("alg.test.", "ref", None, ("ns1.alg.test.",))
+    keys = KeyStore(store)
+    keys.create_key_signing_key(zone.id, "alg_key", "ref-ksk", "arn", "ACTIVE", algorithm)
+    assert keys.denies_online(zone.id)  # before enabling: the KSK's algorithm decides
+    keys.enable(zone.id)
+    assert keys.zone_keys(zone.id).zsks[0].algorithm == algorithm
+    assert keys.denies_online(zone.id)
+    served = compile_hosted_zone(store, zone.id)
+    assert served.signer.compact
+    image = _core.ZoneImage(served.image)  # loads the ZSK for online signing
+    assert image is not None
+    keys.set_denial(zone.id, "nsec3")
+    assert not keys.denies_online(zone.id)
     store.close()
 
 

@@ -7,7 +7,8 @@ against the KSK the API reported; BIND's ``delv``, anchored at that KSK, must ca
 answers, NODATA, NXDOMAIN, wildcards and delegations (the child's DS, or its proven absence)
 validated. DO=0 answers must be byte for byte what the unsigned zone gave. Everything runs in
 both denial modes: compact (Route 53's NSEC made and signed per query, RFC 9824: a nonexistent
-name is NOERROR) and the NSEC3 option (``fastdns zone dnssec-denial ZONE nsec3``).
+name is NOERROR) and the NSEC3 option (``fastdns zone dnssec-denial ZONE nsec3``), and with
+both key algorithms: ECDSA P-256 (13, Route 53's) and Ed25519 (15, ``dnssec_algorithm``).
 """
 
 from __future__ import annotations
@@ -61,9 +62,10 @@ def country(code):
 class Signed:
     """The server, the parent zone (signed), its signed child and its unsigned child."""
 
-    def __init__(self, server, client, folder, denial):
+    def __init__(self, server, client, folder, denial, algorithm):
         self.server = server
         self.denial = denial
+        self.algorithm = algorithm
         self.compact = denial == "compact"
         self.client = client
         self.host, self.port = server.host, server.port
@@ -159,6 +161,7 @@ class Signed:
             response.answer, dns.name.from_text(self.origin), 1, dns.rdatatype.DNSKEY
         )
         (self.ksk_dnskey,) = [k for k in dnskeys if k.flags == 257]
+        assert {k.algorithm for k in dnskeys} == {self.algorithm}
         assert dns.dnssec.key_id(self.ksk_dnskey) == self.ksk["KeyTag"]
         assert self.ksk["DNSKEYRecord"] == self.ksk_dnskey.to_text()
         ds = dns.dnssec.make_ds(self.origin, self.ksk_dnskey, "SHA256")
@@ -192,15 +195,21 @@ class Signed:
         return delv(self.host, self.port, self.anchors, self.origin, name, rtype)
 
 
-@pytest.fixture(scope="module", params=["compact", "nsec3"])
+@pytest.fixture(
+    scope="module",
+    params=[("compact", 13), ("nsec3", 13), ("compact", 15), ("nsec3", 15)],
+    ids=["compact-p256", "nsec3-p256", "compact-ed25519", "nsec3-ed25519"],
+)
 def signed(request, tmp_path_factory):
+    denial, algorithm = request.param
     folder = tmp_path_factory.mktemp("dnssec")
     database = write_mmdb(folder / "geo.mmdb", GEO)
     (folder / "zones").mkdir()
     api_port = free_port("127.0.0.1")
     config = folder / "fastdns.toml"
     config.write_text(
-        f'zone_dir = "{folder / "zones"}"\n'
+        ('dnssec_algorithm = "ED25519"\n' if algorithm == 15 else "")
+        + f'zone_dir = "{folder / "zones"}"\n'
         f'state = "{folder / "state.db"}"\n'
         f'api_listen = "127.0.0.1:{api_port}"\n'
         f'geoip_database = "{database}"\n'
@@ -213,7 +222,7 @@ def signed(request, tmp_path_factory):
         server.wait_for_log("Route 53 API at")
         endpoint = f"http://127.0.0.1:{api_port}"
         Signed.endpoint = endpoint
-        yield Signed(server, make_client(endpoint), folder, request.param)
+        yield Signed(server, make_client(endpoint), folder, denial, algorithm)
 
 
 def _name(signed, label):
@@ -237,6 +246,8 @@ def test_every_rrset_validates_with_dnspython(signed, label, rtype):
     expected = dns.rcode.NXDOMAIN if nxdomain and not signed.compact else dns.rcode.NOERROR
     assert response.rcode() == expected
     assert validate_sections(response, signed.keys) >= 1
+    sigs = [r for r in response.answer + response.authority if r.rdtype == dns.rdatatype.RRSIG]
+    assert {s.algorithm for rrsig in sigs for s in rrsig} == {signed.algorithm}
     if (label, rtype) in NODATA + NXDOMAIN:
         denial = dns.rdatatype.NSEC if signed.compact else dns.rdatatype.NSEC3
         assert any(r.rdtype == denial for r in response.authority)
@@ -350,6 +361,39 @@ def test_multivalue_subsets_are_signed_online(signed):
     assert len(seen) > 1  # 45 subsets of 8 in 10: twelve draws all equal is (1/45)**11
     out = signed.delv(_name(signed, "many"), "AAAA")
     assert "; fully validated" in out, out
+
+
+def _long_name(total, first, origin):
+    """A name of ``total`` octets (wire form) below ``origin``: ``first``, then filler labels."""
+    suffix = dns.name.from_text(origin)
+    rest = total - len(suffix.to_wire()) - 1 - len(first)
+    labels = []
+    while rest > 0:
+        size = min(64, rest) - 1
+        labels.append(b"q" * size)
+        rest -= size + 1
+    return dns.name.Name((first, *labels, *suffix.labels))
+
+
+@pytest.mark.parametrize(("total", "first"), [(254, b"a" * 9), (254, b"b" * 63), (255, b"c"),
+                                              (255, b"d\xff\xff")])  # fmt: skip
+def test_names_of_254_and_255_octets_are_denied_and_validate(signed, total, first):
+    """No room for ``\\000.<qname>``: compact denial's NSEC ends at the name's RFC 4471
+    §3.1.2 successor instead (before, such names got SERVFAIL under DO)."""
+    name = _long_name(total, first, signed.origin)
+    assert len(name.to_wire()) == total
+    response = signed.ask(name, "A")
+    expected = dns.rcode.NOERROR if signed.compact else dns.rcode.NXDOMAIN
+    assert response.rcode() == expected
+    assert validate_sections(response, signed.keys) >= 2
+    if signed.compact:
+        (nsec,) = [r for r in response.authority if r.rdtype == dns.rdatatype.NSEC]
+        assert nsec.name == name and nsec[0].next == name.successor(dns.name.from_text(
+            signed.origin))  # fmt: skip
+    out = signed.delv(name.to_text(), "A")
+    assert "fully validated" in out, out
+    kind = "nxrrset" if signed.compact else "nxdomain"
+    assert f"ncache {kind}" in out, out
 
 
 def test_geolocation_under_do_still_chooses_by_client(signed):

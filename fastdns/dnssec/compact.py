@@ -19,7 +19,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.NSEC
 from dns.rdtypes.util import Bitmap
 
-from fastdns.dnssec.keys import ECDSAP256SHA256
+from fastdns.dnssec.keys import ECDSAP256SHA256, ED25519
 
 __all__ = ["NXNAME", "CompactDenial", "bitmap_wire", "supports_online"]
 
@@ -35,9 +35,9 @@ Key = tuple[bytes, ...]
 
 
 def supports_online(algorithm: int) -> bool:
-    """Whether the hot path can sign with ``algorithm`` (ECDSA P-256 only: Ed25519 zones keep
-    the NSEC3 mode, whose proofs are all signed at compile time)."""
-    return algorithm == ECDSAP256SHA256
+    """Whether the hot path can sign with ``algorithm``: ECDSA P-256 (RFC 6605) and Ed25519
+    (RFC 8080), the two algorithms our keys can have (ext/online.pxi)."""
+    return algorithm in (ECDSAP256SHA256, ED25519)
 
 
 def bitmap_wire(types) -> bytes:
@@ -48,17 +48,19 @@ def bitmap_wire(types) -> bytes:
     return bytes(out)
 
 
-def successor(key: Key) -> dns.name.Name:
-    """The immediate successor of a name in canonical order (RFC 4470 §3.1.1)."""
-    return dns.name.Name((b"\x00", *key))
+def successor(key: Key, origin: dns.name.Name = dns.name.root) -> dns.name.Name:
+    """The immediate successor of a name in canonical order: ``\\000.<name>`` (RFC 4470
+    §3.1.1), or for a name of 254 or 255 octets the rest of RFC 4471 §3.1.2 (a zero octet
+    appended to its first label, else that label incremented), as ext/dnssec.pxi
+    ``name_successor`` does per query."""
+    return dns.name.Name(key).successor(origin)
 
 
-def after_subtree(key: Key) -> dns.name.Name:
+def after_subtree(key: Key, origin: dns.name.Name = dns.name.root) -> dns.name.Name:
     """The first name after ``key`` and every name below it: its first label with a zero
-    octet appended (RFC 4471 §3.1.3.2). Raises ValueError when the label is 63 octets."""
-    if len(key[0]) >= 63:
-        raise ValueError("no successor outside the subtree of a 63-octet label")
-    return dns.name.Name((key[0] + b"\x00", *key[1:]))
+    octet appended, else (a 63-octet label, a 255-octet name) RFC 4471 §3.1.2 without the
+    prefix step."""
+    return dns.name.Name(key).successor(origin, prefix_ok=False)
 
 
 class CompactDenial:
@@ -126,8 +128,4 @@ class CompactDenial:
             return self._record(key, successor(key), self.types(wildcard))
         pred = self._order[bisect.bisect_left(self._sort_keys, key[::-1]) - 1]
         next_closer = key[len(key) - len(wildcard) :]  # one label more than the encloser
-        try:
-            next_name = after_subtree(next_closer)
-        except ValueError:
-            next_name = successor(key)  # validators may not accept it; such names are rare
-        return self._record(pred, next_name, self.types(pred))
+        return self._record(pred, after_subtree(next_closer), self.types(pred))

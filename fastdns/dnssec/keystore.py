@@ -45,6 +45,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from fastdns.dnssec.compact import supports_online
 from fastdns.dnssec.keys import (
     ALGORITHMS,
     DNSKEY_TTL,
@@ -436,8 +437,8 @@ class KeyStore:
 
     def denies_online(self, zone_id: str) -> bool:
         """Whether the zone, once signed, answers denials and routing-policy NODATA with
-        NSEC records signed per query: compact denial with an ECDSA P-256 ZSK (the one it has,
-        else the one enabling would make: the active KSK's algorithm)."""
+        NSEC records signed per query: compact denial with a ZSK the hot path signs with (the
+        one it has, else the one enabling would make: the active KSK's algorithm)."""
         if self.denial(zone_id) != DENIAL_COMPACT:
             return False
         row = self.db.execute(
@@ -445,7 +446,7 @@ class KeyStore:
             "ORDER BY role='ZSK' DESC, seq LIMIT 1",
             (zone_id,),
         ).fetchone()
-        return row is None or row[0] == ECDSAP256SHA256
+        return row is None or supports_online(row[0])
 
     def set_denial(self, zone_id: str, mode: str) -> ChangeInfo:
         """Choose the zone's denial mode; recorded as a change, so it is compiled and served

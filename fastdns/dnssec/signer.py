@@ -87,8 +87,8 @@ class ZoneSigner:
     ):
         self.origin = origin
         self.keys = keys
-        # Compact denial needs the hot path to sign; it signs ECDSA P-256 only, so a zone
-        # whose ZSK is another algorithm (Ed25519) keeps NSEC3.
+        # Compact denial needs the hot path to sign (ECDSA P-256 and Ed25519); a zone whose ZSK
+        # has another algorithm keeps NSEC3.
         if denial == DENIAL_COMPACT and not supports_online(keys.zsks[0].algorithm):
             denial = DENIAL_NSEC3
         self.denial = denial

@@ -80,8 +80,8 @@ def _cidr_problem(rrset: ResourceRecordSet, env: PolicyEnvironment | None, where
 def signed_zone_problems(record_sets: Iterable[ResourceRecordSet]) -> list[str]:
     """Why a zone with these record sets cannot be signed as it stands (empty: it can).
 
-    Only for zones whose denials are signed when the zone is compiled (the NSEC3 option,
-    Ed25519 keys; ``KeyStore.denies_online``). A geolocation or IP-based group without a
+    Only for zones whose denials are signed when the zone is compiled (the NSEC3 option;
+    ``KeyStore.denies_online``). A geolocation or IP-based group without a
     default (``*``) answers NODATA to clients that no record matches, while other clients get
     the type; one pre-signed NSEC3 cannot prove both, so such answers would not validate and
     those zones' geolocation and IP-based groups need their default record. Compact denial
