@@ -38,10 +38,14 @@ from fastdns.bench.servers import free_port
 pytestmark = pytest.mark.skipif(shutil.which("delv") is None, reason="needs delv (bind9-dnsutils)")
 
 NXNAME = 128  # RFC 9824 §3.4
+# Locations (for latency and geoproximity routing too) of the clients the tests send as ECS.
 GEO = [
-    ("198.18.3.0/24", {"continent": {"code": "EU"}, "country": {"iso_code": "FR"}}),
-    ("198.18.4.0/24", {"continent": {"code": "AS"}, "country": {"iso_code": "JP"}}),
-]
+    ("198.18.3.0/24", {"continent": {"code": "EU"}, "country": {"iso_code": "FR"},
+                       "location": {"latitude": 48.86, "longitude": 2.35}}),
+    ("198.18.4.0/24", {"continent": {"code": "AS"}, "country": {"iso_code": "JP"},
+                       "location": {"latitude": 35.68, "longitude": 139.69}}),
+]  # fmt: skip
+COLLECTION = "5d0c7a52-3f1e-4b6a-9c2d-7e8f9a0b1c2d"  # IP-based routing's CIDR collection
 
 
 def rr(name, rtype, *values, ttl=300, **extra):
@@ -100,6 +104,17 @@ class Signed:
             rr(f"multi.{o}", "A", "192.0.2.73", SetIdentifier="m3", MultiValueAnswer=True),
             *[rr(f"many.{o}", "AAAA", f"2001:db8::{i}", SetIdentifier=f"m{i}",
                  MultiValueAnswer=True) for i in range(1, 11)],
+            rr(f"latency.{o}", "A", "192.0.2.91", SetIdentifier="euw3", Region="eu-west-3"),
+            rr(f"latency.{o}", "A", "192.0.2.92", SetIdentifier="apne1",
+               Region="ap-northeast-1"),
+            rr(f"ip.{o}", "A", "192.0.2.101", SetIdentifier="fr",
+               CidrRoutingConfig={"CollectionId": COLLECTION, "LocationName": "fr-isp"}),
+            rr(f"ip.{o}", "A", "192.0.2.109", SetIdentifier="rest",
+               CidrRoutingConfig={"CollectionId": COLLECTION, "LocationName": "*"}),
+            rr(f"prox.{o}", "A", "192.0.2.111", SetIdentifier="paris",
+               GeoProximityLocation={"Coordinates": {"Latitude": "48.9", "Longitude": "2.3"}}),
+            rr(f"prox.{o}", "A", "192.0.2.112", SetIdentifier="tokyo",
+               GeoProximityLocation={"Coordinates": {"Latitude": "35.7", "Longitude": "139.7"}}),
         )  # fmt: skip
         # A signed child with its DS in the parent.
         self.child_origin = f"secure.{o}"
@@ -217,6 +232,16 @@ def signed(request, tmp_path_factory):
         "[[access_keys]]\n"
         f'id = "{ACCESS_KEY}"\n'
         f'secret = "{SECRET_KEY}"\n'
+        "[latency.default]\n"
+        '"eu-west-3" = 40\n"ap-northeast-1" = 200\n'
+        "[latency.networks.japan]\n"
+        'cidrs = ["198.18.4.0/24"]\n'
+        'latency = { "ap-northeast-1" = 5 }\n'
+        "[[cidr_collections]]\n"
+        f'id = "{COLLECTION}"\n'
+        'name = "isps"\n'
+        "[cidr_collections.locations]\n"
+        'fr-isp = ["198.18.3.0/24"]\n'
     )
     with running_fastdns(None, config=config, workers=1) as server:
         server.wait_for_log("Route 53 API at")
@@ -333,7 +358,7 @@ def test_secure_referral_validates(signed):
 
 
 @pytest.mark.parametrize("client", [None, "198.18.3.0", "198.18.4.0", "203.0.113.0"])
-@pytest.mark.parametrize("label", ["weighted", "failover", "geo", "multi"])
+@pytest.mark.parametrize("label", ["weighted", "failover", "geo", "multi", "latency", "ip", "prox"])
 def test_routing_policy_answers_validate(signed, label, client):
     for _ in range(4):  # weighted and multivalue choose at random
         response = signed.ask(_name(signed, label), "A", client=client)
@@ -396,14 +421,25 @@ def test_names_of_254_and_255_octets_are_denied_and_validate(signed, total, firs
     assert f"ncache {kind}" in out, out
 
 
-def test_geolocation_under_do_still_chooses_by_client(signed):
-    def addresses(client):
-        response = signed.ask(_name(signed, "geo"), "A", client=client)
-        return {r.to_text() for rrset in response.answer if rrset.rdtype == 1 for r in rrset}
-
-    assert addresses("198.18.3.0") == {"192.0.2.61"}
-    assert addresses("198.18.4.0") == {"192.0.2.62"}
-    assert addresses("203.0.113.0") == {"192.0.2.63"}
+@pytest.mark.parametrize(
+    ("label", "chosen"),
+    [
+        ("geo", {"198.18.3.0": "192.0.2.61", "198.18.4.0": "192.0.2.62",
+                 "203.0.113.0": "192.0.2.63"}),
+        ("latency", {"198.18.3.0": "192.0.2.91", "198.18.4.0": "192.0.2.92",
+                     "203.0.113.0": "192.0.2.91"}),
+        ("ip", {"198.18.3.0": "192.0.2.101", "198.18.4.0": "192.0.2.109",
+                "203.0.113.0": "192.0.2.109"}),
+        ("prox", {"198.18.3.0": "192.0.2.111", "198.18.4.0": "192.0.2.112"}),
+    ],
+)  # fmt: skip
+def test_policies_under_do_still_choose_by_client(signed, label, chosen):
+    """Signed answers are the ones the policy picks for that client, each validating."""
+    for client, address in chosen.items():
+        response = signed.ask(_name(signed, label), "A", client=client)
+        assert validate_sections(response, signed.keys) == 1
+        got = {r.to_text() for rrset in response.answer if rrset.rdtype == 1 for r in rrset}
+        assert got == {address}, (label, client)
 
 
 def test_signed_answers_that_do_not_fit_are_truncated(signed):
