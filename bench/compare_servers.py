@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--names", type=int, default=10000, help="owner names (default 10000)")
     parser.add_argument("--rate", type=float, default=50000, help="offered qps (default 50000)")
+    parser.add_argument(
+        "--max", action="store_true", help="saturation: as fast as each server answers"
+    )
     parser.add_argument("--duration", type=float, default=10, help="seconds per run (10)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per server (3)")
     parser.add_argument("--count", type=int, default=50000, help="distinct queries (50000)")
@@ -96,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             str(zone_dir),
             "--workers",
             "1",
-            "--rate",
-            f"{args.rate:g}",
+            *(["--max"] if args.max else ["--rate", f"{args.rate:g}"]),
             "--duration",
             f"{args.duration:g}",
             "--rounds",
