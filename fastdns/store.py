@@ -89,6 +89,7 @@ NS_TTL = 172800
 SOA_TIMERS = "1 7200 900 1209600 86400"  # serial refresh retry expire minimum
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 MAX_TAGS = 10  # Route 53: tags per resource
+MAX_EDITS = 1024  # changes per zone that Store.record_set_edits remembers
 
 
 class StoreError(Exception):
@@ -158,6 +159,10 @@ class Store:
             raise StoreError(f"{self.path}: cannot open the state database: {exc}") from None
         # zone id -> its record sets, parsed once (parsing values is the slow part)
         self._record_sets: dict[str, dict[RecordSetKey, ResourceRecordSet]] = {}
+        # zone id -> (generation its cache was loaded at, [(generation, keys) per change since]):
+        # what ``record_set_edits`` answers from (issue 8: a change re-encodes what it touched).
+        self._edits: dict[str, tuple[int, list[tuple[int, frozenset[RecordSetKey]]]]] = {}
+        self._generation = 0
         self._data_version = self._current_data_version()
 
     def close(self) -> None:
@@ -187,6 +192,7 @@ class Store:
             return False
         self._data_version = version
         self._record_sets.clear()
+        self._edits.clear()
         return True
 
     # -- hosted zones
@@ -246,6 +252,7 @@ class Store:
             serial = _soa_serial(record_sets)
             change = self._add_change(zone_id, comment, serial, [], record_sets)
         self._record_sets[zone_id] = {rrset.key: rrset for rrset in record_sets}
+        self._edits_restart(zone_id)
         zone = self.get_hosted_zone(zone_id)
         return zone, change
 
@@ -329,6 +336,7 @@ class Store:
             )
             change = self._add_change(zone_id, None, None, removed, [])
         self._record_sets.pop(zone_id, None)
+        self._edits.pop(zone_id, None)
         return change
 
     # -- record sets
@@ -344,7 +352,41 @@ class Store:
                 rrset = ResourceRecordSet.from_api(json.loads(data))
                 cached[rrset.key] = rrset
             self._record_sets[zone_id] = cached
+            self._edits_restart(zone_id)
         return cached
+
+    def record_set_edits(
+        self, zone_id: str, since: int
+    ) -> tuple[int, frozenset[RecordSetKey] | None]:
+        """``(generation, keys)``: the keys of the zone's record sets added, changed or deleted
+        in this process after generation ``since`` (a generation this method returned, or -1),
+        or None for keys when that is not known (the cache was loaded again, the zone
+        replaced, the history trimmed); compare ``generation`` in the next call. Call
+        ``record_sets`` first: the keys are relative to what it returns."""
+        entry = self._edits.get(zone_id)
+        if entry is None or since < entry[0]:
+            return self._generation, None
+        keys: set[RecordSetKey] = set()
+        for generation, edited in reversed(entry[1]):
+            if generation <= since:
+                break
+            keys.update(edited)
+        return self._generation, frozenset(keys)
+
+    def _edits_restart(self, zone_id: str) -> None:
+        self._generation += 1
+        self._edits[zone_id] = (self._generation, [])
+
+    def _edits_add(self, zone_id: str, keys: frozenset[RecordSetKey]) -> None:
+        entry = self._edits.get(zone_id)
+        if entry is None:
+            return
+        self._generation += 1
+        start, log = entry
+        log.append((self._generation, keys))
+        if len(log) > MAX_EDITS:
+            start = log.pop(0)[0]
+            self._edits[zone_id] = (start, log)
 
     def list_record_sets(
         self,
@@ -413,6 +455,7 @@ class Store:
             serial = _soa_serial(final.values())
             change = self._add_change(zone_id, comment, serial, deleted, added)
         self._record_sets[zone_id] = final
+        self._edits_add(zone_id, frozenset(r.key for r in deleted + added))
         return change, result
 
     def replace_record_sets(
@@ -436,6 +479,7 @@ class Store:
                 zone_id, comment, serial, list(current.values()), list(final.values())
             )
         self._record_sets[zone_id] = final
+        self._edits_restart(zone_id)
         return change
 
     def _policy(self, zone: HostedZone) -> str:
