@@ -36,7 +36,7 @@ from fastdns.health.store import require_health_check
 from fastdns.route53.changebatch import BatchResult, apply_change_batch
 from fastdns.route53.errors import ApiError, no_such_hosted_zone
 from fastdns.route53.names import name_from_text, name_text, sort_key
-from fastdns.route53.recordset import RecordSetKey, ResourceRecordSet
+from fastdns.route53.recordset import SUPPORTED_TYPES, RecordSetKey, ResourceRecordSet
 
 __all__ = ["ChangeInfo", "HostedZone", "Store", "StoreError", "new_id"]
 
@@ -163,6 +163,10 @@ class Store:
         # what ``record_set_edits`` answers from (issue 8: a change re-encodes what it touched).
         self._edits: dict[str, tuple[int, list[tuple[int, frozenset[RecordSetKey]]]]] = {}
         self._generation = 0
+        # zone id -> name text -> keys with a SetIdentifier at that name (routing-policy
+        # members), made when first needed: with the plain keys (name, type, "") looked up
+        # type by type, what ``keys_at`` answers from.
+        self._members: dict[str, dict[str, set[RecordSetKey]]] = {}
         self._data_version = self._current_data_version()
 
     def close(self) -> None:
@@ -193,6 +197,7 @@ class Store:
         self._data_version = version
         self._record_sets.clear()
         self._edits.clear()
+        self._members.clear()
         return True
 
     # -- hosted zones
@@ -337,6 +342,7 @@ class Store:
             change = self._add_change(zone_id, None, None, removed, [])
         self._record_sets.pop(zone_id, None)
         self._edits.pop(zone_id, None)
+        self._members.pop(zone_id, None)
         return change
 
     # -- record sets
@@ -373,7 +379,26 @@ class Store:
             keys.update(edited)
         return self._generation, frozenset(keys)
 
+    def keys_at(self, zone_id: str) -> Callable[[str], list[RecordSetKey]]:
+        """A function: name text -> the keys of the zone's record sets (as ``record_sets``
+        returns them now) at that name; a few dict lookups, not a scan of the zone."""
+        record_sets = self.record_sets(zone_id)
+        members = self._members.get(zone_id)
+        if members is None:
+            members = self._members[zone_id] = {}
+            for key in record_sets:
+                if key[2]:
+                    members.setdefault(key[0], set()).add(key)
+
+        def keys_at(name: str) -> list[RecordSetKey]:
+            keys = [(name, t, "") for t in SUPPORTED_TYPES if (name, t, "") in record_sets]
+            keys.extend(k for k in members.get(name, ()) if k in record_sets)
+            return keys
+
+        return keys_at
+
     def _edits_restart(self, zone_id: str) -> None:
+        self._members.pop(zone_id, None)
         self._generation += 1
         self._edits[zone_id] = (self._generation, [])
 
@@ -438,14 +463,20 @@ class Store:
                 health_check_exists or (lambda _id: False),
                 policy_problem or (lambda _rrset: None),
                 zone_problems or (lambda _record_sets: []),
+                self.keys_at(zone_id),
             )
             final = result.record_sets
             soa_key = (zone.name, "SOA", "")
             soa = _bumped_soa(current.get(soa_key), final.get(soa_key), self._policy(zone))
             if soa is not None:
                 final[soa_key] = soa
-            deleted = [r for k, r in current.items() if final.get(k) is not r]
-            added = [r for k, r in final.items() if current.get(k) is not r]
+            # The keys the batch touched, in the order it touched them (not a scan of the zone).
+            touched = dict.fromkeys(r.key for r in result.deleted + result.added)
+            touched[soa_key] = None
+            deleted = [
+                current[k] for k in touched if k in current and final.get(k) is not current[k]
+            ]
+            added = [final[k] for k in touched if k in final and current.get(k) is not final[k]]
             for rrset in deleted:
                 if rrset.key not in final:
                     self._delete(zone_id, rrset)
@@ -456,6 +487,11 @@ class Store:
             change = self._add_change(zone_id, comment, serial, deleted, added)
         self._record_sets[zone_id] = final
         self._edits_add(zone_id, frozenset(r.key for r in deleted + added))
+        members = self._members.get(zone_id)
+        if members is not None:
+            for rrset in added:
+                if rrset.key[2]:
+                    members.setdefault(rrset.key[0], set()).add(rrset.key)
         return change, result
 
     def replace_record_sets(
