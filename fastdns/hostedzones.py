@@ -15,6 +15,7 @@ from fastdns.dnssec.keystore import KeyStore
 from fastdns.dnssec.signer import ZoneSigner
 from fastdns.hostedcolumns import HostedColumns, HostedZoneModel
 from fastdns.policy import PolicyEnvironment
+from fastdns.route53.errors import ApiError
 from fastdns.route53.tozone import zone_from_record_sets
 from fastdns.server import ServedZone, zone_summary
 from fastdns.store import Store
@@ -37,8 +38,10 @@ def compile_hosted_zone(
 ) -> ServedZone | None:
     """The compiled form of hosted zone ``zone_id`` as it is in the store now, its routing
     policies built in ``env``; None if the zone no longer exists."""
-    zones = {zone.id: zone for zone in store.hosted_zones()}
-    zone = zones.get(zone_id)
+    try:
+        zone = store.get_hosted_zone(zone_id)
+    except ApiError:
+        zone = None
     if zone is None:
         _last_signers.pop(zone_id, None)
         _columns.pop(zone_id, None)

@@ -18,7 +18,6 @@ import dns.name
 import dns.query
 import dns.rcode
 import dns.rdatatype
-import dns.tsigkeyring
 import dns.update
 import pytest
 from support.api import running_api_server
@@ -30,6 +29,7 @@ from fastdns.hostedzones import compile_hosted_zone
 from fastdns.route53.recordset import ResourceRecordSet
 from fastdns.route53.tozone import record_sets_from_zone, zone_from_record_sets
 from fastdns.store import Store
+from fastdns.xfr.update import apply_update
 from fastdns.zonefile import load_zone_file
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -99,6 +99,39 @@ def test_batch_adding_several_names_keeps_the_store_order(tmp_path):
     change(store, hosted.id, ("UPSERT", rrset(f"h9.{ORIGIN}", "A", "192.0.2.99")))
     change(store, hosted.id, ("CREATE", rrset(f"h0.{ORIGIN}", "AAAA", "2001:db8::1")))
     assert served(store, hosted.id).image == reference_image(store, hosted.id, ORIGIN)
+
+
+def test_rfc2136_updates_compile_as_the_reference(tmp_path):
+    store = Store(tmp_path / "state.db")
+    hosted, _ = store.create_hosted_zone(ORIGIN, "ref", None, ("ns1.x.test.",))
+    change(
+        store,
+        hosted.id,
+        ("CREATE", rrset(f"www.{ORIGIN}", "A", "192.0.2.1", "192.0.2.2")),
+        ("CREATE", rrset(f"mail.{ORIGIN}", "MX", f"10 www.{ORIGIN}")),
+    )
+    served(store, hosted.id)
+    origin = dns.name.from_text(ORIGIN)
+    steps = [
+        lambda u: u.add("www", 300, "A", "192.0.2.3"),
+        lambda u: u.delete("www", "A", "192.0.2.1"),
+        lambda u: u.replace("new", 60, "TXT", '"hello"'),
+        lambda u: u.delete("mail"),
+        lambda u: (u.present("new", "TXT"), u.add("new", 60, "AAAA", "2001:db8::5")),
+    ]
+    for step, build in enumerate(steps):
+        update = dns.update.UpdateMessage(ORIGIN)
+        build(update)
+        message = dns.message.from_wire(update.to_wire(), one_rr_per_rrset=True)
+        result = apply_update(store, hosted.id, origin, message, "test")
+        assert result.rcode == dns.rcode.NOERROR and result.change is not None, step
+        compiled = served(store, hosted.id)
+        assert isinstance(compiled.zone, HostedZoneModel)
+        assert compiled.image == reference_image(store, hosted.id, ORIGIN), step
+    keys = set(store.record_sets(hosted.id))
+    assert (f"mail.{ORIGIN}", "MX", "") not in keys and (f"new.{ORIGIN}", "AAAA", "") in keys
+    www = store.record_sets(hosted.id)[(f"www.{ORIGIN}", "A", "")]
+    assert sorted(r.to_text() for r in www.rdatas) == ["192.0.2.2", "192.0.2.3"]
 
 
 def test_policy_and_alias_fall_back_and_come_back(tmp_path, caplog):
