@@ -27,10 +27,10 @@ order the reference compiler fills it, so that templates get the same numbers.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
-__all__ = ["NATIVE_TYPES", "compile_columns"]
+__all__ = ["NATIVE_TYPES", "compile_columns", "compile_packed"]
 
 
 cdef extern from "stdlib.h" nogil:
@@ -1501,7 +1501,157 @@ def compile_columns(scanned, origin: bytes) -> tuple:
     cdef const uint32_t[::1] ttls = scanned.ttls
     cdef const uint64_t[::1] rdata_offsets = scanned.rdata_offsets
     cdef const uint8_t[::1] rdata = scanned.rdata
-    cdef bytes origin_wire = bytes(origin)
+    if len(types) == 0:
+        return None, _REASONS[R_EMPTY], 0, -1, 0, 0
+    if len(types) >= 0x7FFFFFFF:
+        return None, _REASONS[R_TOO_LARGE], 0, -1, 0, 0
+    memset(&c, 0, sizeof(Ctx))
+    c.count = len(types)
+    c.owner_offset = &owner_offsets[0]
+    c.owner_data = &owner_data[0]
+    c.rtype = &types[0]
+    c.ttl = &ttls[0]
+    c.rdata_offset = &rdata_offsets[0]
+    c.rdata = &rdata[0] if len(rdata) else <const uint8_t*> b""
+    return compile_ctx_image(&c, bytes(origin))
+
+
+def compile_packed(packed, origin: bytes) -> tuple:
+    """As :func:`compile_columns`, for record sets packed one after another in ``packed`` (a
+    buffer; ``fastdns.hostedcolumns`` writes them), each as: owner length (u8), owner (wire
+    format, uncompressed), type (u16), TTL (u32), record count (u16), then per record its RDATA
+    length (u16) and RDATA (uncompressed wire format, well formed for its type, as the scanner
+    or dnspython writes it); integers in native byte order. ``soa_record`` counts records in
+    the buffer's order. Framing that does not parse (lengths beyond the end, an owner whose
+    labels do not fill its length) is refused with a reason."""
+    cdef Ctx c
+    cdef const uint8_t[::1] view = packed
+    cdef const uint8_t* p
+    cdef size_t n = view.shape[0]
+    cdef size_t count = 0
+    cdef size_t rdata_total = 0
+    cdef Packed* out = NULL
+    cdef tuple result
+    cdef bint ok
+    if n == 0:
+        return None, _REASONS[R_EMPTY], 0, -1, 0, 0
+    p = &view[0]
+    with nogil:
+        ok = packed_count(p, n, &count, &rdata_total)
+    if not ok:
+        return None, "packed record sets do not parse", 0, -1, 0, 0
+    if count == 0:
+        return None, _REASONS[R_EMPTY], 0, -1, 0, 0
+    if count >= 0x7FFFFFFF:
+        return None, _REASONS[R_TOO_LARGE], 0, -1, 0, 0
+    out = <Packed*> calloc(1, sizeof(Packed))
+    if out == NULL:
+        return None, _REASONS[R_NOMEM], 0, -1, 0, 0
+    try:
+        out.owner_offsets = <uint64_t*> malloc(count * 8)
+        out.types = <uint16_t*> malloc(count * 2)
+        out.ttls = <uint32_t*> malloc(count * 4)
+        out.rdata_offsets = <uint64_t*> malloc((count + 1) * 8)
+        out.rdata = <uint8_t*> malloc(rdata_total + 1)
+        if (out.owner_offsets == NULL or out.types == NULL or out.ttls == NULL
+                or out.rdata_offsets == NULL or out.rdata == NULL):
+            return None, _REASONS[R_NOMEM], 0, -1, 0, 0
+        with nogil:
+            packed_unpack(p, n, out)
+        memset(&c, 0, sizeof(Ctx))
+        c.count = count
+        c.owner_offset = out.owner_offsets
+        c.owner_data = p
+        c.rtype = out.types
+        c.ttl = out.ttls
+        c.rdata_offset = out.rdata_offsets
+        c.rdata = out.rdata
+        result = compile_ctx_image(&c, bytes(origin))
+        return result
+    finally:
+        free(out.owner_offsets)
+        free(out.types)
+        free(out.ttls)
+        free(out.rdata_offsets)
+        free(out.rdata)
+        free(out)
+
+
+cdef struct Packed:
+    uint64_t* owner_offsets
+    uint16_t* types
+    uint32_t* ttls
+    uint64_t* rdata_offsets
+    uint8_t* rdata
+
+
+cdef inline uint16_t load_u16(const uint8_t* p) noexcept nogil:
+    cdef uint16_t v
+    memcpy(&v, p, 2)
+    return v
+
+
+cdef bint packed_count(const uint8_t* p, size_t n, size_t* count,
+                       size_t* rdata_total) noexcept nogil:
+    """Whether ``p[:n]`` parses as compile_packed's record sets; their records and RDATA
+    octets."""
+    cdef size_t at = 0
+    cdef size_t owner_end, _k, records, rdlen, label
+    while at < n:
+        owner_end = at + 1 + p[at]
+        if p[at] == 0 or owner_end + 8 > n:
+            return False
+        label = at + 1
+        while label < owner_end and p[label] != 0:
+            label += 1 + p[label]
+        if label != owner_end - 1:
+            return False
+        records = load_u16(p + owner_end + 6)
+        at = owner_end + 8
+        for _k in range(records):
+            if at + 2 > n:
+                return False
+            rdlen = load_u16(p + at)
+            if at + 2 + rdlen > n:
+                return False
+            at += 2 + rdlen
+            rdata_total[0] += rdlen
+            count[0] += 1
+    return True
+
+
+cdef void packed_unpack(const uint8_t* p, size_t n, Packed* out) noexcept nogil:
+    """Columns of the records in ``p[:n]`` (checked by packed_count); owners stay in ``p``."""
+    cdef size_t at = 0
+    cdef size_t i = 0
+    cdef size_t owner_at, _k, records, rdlen
+    cdef uint64_t rd = 0
+    cdef uint16_t rtype
+    cdef uint32_t ttl
+    while at < n:
+        owner_at = at + 1
+        at = owner_at + p[at]
+        rtype = load_u16(p + at)
+        memcpy(&ttl, p + at + 2, 4)
+        records = load_u16(p + at + 6)
+        at += 8
+        for _k in range(records):
+            rdlen = load_u16(p + at)
+            out.owner_offsets[i] = owner_at
+            out.types[i] = rtype
+            out.ttls[i] = ttl
+            out.rdata_offsets[i] = rd
+            memcpy(out.rdata + rd, p + at + 2, rdlen)
+            rd += rdlen
+            at += 2 + rdlen
+            i += 1
+    out.rdata_offsets[i] = rd
+
+
+cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire):
+    """The image of the records ``cp`` points at (compile_columns' result tuple); frees what
+    the compile allocated in ``cp``, not the columns."""
+    cdef Ctx c = cp[0]
     cdef bytes image
     cdef Buf nodes, type_buf, labels
     cdef int err
@@ -1510,21 +1660,9 @@ def compile_columns(scanned, origin: bytes) -> tuple:
     cdef uint32_t sections[5][2]
     cdef const uint8_t* origin_p = origin_wire
     cdef uint8_t* out
-    if len(types) == 0:
-        return None, _REASONS[R_EMPTY], 0, -1, 0, 0
-    if len(types) >= 0x7FFFFFFF:
-        return None, _REASONS[R_TOO_LARGE], 0, -1, 0, 0
-    memset(&c, 0, sizeof(Ctx))
     memset(&nodes, 0, sizeof(Buf))
     memset(&type_buf, 0, sizeof(Buf))
     memset(&labels, 0, sizeof(Buf))
-    c.count = len(types)
-    c.owner_offset = &owner_offsets[0]
-    c.owner_data = &owner_data[0]
-    c.rtype = &types[0]
-    c.ttl = &ttls[0]
-    c.rdata_offset = &rdata_offsets[0]
-    c.rdata = &rdata[0] if len(rdata) else <const uint8_t*> b""
     c.origin = origin_p
     c.origin_len = len(origin_wire)
     for i in range(c.origin_len):

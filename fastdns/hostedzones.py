@@ -13,7 +13,9 @@ import dns.name
 from fastdns.compile import compile_zone_with_groups
 from fastdns.dnssec.keystore import KeyStore
 from fastdns.dnssec.signer import ZoneSigner
+from fastdns.hostedcolumns import HostedColumns, HostedZoneModel
 from fastdns.policy import PolicyEnvironment
+from fastdns.route53.errors import ApiError
 from fastdns.route53.tozone import zone_from_record_sets
 from fastdns.server import ServedZone, zone_summary
 from fastdns.store import Store
@@ -23,6 +25,10 @@ log = logging.getLogger("fastdns")
 # Signed zones: the signer of each zone's last compile, whose signatures the next compile
 # reuses (fastdns.dnssec.signer). Compiles run on the store's one thread.
 _last_signers: dict[str, ZoneSigner] = {}
+# Unsigned zones: their record sets packed for the native compiler (fastdns.hostedcolumns),
+# patched per change; and why each zone last took the reference path (logged when it changes).
+_columns: dict[str, HostedColumns] = {}
+_reference_reasons: dict[str, str] = {}
 
 __all__ = ["compile_hosted_zone", "load_hosted_zones"]
 
@@ -32,15 +38,26 @@ def compile_hosted_zone(
 ) -> ServedZone | None:
     """The compiled form of hosted zone ``zone_id`` as it is in the store now, its routing
     policies built in ``env``; None if the zone no longer exists."""
-    zones = {zone.id: zone for zone in store.hosted_zones()}
-    zone = zones.get(zone_id)
+    try:
+        zone = store.get_hosted_zone(zone_id)
+    except ApiError:
+        zone = None
     if zone is None:
         _last_signers.pop(zone_id, None)
+        _columns.pop(zone_id, None)
+        _reference_reasons.pop(zone_id, None)
         return None
     origin = zone.origin
-    model = zone_from_record_sets(origin, store.record_sets(zone_id).values())
     keystore = KeyStore(store)
     keys = keystore.zone_keys(zone_id)
+    if keys is None:
+        served = _compile_native(store, zone_id, origin)
+        if served is not None:
+            return served
+    else:
+        _columns.pop(zone_id, None)
+        _note_reference(zone_id, origin, "signed (DNSSEC)")
+    model = zone_from_record_sets(origin, store.record_sets(zone_id).values())
     signer = None
     if keys is not None:
         signer = ZoneSigner(
@@ -65,6 +82,37 @@ def compile_hosted_zone(
         resign_at=signer.resign_at if signer is not None else None,
         signer=signer,
     )
+
+
+def _compile_native(store: Store, zone_id: str, origin: dns.name.Name) -> ServedZone | None:
+    """The zone compiled from its packed record sets, or None (the reason logged) when it
+    takes the reference path."""
+    columns = _columns.get(zone_id)
+    if columns is None:
+        columns = _columns[zone_id] = HostedColumns(zone_id)
+    columns.sync(store)
+    image, reason, record_sets, serial = columns.compile(origin)
+    if image is None:
+        _note_reference(zone_id, origin, reason or "")
+        return None
+    if _reference_reasons.pop(zone_id, None) is not None:
+        log.info("hosted zone %s (%s): compiled natively again", zone_id, origin)
+    return ServedZone(
+        origin,
+        image,
+        record_sets,
+        serial,
+        f"hosted zone {zone_id}",
+        zone_id,
+        (),
+        zone=HostedZoneModel(origin, origin.to_text(), columns.record_sets),
+    )
+
+
+def _note_reference(zone_id: str, origin: dns.name.Name, reason: str) -> None:
+    if _reference_reasons.get(zone_id) != reason:
+        _reference_reasons[zone_id] = reason
+        log.info("hosted zone %s (%s): compiled through the model: %s", zone_id, origin, reason)
 
 
 def load_hosted_zones(

@@ -36,7 +36,7 @@ from fastdns.health.store import require_health_check
 from fastdns.route53.changebatch import BatchResult, apply_change_batch
 from fastdns.route53.errors import ApiError, no_such_hosted_zone
 from fastdns.route53.names import name_from_text, name_text, sort_key
-from fastdns.route53.recordset import RecordSetKey, ResourceRecordSet
+from fastdns.route53.recordset import SUPPORTED_TYPES, RecordSetKey, ResourceRecordSet
 
 __all__ = ["ChangeInfo", "HostedZone", "Store", "StoreError", "new_id"]
 
@@ -89,6 +89,7 @@ NS_TTL = 172800
 SOA_TIMERS = "1 7200 900 1209600 86400"  # serial refresh retry expire minimum
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 MAX_TAGS = 10  # Route 53: tags per resource
+MAX_EDITS = 1024  # changes per zone that Store.record_set_edits remembers
 
 
 class StoreError(Exception):
@@ -158,6 +159,14 @@ class Store:
             raise StoreError(f"{self.path}: cannot open the state database: {exc}") from None
         # zone id -> its record sets, parsed once (parsing values is the slow part)
         self._record_sets: dict[str, dict[RecordSetKey, ResourceRecordSet]] = {}
+        # zone id -> (generation its cache was loaded at, [(generation, keys) per change since]):
+        # what ``record_set_edits`` answers from (issue 8: a change re-encodes what it touched).
+        self._edits: dict[str, tuple[int, list[tuple[int, frozenset[RecordSetKey]]]]] = {}
+        self._generation = 0
+        # zone id -> name text -> keys with a SetIdentifier at that name (routing-policy
+        # members), made when first needed: with the plain keys (name, type, "") looked up
+        # type by type, what ``keys_at`` answers from.
+        self._members: dict[str, dict[str, set[RecordSetKey]]] = {}
         self._data_version = self._current_data_version()
 
     def close(self) -> None:
@@ -187,6 +196,8 @@ class Store:
             return False
         self._data_version = version
         self._record_sets.clear()
+        self._edits.clear()
+        self._members.clear()
         return True
 
     # -- hosted zones
@@ -246,18 +257,33 @@ class Store:
             serial = _soa_serial(record_sets)
             change = self._add_change(zone_id, comment, serial, [], record_sets)
         self._record_sets[zone_id] = {rrset.key: rrset for rrset in record_sets}
+        self._edits_restart(zone_id)
         zone = self.get_hosted_zone(zone_id)
         return zone, change
+
+    def _zone(self, row) -> HostedZone:
+        zone_id, name, reference, comment, created, servers = row
+        # The record set count from the cache when it is loaded: counting a zone of a million
+        # record sets in SQLite takes a tenth of a second, and every change asks.
+        cached = self._record_sets.get(zone_id)
+        if cached is not None:
+            count = len(cached)
+        else:
+            count = self.db.execute(
+                "SELECT count(*) FROM record_sets WHERE zone_id=?", (zone_id,)
+            ).fetchone()[0]
+        servers = tuple(json.loads(servers))
+        return HostedZone(zone_id, name, reference, comment, created, servers, count)
 
     def get_hosted_zone(self, zone_id: str) -> HostedZone:
         row = self.db.execute(_ZONE_SELECT + " WHERE z.id=?", (zone_id,)).fetchone()
         if row is None:
             raise no_such_hosted_zone(zone_id)
-        return _zone(row)
+        return self._zone(row)
 
     def hosted_zones(self) -> list[HostedZone]:
         """Every hosted zone, oldest first."""
-        return [_zone(row) for row in self.db.execute(_ZONE_SELECT + " ORDER BY z.seq")]
+        return [self._zone(row) for row in self.db.execute(_ZONE_SELECT + " ORDER BY z.seq")]
 
     def list_hosted_zones(
         self, marker: str | None, max_items: int
@@ -273,7 +299,7 @@ class Store:
         rows = self.db.execute(
             _ZONE_SELECT + " WHERE z.seq>=? ORDER BY z.seq LIMIT ?", (start, max_items + 1)
         ).fetchall()
-        zones = [_zone(row) for row in rows]
+        zones = [self._zone(row) for row in rows]
         if len(zones) > max_items:
             return zones[:max_items], zones[max_items].id
         return zones, None
@@ -289,7 +315,7 @@ class Store:
             "LIMIT ?",
             (start_name, zone_id or "", max_items + 1),
         ).fetchall()
-        zones = [_zone(row) for row in rows]
+        zones = [self._zone(row) for row in rows]
         if len(zones) > max_items:
             following = zones[max_items]
             return zones[:max_items], (following.name, following.id)
@@ -329,6 +355,8 @@ class Store:
             )
             change = self._add_change(zone_id, None, None, removed, [])
         self._record_sets.pop(zone_id, None)
+        self._edits.pop(zone_id, None)
+        self._members.pop(zone_id, None)
         return change
 
     # -- record sets
@@ -344,7 +372,60 @@ class Store:
                 rrset = ResourceRecordSet.from_api(json.loads(data))
                 cached[rrset.key] = rrset
             self._record_sets[zone_id] = cached
+            self._edits_restart(zone_id)
         return cached
+
+    def record_set_edits(
+        self, zone_id: str, since: int
+    ) -> tuple[int, frozenset[RecordSetKey] | None]:
+        """``(generation, keys)``: the keys of the zone's record sets added, changed or deleted
+        in this process after generation ``since`` (a generation this method returned, or -1),
+        or None for keys when that is not known (the cache was loaded again, the zone
+        replaced, the history trimmed); compare ``generation`` in the next call. Call
+        ``record_sets`` first: the keys are relative to what it returns."""
+        entry = self._edits.get(zone_id)
+        if entry is None or since < entry[0]:
+            return self._generation, None
+        keys: set[RecordSetKey] = set()
+        for generation, edited in reversed(entry[1]):
+            if generation <= since:
+                break
+            keys.update(edited)
+        return self._generation, frozenset(keys)
+
+    def keys_at(self, zone_id: str) -> Callable[[str], list[RecordSetKey]]:
+        """A function: name text -> the keys of the zone's record sets (as ``record_sets``
+        returns them now) at that name; a few dict lookups, not a scan of the zone."""
+        record_sets = self.record_sets(zone_id)
+        members = self._members.get(zone_id)
+        if members is None:
+            members = self._members[zone_id] = {}
+            for key in record_sets:
+                if key[2]:
+                    members.setdefault(key[0], set()).add(key)
+
+        def keys_at(name: str) -> list[RecordSetKey]:
+            keys = [(name, t, "") for t in SUPPORTED_TYPES if (name, t, "") in record_sets]
+            keys.extend(k for k in members.get(name, ()) if k in record_sets)
+            return keys
+
+        return keys_at
+
+    def _edits_restart(self, zone_id: str) -> None:
+        self._members.pop(zone_id, None)
+        self._generation += 1
+        self._edits[zone_id] = (self._generation, [])
+
+    def _edits_add(self, zone_id: str, keys: frozenset[RecordSetKey]) -> None:
+        entry = self._edits.get(zone_id)
+        if entry is None:
+            return
+        self._generation += 1
+        start, log = entry
+        log.append((self._generation, keys))
+        if len(log) > MAX_EDITS:
+            start = log.pop(0)[0]
+            self._edits[zone_id] = (start, log)
 
     def list_record_sets(
         self,
@@ -396,14 +477,20 @@ class Store:
                 health_check_exists or (lambda _id: False),
                 policy_problem or (lambda _rrset: None),
                 zone_problems or (lambda _record_sets: []),
+                self.keys_at(zone_id),
             )
             final = result.record_sets
             soa_key = (zone.name, "SOA", "")
             soa = _bumped_soa(current.get(soa_key), final.get(soa_key), self._policy(zone))
             if soa is not None:
                 final[soa_key] = soa
-            deleted = [r for k, r in current.items() if final.get(k) is not r]
-            added = [r for k, r in final.items() if current.get(k) is not r]
+            # The keys the batch touched, in the order it touched them (not a scan of the zone).
+            touched = dict.fromkeys(r.key for r in result.deleted + result.added)
+            touched[soa_key] = None
+            deleted = [
+                current[k] for k in touched if k in current and final.get(k) is not current[k]
+            ]
+            added = [final[k] for k in touched if k in final and current.get(k) is not final[k]]
             for rrset in deleted:
                 if rrset.key not in final:
                     self._delete(zone_id, rrset)
@@ -413,6 +500,12 @@ class Store:
             serial = _soa_serial(final.values())
             change = self._add_change(zone_id, comment, serial, deleted, added)
         self._record_sets[zone_id] = final
+        self._edits_add(zone_id, frozenset(r.key for r in deleted + added))
+        members = self._members.get(zone_id)
+        if members is not None:
+            for rrset in added:
+                if rrset.key[2]:
+                    members.setdefault(rrset.key[0], set()).add(rrset.key)
         return change, result
 
     def replace_record_sets(
@@ -436,6 +529,7 @@ class Store:
                 zone_id, comment, serial, list(current.values()), list(final.values())
             )
         self._record_sets[zone_id] = final
+        self._edits_restart(zone_id)
         return change
 
     def _policy(self, zone: HostedZone) -> str:
@@ -453,7 +547,7 @@ class Store:
             row = self.db.execute(_ZONE_SELECT + " WHERE z.name=?", (name,)).fetchone()
         if row is None:
             raise no_such_hosted_zone(id_or_name)
-        return _zone(row)
+        return self._zone(row)
 
     def _insert(self, zone_id: str, rrset: ResourceRecordSet) -> None:
         self.db.execute(
@@ -576,14 +670,9 @@ class Store:
 
 
 _ZONE_SELECT = (
-    "SELECT z.id, z.name, z.caller_reference, z.comment, z.created_at, z.name_servers, "
-    "(SELECT count(*) FROM record_sets r WHERE r.zone_id = z.id) FROM hosted_zones z"
+    "SELECT z.id, z.name, z.caller_reference, z.comment, z.created_at, z.name_servers "
+    "FROM hosted_zones z"
 )
-
-
-def _zone(row) -> HostedZone:
-    zone_id, name, reference, comment, created, servers, count = row
-    return HostedZone(zone_id, name, reference, comment, created, tuple(json.loads(servers)), count)
 
 
 def default_record_sets(zone_name: str, name_servers: tuple[str, ...]) -> list[ResourceRecordSet]:

@@ -33,7 +33,6 @@ import dns.rrset
 from fastdns.route53.errors import ApiError
 from fastdns.route53.names import name_text
 from fastdns.route53.recordset import RecordSetKey, ResourceRecordSet
-from fastdns.route53.tozone import group_record_sets
 from fastdns.store import ChangeInfo, Store
 from fastdns.xfr.ixfr import transferred
 
@@ -71,12 +70,33 @@ def _in_zone(name: dns.name.Name, origin: dns.name.Name) -> None:
         raise _Refusal(dns.rcode.NOTZONE, f"{name} is outside the zone {origin}")
 
 
+class _Groups:
+    """``group_record_sets`` of a zone's record sets, made per (name, type) when asked for
+    (``get`` is all ``transferred`` and ``model_record_set`` use), not for the whole zone."""
+
+    def __init__(self, record_sets, keys_at) -> None:
+        self.record_sets = record_sets
+        self.keys_at = keys_at
+
+    def get(self, group: tuple[str, str], default=None):
+        name, rtype = group
+        members = [self.record_sets[k] for k in self.keys_at(name) if k[1] == rtype]
+        if not members:
+            return default
+        return sorted(members, key=lambda r: r.set_identifier or "")
+
+
 class _ZoneView:
     """The zone's record sets and what AXFR would send for each (name, type)."""
 
-    def __init__(self, record_sets: dict[RecordSetKey, ResourceRecordSet]) -> None:
+    def __init__(
+        self,
+        record_sets: dict[RecordSetKey, ResourceRecordSet],
+        keys_at: Callable[[str], list[RecordSetKey]],
+    ) -> None:
         self.record_sets = record_sets
-        self.groups = group_record_sets(record_sets.values())
+        self.keys_at = keys_at
+        self.groups = _Groups(record_sets, keys_at)
         self._served: dict[tuple[str, str], frozenset | None] = {}
 
     def served(self, name: str, rtype: str) -> frozenset | None:
@@ -88,7 +108,7 @@ class _ZoneView:
         return self._served[key]
 
     def name_in_use(self, name: str) -> bool:
-        return any(n == name and self.served(n, t) for (n, t) in self.groups)
+        return any(self.served(name, t) for t in {k[1] for k in self.keys_at(name)})
 
     def rrset_exists(self, name: str, rtype: str) -> bool:
         return bool(self.served(name, rtype))
@@ -153,14 +173,24 @@ def _serial_gt(a: int, b: int) -> bool:
 
 
 class _Working:
-    """A copy of the zone's record sets that the update section is applied to."""
+    """The zone's record sets with the update section applied: what changed, over the
+    store's record sets (which stay as they are)."""
 
-    def __init__(self, origin: dns.name.Name, record_sets: dict) -> None:
+    def __init__(self, origin: dns.name.Name, record_sets: dict, keys_at) -> None:
         self.origin = name_text(origin)
-        self.sets: dict[RecordSetKey, ResourceRecordSet] = dict(record_sets)
+        self.base = record_sets
+        self.keys_at = keys_at
+        self.changed: dict[RecordSetKey, ResourceRecordSet | None] = {}  # None: deleted
+
+    def get(self, key: RecordSetKey) -> ResourceRecordSet | None:
+        if key in self.changed:
+            return self.changed[key]
+        return self.base.get(key)
 
     def keys(self, name: str, rtype: str | None = None) -> list[RecordSetKey]:
-        return [k for k in self.sets if k[0] == name and (rtype is None or k[1] == rtype)]
+        keys = dict.fromkeys(self.keys_at(name))
+        keys.update(dict.fromkeys(k for k in self.changed if k[0] == name))
+        return [k for k in keys if (rtype is None or k[1] == rtype) and self.get(k) is not None]
 
     def plain(self, name: str, rtype: str) -> ResourceRecordSet | None:
         """The one simple (no policy, no alias) record set of (name, type); ``_Refusal`` if
@@ -168,7 +198,7 @@ class _Working:
         keys = self.keys(name, rtype)
         if not keys:
             return None
-        rrset = self.sets.get((name, rtype, ""))
+        rrset = self.get((name, rtype, ""))
         if len(keys) > 1 or rrset is None or rrset.alias_target is not None:
             raise _Refusal(
                 dns.rcode.REFUSED,
@@ -184,14 +214,14 @@ class _Working:
             rrset = ResourceRecordSet.from_api(data)
         except ApiError as exc:
             raise _Refusal(dns.rcode.REFUSED, exc.message) from None
-        self.sets[rrset.key] = rrset
+        self.changed[rrset.key] = rrset
 
     def add(self, rrset: dns.rrset.RRset) -> None:
         """§3.4.2.2: add an RR (an SOA only with a later serial; CNAME exclusivity)."""
         name, rtype = name_text(rrset.name), dns.rdatatype.to_text(rrset.rdtype)
         rdata = rrset[0]
         if rrset.rdtype == dns.rdatatype.SOA:
-            soa = self.sets.get((self.origin, "SOA", ""))
+            soa = self.get((self.origin, "SOA", ""))
             if (
                 name == self.origin
                 and soa is not None
@@ -227,7 +257,7 @@ class _Working:
             else:
                 doomed = self.keys(name, rtype)
             for key in doomed:
-                del self.sets[key]
+                self.changed[key] = None
             return
         if rrset.rdtype == dns.rdatatype.SOA:
             return
@@ -238,21 +268,22 @@ class _Working:
         if not rdatas:
             if apex and rtype == "NS":
                 return
-            del self.sets[old.key]
+            self.changed[old.key] = None
         else:
             self.put(name, rtype, old.ttl or 0, rdatas, old)
 
 
-def _change_batch(before: dict, after: dict) -> list[tuple[str, ResourceRecordSet]]:
-    """The Route 53 changes from ``before`` to ``after``: DELETEs, then UPSERTs."""
+def _change_batch(before: dict, changed: dict) -> list[tuple[str, ResourceRecordSet]]:
+    """The Route 53 changes from ``before`` to it with ``changed`` (key -> record set, None
+    for deleted) applied: DELETEs, then UPSERTs."""
     deletes, upserts = [], []
-    for key, old in before.items():
-        new = after.get(key)
+    for key, new in changed.items():
+        old = before.get(key)
         if new is None:
-            deletes.append(("DELETE", old))
-        elif new is not old and not new.same_values(old):
+            if old is not None:
+                deletes.append(("DELETE", old))
+        elif old is None or (new is not old and not new.same_values(old)):
             upserts.append(("UPSERT", new))
-    upserts += [("UPSERT", new) for key, new in after.items() if key not in before]
     return deletes + upserts
 
 
@@ -268,10 +299,11 @@ def apply_update(
     """Apply UPDATE ``message`` (parsed with one RR per RRset, in order) to hosted zone
     ``zone_id`` through ``store.change_record_sets``; what to answer."""
     current = store.record_sets(zone_id)
+    keys_at = store.keys_at(zone_id)
     try:
-        _check_prerequisites(message, origin, _ZoneView(current))
+        _check_prerequisites(message, origin, _ZoneView(current, keys_at))
         _prescan(message, origin)
-        working = _Working(origin, current)
+        working = _Working(origin, current, keys_at)
         for rrset in message.authority:
             if rrset.deleting is None:
                 working.add(rrset)
@@ -279,7 +311,7 @@ def apply_update(
                 working.delete(rrset)
     except _Refusal as refusal:
         return UpdateResult(refusal.rcode, refusal.reason)
-    changes = _change_batch(current, working.sets)
+    changes = _change_batch(current, working.changed)
     if not changes:
         return UpdateResult(dns.rcode.NOERROR, "nothing to change")
     try:

@@ -1,0 +1,179 @@
+"""A hosted zone's record sets packed for the native compiler, patched per change (issue 8).
+
+An unsigned hosted zone without routing policies or aliases is plain RFC 1035 data, as a zone
+file is, so it compiles through ``fastdns._zcompile.compile_packed`` (C without the GIL) into
+the image ``fastdns.compile.compile_zone`` makes of its model, byte for byte. The supervisor
+keeps one :class:`HostedColumns` per such zone: each record set packed once (owner, type, TTL,
+records in wire format); a change re-packs only the record sets it touched
+(``Store.record_set_edits``), so a one-record change in a zone of a million record sets costs
+the native compile of the joined buffer, not a Python object per record.
+
+A record set the native compiler does not handle -- a routing-policy member, an alias (its
+values depend on its target), a type outside ``fastdns._zcompile.NATIVE_TYPES`` -- is kept as
+a reason, and the zone takes the reference path (fastdns.hostedzones) while it has any.
+
+:class:`HostedZoneModel` stands in for the model of a natively compiled hosted zone: it holds
+the record sets the image was compiled from (the store replaces its dict on every change, so
+the one held never changes) and builds the model only when something needs every record (an
+outgoing zone transfer).
+"""
+
+from __future__ import annotations
+
+import struct
+import weakref
+from collections.abc import Mapping
+
+import dns.name
+import dns.rdatatype
+
+from fastdns._zcompile import NATIVE_TYPES, compile_packed
+from fastdns.model import RecordSet, Zone
+from fastdns.route53.recordset import RecordSetKey, ResourceRecordSet
+from fastdns.store import Store
+
+__all__ = ["HostedColumns", "HostedZoneModel", "pack_record_set"]
+
+_HEAD = struct.Struct("=HIH")  # type, TTL, record count (after the owner)
+_RDLEN = struct.Struct("=H")
+
+
+def pack_record_set(rrset: ResourceRecordSet) -> bytes | str:
+    """``rrset`` in ``compile_packed``'s layout, or why the native compiler cannot take it."""
+    if rrset.set_identifier is not None or rrset.policy is not None:
+        return f"{rrset.describe()}: a routing policy"
+    if rrset.alias_target is not None:
+        return f"{rrset.describe()}: an alias"
+    rtype = dns.rdatatype.from_text(rrset.type)
+    if rtype not in NATIVE_TYPES:
+        return f"{rrset.describe()}: type {rrset.type} is not compiled natively"
+    owner = rrset.name.to_wire()
+    parts = [bytes((len(owner),)), owner, _HEAD.pack(rtype, rrset.ttl or 0, len(rrset.rdatas))]
+    for rdata in rrset.rdatas:
+        wire = rdata.to_wire()
+        parts.append(_RDLEN.pack(len(wire)))
+        parts.append(wire)
+    return b"".join(parts)
+
+
+class HostedColumns:
+    """One hosted zone's record sets, packed, kept in step with the store by :meth:`sync`."""
+
+    def __init__(self, zone_id: str):
+        self.zone_id = zone_id
+        self.generation = -1  # the store's edit generation last synced with
+        self.packed: dict[RecordSetKey, bytes] = {}
+        self.unhandled: dict[RecordSetKey, str] = {}
+        self.record_sets: Mapping[RecordSetKey, ResourceRecordSet] = {}
+
+    def sync(self, store: Store) -> int:
+        """Bring the packed record sets in step with the store; how many were packed.
+
+        The packed record sets keep the order of the store's dict, which is the order the
+        reference model is built in (and the image depends on it): the store's changes
+        replace a record set in place, delete, or add at the end, and so does this (record
+        sets new here are put in the order they have at the end of the store's dict). A
+        record set deleted and added again between two syncs stays in its place here and
+        moves to the end there: the same answers, templates numbered differently."""
+        record_sets = store.record_sets(self.zone_id)
+        generation, keys = store.record_set_edits(self.zone_id, self.generation)
+        if self.unhandled and keys is not None and self.unhandled.keys() <= keys:
+            # Perhaps the last record set the native compiler cannot take goes: the ones
+            # packed meanwhile were added out of order, so pack the zone in the store's order.
+            keys = None
+        if keys is None:
+            self.packed.clear()
+            self.unhandled.clear()
+            keys = record_sets.keys()
+            added: list[RecordSetKey] = list(keys)
+        else:
+            added = []
+            for key in keys:
+                if key not in record_sets:
+                    self.packed.pop(key, None)
+                    self.unhandled.pop(key, None)
+                elif key in self.packed or key in self.unhandled:
+                    self._pack(key, record_sets[key])
+                else:
+                    added.append(key)
+            if len(added) > 1:
+                wanted = set(added)
+                added = []
+                for key in reversed(record_sets):
+                    if key in wanted:
+                        added.append(key)
+                        if len(added) == len(wanted):
+                            break
+                added.reverse()
+        for key in added:
+            self._pack(key, record_sets[key])
+        self.generation = generation
+        self.record_sets = record_sets
+        return len(keys)
+
+    def _pack(self, key: RecordSetKey, rrset: ResourceRecordSet) -> None:
+        packed = pack_record_set(rrset)
+        if isinstance(packed, str):
+            self.packed.pop(key, None)
+            self.unhandled[key] = packed
+        else:
+            self.unhandled.pop(key, None)
+            self.packed[key] = packed
+
+    def compile(self, origin: dns.name.Name) -> tuple[bytes | None, str | None, int, int]:
+        """``(image, None, record_sets, serial)`` from the packed record sets, or
+        ``(None, reason, 0, 0)`` when the zone must take the reference path."""
+        if self.unhandled:
+            return None, next(iter(self.unhandled.values())), 0, 0
+        image, reason, record_sets, _soa, _ttl, serial = compile_packed(
+            b"".join(self.packed.values()), origin.to_wire()
+        )
+        return image, reason, record_sets, serial
+
+
+class HostedZoneModel(Zone):
+    """The model of a hosted zone compiled natively, built from its record sets when needed.
+
+    ``origin``, ``source`` and ``soa`` are held; ``rrsets`` builds the model
+    (``fastdns.route53.tozone.zone_from_record_sets``) and keeps it only while it is in use.
+    """
+
+    def __init__(
+        self,
+        origin: dns.name.Name,
+        source: str,
+        record_sets: Mapping[RecordSetKey, ResourceRecordSet],
+    ):
+        # Not Zone's generated __init__: the record sets are not stored as models.
+        self.origin = origin
+        self.source = source
+        self._record_sets = record_sets
+        self._loaded: weakref.ref[Zone] | None = None
+        self._soa: RecordSet | None = None
+
+    @property
+    def soa(self) -> RecordSet | None:  # type: ignore[override]
+        if self._soa is None:
+            from fastdns.route53.names import name_text
+            from fastdns.route53.tozone import model_record_set
+
+            rrset = self._record_sets.get((name_text(self.origin), "SOA", ""))
+            if rrset is not None:
+                self._soa = model_record_set(rrset, {})
+        return self._soa
+
+    @property
+    def rrsets(self) -> dict:  # type: ignore[override]
+        return self.materialized().rrsets
+
+    def materialized(self) -> Zone:
+        zone = self._loaded() if self._loaded is not None else None
+        if zone is None:
+            from fastdns.route53.tozone import zone_from_record_sets
+
+            zone = zone_from_record_sets(self.origin, self._record_sets.values())
+            self._loaded = weakref.ref(zone)
+        return zone
+
+    def __repr__(self) -> str:
+        return f"HostedZoneModel({self.origin}, {self.source!r})"
