@@ -25,14 +25,15 @@ cdef enum:
     C_DROPPED = 13
     C_MALFORMED = 14
     C_SEND_ERRORS = 15
-    C_COUNT = 16
+    C_HANDOFF_LOST = 16
+    C_COUNT = 17
     C_SLOT_WORDS = 32        # room to add counters without changing the row size
 
 COUNTER_NAMES = (
     "queries_udp", "queries_tcp", "responses_udp", "responses_tcp",
     "rcode_NOERROR", "rcode_FORMERR", "rcode_SERVFAIL", "rcode_NXDOMAIN", "rcode_NOTIMP",
     "rcode_REFUSED", "rcode_BADVERS", "rcode_other", "truncated", "dropped", "malformed",
-    "send_errors",
+    "send_errors", "handoff_lost",
 )
 COUNTER_SLOT_BYTES = C_SLOT_WORDS * 8
 

@@ -123,6 +123,7 @@ cdef bint handoff_put(UdpThread* t, uint16_t kind, const AnswerInfo* info, int r
     cdef HandoffRecord* r
     if t.used + need > HANDOFF_BYTES:
         t.lost += 1
+        t.s.counts.n[C_HANDOFF_LOST] += 1   # reaches the shared row with the batch's counts
         return False
     r = <HandoffRecord*> (t.fill + t.used)
     r.kind = kind

@@ -107,6 +107,7 @@ _SERIES: dict[str, tuple[str, str | None, str | None]] = {
     "dropped": ("fastdns_dropped_total", None, None),
     "malformed": ("fastdns_malformed_total", None, None),
     "send_errors": ("fastdns_send_errors_total", None, None),
+    "handoff_lost": ("fastdns_handoff_lost_total", None, None),
 }
 _RCODE_PREFIX = "rcode_"
 
@@ -118,6 +119,10 @@ _HELP = {
     "fastdns_dropped_total": "Packets given no response (not a query, or could not be sent).",
     "fastdns_malformed_total": "Queries that could not be parsed, by worker.",
     "fastdns_send_errors_total": "UDP responses that could not be sent (socket buffer full).",
+    "fastdns_handoff_lost_total": (
+        "Query-log entries and NOTIFY/UPDATE/IXFR datagrams the UDP receive thread dropped "
+        "because the event loop did not take them in time."
+    ),
 }
 
 

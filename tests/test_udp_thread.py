@@ -55,9 +55,10 @@ def zone_catalog(tmp_path: Path, serial: int, prefix: str) -> _core.Catalog:
     return _core.Catalog([compile_zone(load_zone_file(path, origin="swap.test."))])
 
 
-def serve_threaded(catalog, client, *, control=None):
+def serve_threaded(catalog, client, *, control=None, query_log=None, drain=True):
     """Serve ``catalog`` from a receive thread while ``client(port, responder)`` runs in a
-    thread; the responder's ``control`` callback gets ``(sock, datagram, address)``."""
+    thread; the responder's ``control`` callback gets ``(sock, datagram, address)``. With
+    ``drain=False`` the loop never takes the thread's handoff queue (only stop_thread does)."""
 
     async def main():
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -66,14 +67,18 @@ def serve_threaded(catalog, client, *, control=None):
         responder = _core.UdpResponder(sock.fileno(), catalog)
         if control is not None:
             responder.set_control(lambda datagram, address: control(sock, datagram, address))
+        if query_log is not None:
+            responder.set_query_log(query_log)
         loop = asyncio.get_running_loop()
         wake = responder.start_thread()
         assert responder.threaded
-        loop.add_reader(wake, responder.on_wake)
+        if drain:
+            loop.add_reader(wake, responder.on_wake)
         try:
             return await loop.run_in_executor(None, client, sock.getsockname()[1], responder)
         finally:
-            loop.remove_reader(wake)
+            if drain:
+                loop.remove_reader(wake)
             responder.stop_thread()
             assert not responder.threaded
             sock.close()
@@ -165,6 +170,38 @@ def test_datagrams_for_the_control_plane_reach_python(tmp_path):
     assert dns.message.from_wire(answer).rcode() == dns.rcode.NOERROR
     assert len(received) == 1 and received[0][0] == notify.to_wire()
     assert int.from_bytes(received[0][1][2:4], "big") == client_port
+
+
+def test_a_full_handoff_queue_drops_log_entries_and_counts_them(tmp_path):
+    # The loop never takes the queue, so once its half (1 MiB) is full every further query-log
+    # entry is dropped: each one is counted, in the responder and in the shared counter row
+    # (fastdns_handoff_lost_total), and the answers themselves still go out.
+    catalog = zone_catalog(tmp_path, 1, "192.0.2")
+    qname = ".".join(["a" * 63] * 3) + ".swap.test"  # long names: few entries fill the queue
+    sent = 8000
+    logged = []
+
+    def client(port, responder):
+        wire = dns.message.make_query(qname, "A").to_wire()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.settimeout(3)
+        answered = 0
+        with sock:
+            for start in range(0, sent, 16):
+                for _ in range(16):
+                    sock.sendto(wire, ("127.0.0.1", port))
+                for _ in range(16):
+                    sock.recv(65535)
+                    answered += 1
+        responder.stop_thread()  # delivers what the queue holds
+        return answered, responder.handoff_lost, responder.counters.as_dict()
+
+    answered, lost, counts = serve_threaded(catalog, client, query_log=logged.extend, drain=False)
+    assert answered == sent
+    assert 0 < lost < sent
+    assert counts["handoff_lost"] == lost
+    assert counts["queries_udp"] == sent
+    assert len(logged) + lost == sent  # every query is either logged or counted as lost
 
 
 def test_stopping_an_idle_thread_returns(tmp_path):
