@@ -25,7 +25,7 @@ as fastdns.image.TrieBuilder does; records grouped into RRsets (one TTL, the sma
 order the reference compiler fills it, so that templates get the same numbers.
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
@@ -1517,72 +1517,98 @@ def compile_columns(scanned, origin: bytes) -> tuple:
 
 
 def compile_packed(packed, origin: bytes) -> tuple:
-    """As :func:`compile_columns`, for record sets packed one after another in ``packed`` (a
-    buffer; ``fastdns.hostedcolumns`` writes them), each as: owner length (u8), owner (wire
-    format, uncompressed), type (u16), TTL (u32), record count (u16), then per record its RDATA
-    length (u16) and RDATA (uncompressed wire format, well formed for its type, as the scanner
-    or dnspython writes it); integers in native byte order. ``soa_record`` counts records in
-    the buffer's order. Framing that does not parse (lengths beyond the end, an owner whose
-    labels do not fill its length) is refused with a reason."""
+    """As :func:`compile_columns`, for record sets packed by ``fastdns.hostedcolumns``:
+    ``packed`` is a list (or tuple) of ``bytes``, each holding one or more record sets one
+    after another, each as: owner length (u8), owner (wire format, uncompressed), type (u16),
+    TTL (u32), record count (u16), then per record its RDATA length (u16) and RDATA
+    (uncompressed wire format, well formed for its type, as the scanner or dnspython writes
+    it); integers in native byte order. Taking the parts as they are kept saves joining them
+    (a zone of a million record sets is about 50 MB). ``soa_record`` counts records in the
+    parts' order. Framing that does not parse (lengths beyond the end of a part, an owner
+    whose labels do not fill its length) is refused with a reason."""
     cdef Ctx c
-    cdef const uint8_t[::1] view = packed
-    cdef const uint8_t* p
-    cdef size_t n = view.shape[0]
-    cdef size_t count = 0
-    cdef size_t rdata_total = 0
+    cdef Py_ssize_t parts, i
+    cdef object part
+    cdef const uint8_t** starts = NULL
+    cdef size_t* sizes = NULL
+    cdef size_t count = 0, rdata_total = 0, owner_total = 0
     cdef Packed* out = NULL
-    cdef tuple result
-    cdef bint ok
-    if n == 0:
+    cdef bint ok = True
+    if not isinstance(packed, (list, tuple)):
+        raise TypeError("compile_packed: a list or tuple of bytes")
+    parts = len(packed)
+    if parts == 0:
         return None, _REASONS[R_EMPTY], 0, -1, 0, 0
-    p = &view[0]
-    with nogil:
-        ok = packed_count(p, n, &count, &rdata_total)
-    if not ok:
-        return None, "packed record sets do not parse", 0, -1, 0, 0
-    if count == 0:
-        return None, _REASONS[R_EMPTY], 0, -1, 0, 0
-    if count >= 0x7FFFFFFF:
-        return None, _REASONS[R_TOO_LARGE], 0, -1, 0, 0
+    starts = <const uint8_t**> malloc(parts * sizeof(uint8_t*))
+    sizes = <size_t*> malloc(parts * sizeof(size_t))
     out = <Packed*> calloc(1, sizeof(Packed))
-    if out == NULL:
-        return None, _REASONS[R_NOMEM], 0, -1, 0, 0
     try:
+        if starts == NULL or sizes == NULL or out == NULL:
+            return None, _REASONS[R_NOMEM], 0, -1, 0, 0
+        # The list holds the parts (and so their buffers) until this returns.
+        for i in range(parts):
+            part = packed[i]
+            if type(part) is not bytes:
+                raise TypeError(f"compile_packed: part {i} is {type(part).__name__}, not bytes")
+            starts[i] = <const uint8_t*> PyBytes_AS_STRING(part)
+            sizes[i] = PyBytes_GET_SIZE(part)
+        with nogil:
+            for i in range(parts):
+                if not packed_count(starts[i], sizes[i], &count, &rdata_total, &owner_total):
+                    ok = False
+                    break
+        if not ok:
+            return None, "packed record sets do not parse", 0, -1, 0, 0
+        if count == 0:
+            return None, _REASONS[R_EMPTY], 0, -1, 0, 0
+        if count >= 0x7FFFFFFF:
+            return None, _REASONS[R_TOO_LARGE], 0, -1, 0, 0
         out.owner_offsets = <uint64_t*> malloc(count * 8)
         out.types = <uint16_t*> malloc(count * 2)
         out.ttls = <uint32_t*> malloc(count * 4)
         out.rdata_offsets = <uint64_t*> malloc((count + 1) * 8)
         out.rdata = <uint8_t*> malloc(rdata_total + 1)
+        out.owners = <uint8_t*> malloc(owner_total + 1)
         if (out.owner_offsets == NULL or out.types == NULL or out.ttls == NULL
-                or out.rdata_offsets == NULL or out.rdata == NULL):
+                or out.rdata_offsets == NULL or out.rdata == NULL or out.owners == NULL):
             return None, _REASONS[R_NOMEM], 0, -1, 0, 0
         with nogil:
-            packed_unpack(p, n, out)
+            for i in range(parts):
+                packed_unpack(starts[i], sizes[i], out)
+            out.rdata_offsets[out.records] = out.rdata_length
         memset(&c, 0, sizeof(Ctx))
         c.count = count
         c.owner_offset = out.owner_offsets
-        c.owner_data = p
+        c.owner_data = out.owners
         c.rtype = out.types
         c.ttl = out.ttls
         c.rdata_offset = out.rdata_offsets
         c.rdata = out.rdata
-        result = compile_ctx_image(&c, bytes(origin))
-        return result
+        return compile_ctx_image(&c, bytes(origin))
     finally:
-        free(out.owner_offsets)
-        free(out.types)
-        free(out.ttls)
-        free(out.rdata_offsets)
-        free(out.rdata)
-        free(out)
+        free(starts)
+        free(sizes)
+        if out != NULL:
+            free(out.owner_offsets)
+            free(out.types)
+            free(out.ttls)
+            free(out.rdata_offsets)
+            free(out.rdata)
+            free(out.owners)
+            free(out)
 
 
 cdef struct Packed:
+    # The records' columns, appended to part by part.
     uint64_t* owner_offsets
     uint16_t* types
     uint32_t* ttls
     uint64_t* rdata_offsets
     uint8_t* rdata
+    uint8_t* owners             # each record set's owner once (owner_offsets point in here)
+    size_t records
+    size_t rdata_length
+    size_t owners_length
 
 
 cdef inline uint16_t load_u16(const uint8_t* p) noexcept nogil:
@@ -1591,10 +1617,10 @@ cdef inline uint16_t load_u16(const uint8_t* p) noexcept nogil:
     return v
 
 
-cdef bint packed_count(const uint8_t* p, size_t n, size_t* count,
-                       size_t* rdata_total) noexcept nogil:
-    """Whether ``p[:n]`` parses as compile_packed's record sets; their records and RDATA
-    octets."""
+cdef bint packed_count(const uint8_t* p, size_t n, size_t* count, size_t* rdata_total,
+                       size_t* owner_total) noexcept nogil:
+    """Whether ``p[:n]`` parses as compile_packed's record sets; adds their records, RDATA
+    octets and owner octets to the totals."""
     cdef size_t at = 0
     cdef size_t owner_end, _k, records, rdlen, label
     while at < n:
@@ -1606,6 +1632,7 @@ cdef bint packed_count(const uint8_t* p, size_t n, size_t* count,
             label += 1 + p[label]
         if label != owner_end - 1:
             return False
+        owner_total[0] += p[at]
         records = load_u16(p + owner_end + 6)
         at = owner_end + 8
         for _k in range(records):
@@ -1621,16 +1648,18 @@ cdef bint packed_count(const uint8_t* p, size_t n, size_t* count,
 
 
 cdef void packed_unpack(const uint8_t* p, size_t n, Packed* out) noexcept nogil:
-    """Columns of the records in ``p[:n]`` (checked by packed_count); owners stay in ``p``."""
+    """Append the records in ``p[:n]`` (checked by packed_count) to ``out``'s columns."""
     cdef size_t at = 0
-    cdef size_t i = 0
+    cdef size_t i = out.records
     cdef size_t owner_at, _k, records, rdlen
-    cdef uint64_t rd = 0
+    cdef uint64_t rd = out.rdata_length
     cdef uint16_t rtype
     cdef uint32_t ttl
     while at < n:
-        owner_at = at + 1
-        at = owner_at + p[at]
+        owner_at = out.owners_length
+        memcpy(out.owners + owner_at, p + at + 1, p[at])
+        out.owners_length += p[at]
+        at += 1 + p[at]
         rtype = load_u16(p + at)
         memcpy(&ttl, p + at + 2, 4)
         records = load_u16(p + at + 6)
@@ -1645,7 +1674,8 @@ cdef void packed_unpack(const uint8_t* p, size_t n, Packed* out) noexcept nogil:
             rd += rdlen
             at += 2 + rdlen
             i += 1
-    out.rdata_offsets[i] = rd
+    out.records = i
+    out.rdata_length = rd
 
 
 cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire):

@@ -12,3 +12,9 @@ def compile_columns(
     """``(image, None, record_sets, soa_record, soa_ttl, serial)``, or
     ``(None, reason, 0, -1, 0, 0)``
     when the zone is not compiled natively (an unhandled type, or a validation rule broken)."""
+
+def compile_packed(
+    packed: list[bytes] | tuple[bytes, ...], origin: bytes
+) -> tuple[bytes | None, str | None, int, int, int, int]:
+    """As ``compile_columns``, for record sets packed by ``fastdns.hostedcolumns``: a list of
+    ``bytes``, each one or more packed record sets."""

@@ -6,7 +6,7 @@ the image ``fastdns.compile.compile_zone`` makes of its model, byte for byte. Th
 keeps one :class:`HostedColumns` per such zone: each record set packed once (owner, type, TTL,
 records in wire format); a change re-packs only the record sets it touched
 (``Store.record_set_edits``), so a one-record change in a zone of a million record sets costs
-the native compile of the joined buffer, not a Python object per record.
+the native compile of the packed parts, not a Python object per record.
 
 A record set the native compiler does not handle -- a routing-policy member, an alias (its
 values depend on its target), a type outside ``fastdns._zcompile.NATIVE_TYPES`` -- is kept as
@@ -126,7 +126,7 @@ class HostedColumns:
         if self.unhandled:
             return None, next(iter(self.unhandled.values())), 0, 0
         image, reason, record_sets, _soa, _ttl, serial = compile_packed(
-            b"".join(self.packed.values()), origin.to_wire()
+            list(self.packed.values()), origin.to_wire()
         )
         return image, reason, record_sets, serial
 
