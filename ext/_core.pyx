@@ -382,6 +382,7 @@ cdef class ZoneImage:
     cdef readonly object data
     cdef const uint8_t[::1] view
     cdef Image img
+    cdef object __weakref__     # workers keep validated images of unchanged segments by weakref
 
     def __dealloc__(self):
         free_online_key(&self.img)

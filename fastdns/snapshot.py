@@ -24,6 +24,13 @@ message because a server may hold a hundred thousand zones.
 
 Classifiers (``fastdns.geo.ranges``: client address -> class, for routing policies) belong to
 the snapshot rather than to one zone: every zone's policies refer to them by position.
+
+Image segments: a large image (``SEGMENT_MIN_BYTES`` or more) can travel in a sealed memfd of its
+own (:class:`ImageSegment`), which the snapshot names instead of holding a copy: its entry's
+offset is ``SEGMENT_FLAG | n`` for the n-th segment descriptor sent after the snapshot's. A zone
+that did not change keeps its segment from one snapshot to the next, so a change elsewhere does
+not copy it, and a worker that still holds it validated reuses it (``fastdns.worker``): a
+one-record change next to a million-record zone costs neither a copy nor a check of that zone.
 """
 
 from __future__ import annotations
@@ -36,7 +43,10 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 __all__ = [
+    "MAX_SEGMENTS",
     "REQUIRED_SEALS",
+    "SEGMENT_MIN_BYTES",
+    "ImageSegment",
     "SnapshotError",
     "SnapshotParts",
     "open_snapshot",
@@ -46,11 +56,15 @@ __all__ = [
 ]
 
 MAGIC = b"FDSN"
-VERSION = 2
+VERSION = 3
 HEADER = struct.Struct("=4sIIIIQ")  # magic, version, images, classifiers, name lists, total
 ENTRY = struct.Struct("=QQ")  # offset, length
 IMAGE_ALIGN = 64  # a cache line: image headers and node arrays never straddle one needlessly
 MEMFD_NAME = "fastdns-snapshot"
+SEGMENT_NAME = "fastdns-image"
+SEGMENT_FLAG = 1 << 63  # an entry's offset with this bit names a segment, not a position
+SEGMENT_MIN_BYTES = 1 << 20  # smaller images are copied into the snapshot itself
+MAX_SEGMENTS = 64  # descriptors per control message stay far below SCM_MAX_FD (253)
 
 # Sealed against every change; F_SEAL_SEAL so that no one can take the seals off again.
 REQUIRED_SEALS = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL
@@ -60,13 +74,61 @@ class SnapshotError(ValueError):
     """A descriptor that is not a sealed fastdns snapshot (the message says what is wrong)."""
 
 
+def _sealed(name: str, data) -> int:
+    """A new close-on-exec memfd holding ``data``, sealed against every change."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, len(data))
+        _write_all(fd, data, 0)
+        # Written with pwrite, never through a writable mapping: F_SEAL_WRITE fails (EBUSY)
+        # while one exists.
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, REQUIRED_SEALS)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _check_sealed(fd: int, what: str) -> int:
+    """The size of ``fd``, a memfd sealed against changes, or ``SnapshotError``."""
+    try:
+        seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
+    except OSError as exc:
+        raise SnapshotError(f"{what}: not a sealed memfd: {exc.strerror or exc}") from None
+    if seals & REQUIRED_SEALS != REQUIRED_SEALS:
+        raise SnapshotError(f"{what}: the memfd is not sealed against changes (seals {seals:#x})")
+    return os.fstat(fd).st_size
+
+
+class ImageSegment:
+    """One zone image in a sealed memfd of its own, named by snapshots instead of copied.
+
+    The supervisor makes one per large image and keeps it while any snapshot it built uses it
+    (``users``); ``close`` closes the descriptor (workers keep their own mappings).
+    """
+
+    def __init__(self, image) -> None:
+        self.length = len(image)
+        self.fd = _sealed(SEGMENT_NAME, image)
+        self.users = 0
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __repr__(self) -> str:
+        return f"ImageSegment(fd={self.fd}, {self.length} bytes, {self.users} users)"
+
+
 def _align(value: int) -> int:
     return (value + IMAGE_ALIGN - 1) // IMAGE_ALIGN * IMAGE_ALIGN
 
 
-def _layout(lengths: Sequence[int]) -> tuple[list[int], int]:
-    """Offsets of images of ``lengths`` and the total size of the file."""
-    position = _align(HEADER.size + ENTRY.size * len(lengths))
+def _layout(lengths: Sequence[int], segments: int = 0) -> tuple[list[int], int]:
+    """Offsets of parts of ``lengths`` and the total size of the file (whose header also has
+    an entry for each of ``segments``)."""
+    position = _align(HEADER.size + ENTRY.size * (len(lengths) + segments))
     offsets = []
     for length in lengths:
         offsets.append(position)
@@ -75,7 +137,7 @@ def _layout(lengths: Sequence[int]) -> tuple[list[int], int]:
 
 
 def snapshot_size(images: Sequence[bytes]) -> int:
-    """How many bytes ``write_snapshot(images)`` puts in the memfd."""
+    """How many bytes ``write_snapshot(images)`` puts in the memfd (without segments)."""
     return _layout([len(image) for image in images])[1]
 
 
@@ -88,10 +150,14 @@ def _write_all(fd: int, data, offset: int) -> None:
 
 
 def write_snapshot(
-    images: Sequence[bytes], classifiers: Sequence[bytes] = (), zone_names: Sequence[str] = ()
+    images: Sequence, classifiers: Sequence[bytes] = (), zone_names: Sequence[str] = ()
 ) -> int:
     """A new sealed memfd holding ``images``, ``classifiers`` and, when given, one name per
     image (``zone_names``); the caller owns (and closes) the descriptor.
+
+    An image given as an :class:`ImageSegment` is named, not copied: whoever opens the
+    snapshot needs the segments' descriptors too, in the order they appear in ``images``
+    (``snapshot_segments``).
 
     The descriptor is close-on-exec: it reaches a worker only when sent with
     ``socket.send_fds``.
@@ -101,16 +167,29 @@ def write_snapshot(
         if len(zone_names) != len(images) or any("\n" in name for name in zone_names):
             raise ValueError("zone_names: one name per image, without line breaks")
         names = ["\n".join(zone_names).encode()]
-    parts = [*images, *classifiers, *names]
-    lengths = [len(part) for part in parts]
-    offsets, total = _layout(lengths)
+    inline = [image for image in images if not isinstance(image, ImageSegment)]
+    parts = [*inline, *classifiers, *names]
+    offsets, total = _layout([len(part) for part in parts], len(images) - len(inline))
+    layout = iter(zip(offsets, parts, strict=True))
+    entries = []
+    segment = 0
+    for image in images:
+        if isinstance(image, ImageSegment):
+            entries.append((SEGMENT_FLAG | segment, image.length))
+            segment += 1
+        else:
+            offset, _part = next(layout)
+            entries.append((offset, len(image)))
+    entries += [(offset, len(part)) for offset, part in layout]
     fd = os.memfd_create(MEMFD_NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
         os.ftruncate(fd, total)
         header = HEADER.pack(MAGIC, VERSION, len(images), len(classifiers), len(names), total)
-        header += b"".join(ENTRY.pack(o, n) for o, n in zip(offsets, lengths, strict=True))
+        header += b"".join(ENTRY.pack(o, n) for o, n in entries)
         _write_all(fd, header, 0)
-        for offset, part in zip(offsets, parts, strict=True):
+        for (offset, _length), part in zip(
+            (e for e in entries if not e[0] & SEGMENT_FLAG), parts, strict=True
+        ):
             _write_all(fd, part, offset)
         # Written with pwrite, never through a writable mapping: F_SEAL_WRITE fails (EBUSY)
         # while one exists.
@@ -121,39 +200,60 @@ def write_snapshot(
     return fd
 
 
-def open_snapshot(fd: int) -> list[memoryview]:
+def snapshot_segments(images: Sequence) -> list[ImageSegment]:
+    """The segments among ``images``, in the order ``write_snapshot`` numbers them."""
+    return [image for image in images if isinstance(image, ImageSegment)]
+
+
+def open_snapshot(fd: int, segment_fds: Sequence[int] = ()) -> list[memoryview]:
     """Map the snapshot in ``fd`` read-only; one read-only ``memoryview`` per image, in order.
 
     The views keep the mapping alive (``fd`` may be closed as soon as this returns); pass them to
     ``fastdns._core.ZoneImage``/``Catalog``. Raises ``SnapshotError`` when ``fd`` is not a
-    sealed snapshot, ``OSError`` when it cannot be mapped.
+    sealed snapshot, ``OSError`` when it cannot be mapped. ``segment_fds``: the descriptors of
+    the image segments it names, in order.
     """
-    return open_snapshot_parts(fd)[0]
+    return open_snapshot_parts(fd, segment_fds)[0]
 
 
 class SnapshotParts(NamedTuple):
     images: list[memoryview]
     classifiers: list[memoryview]
     zone_names: list[str] | None  # None: the snapshot has no name list
+    # Per image: (st_dev, st_ino) of its segment, which stays the same while the segment
+    # lives (it is sealed: the same key is the same bytes); None for an image in the snapshot.
+    segment_keys: list[tuple[int, int] | None] = []
 
 
-def open_snapshot_parts(fd: int) -> SnapshotParts:
-    """``open_snapshot``, with the classifiers and the zone names."""
-    try:
-        seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
-    except OSError as exc:
-        raise SnapshotError(f"not a sealed memfd: {exc.strerror or exc}") from None
-    if seals & REQUIRED_SEALS != REQUIRED_SEALS:
-        raise SnapshotError(f"the memfd is not sealed against changes (seals {seals:#x})")
-    size = os.fstat(fd).st_size
+def _map_segment(fd: int, length: int) -> tuple[memoryview, tuple[int, int]]:
+    size = _check_sealed(fd, "image segment")
+    if length > size:
+        raise SnapshotError(f"image segment of {size} bytes, the snapshot says {length}")
+    stat = os.fstat(fd)
+    if length == 0:
+        return memoryview(b""), (stat.st_dev, stat.st_ino)
+    mapping = mmap.mmap(fd, length, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+    return memoryview(mapping), (stat.st_dev, stat.st_ino)
+
+
+def open_snapshot_parts(fd: int, segment_fds: Sequence[int] = ()) -> SnapshotParts:
+    """``open_snapshot``, with the classifiers, the zone names and the segments' keys."""
+    size = _check_sealed(fd, "snapshot")
     if size < HEADER.size:
         raise SnapshotError(f"too short for a snapshot header ({size} bytes)")
     mapping = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
     view = memoryview(mapping)
     parts: list[memoryview] = []
+    keys: list[tuple[int, int] | None] = []
     try:
-        entries, image_count, classifier_count = _entries(view, size)
-        parts = [view[offset : offset + length] for offset, length in entries]
+        entries, image_count, classifier_count = _entries(view, size, len(segment_fds))
+        for offset, length in entries:
+            if offset & SEGMENT_FLAG:
+                part, key = _map_segment(segment_fds[offset & ~SEGMENT_FLAG], length)
+            else:
+                part, key = view[offset : offset + length], None
+            parts.append(part)
+            keys.append(key)
         names = None
         if len(parts) > image_count + classifier_count:
             names = bytes(parts.pop()).decode().split("\n") if image_count else []
@@ -167,10 +267,10 @@ def open_snapshot_parts(fd: int) -> SnapshotParts:
         raise
     # Each slice holds the mapping; it is unmapped when the last of them is gone.
     view.release()
-    return SnapshotParts(parts[:image_count], parts[image_count:], names)
+    return SnapshotParts(parts[:image_count], parts[image_count:], names, keys[:image_count])
 
 
-def _entries(view: memoryview, size: int) -> tuple[list[tuple[int, int]], int, int]:
+def _entries(view: memoryview, size: int, segments: int) -> tuple[list[tuple[int, int]], int, int]:
     """The checked (offset, length) of every part of a mapped snapshot, and how many of them
     are images and classifiers."""
     magic, version, images, classifiers, name_lists, total = HEADER.unpack_from(view, 0)
@@ -184,7 +284,11 @@ def _entries(view: memoryview, size: int) -> tuple[list[tuple[int, int]], int, i
     entries = []
     for i in range(count):
         offset, length = ENTRY.unpack_from(view, HEADER.size + ENTRY.size * i)
-        if offset % IMAGE_ALIGN or offset + length > size:
+        if offset & SEGMENT_FLAG:
+            segment = offset & ~SEGMENT_FLAG
+            if i >= images or segment >= segments:
+                raise SnapshotError(f"entry {i} names segment {segment} of {segments}")
+        elif offset % IMAGE_ALIGN or offset + length > size:
             raise SnapshotError(f"image {i} out of bounds ({offset}+{length} of {size})")
         entries.append((offset, length))
     if name_lists > 1:

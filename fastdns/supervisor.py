@@ -31,6 +31,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -60,7 +61,13 @@ from fastdns.server import (
     log_load,
     zone_images,
 )
-from fastdns.snapshot import write_snapshot
+from fastdns.snapshot import (
+    MAX_SEGMENTS,
+    SEGMENT_MIN_BYTES,
+    ImageSegment,
+    snapshot_segments,
+    write_snapshot,
+)
 from fastdns.store import Store, StoreError
 from fastdns.transport import check_listen
 from fastdns.worker import (
@@ -101,7 +108,8 @@ HEARTBEAT_TIMEOUT = 5.0
 
 @dataclass
 class Snapshot:
-    """A compiled zone snapshot: its memfd (owned by the supervisor) and its generation."""
+    """A compiled zone snapshot: its memfd and the image segments it names (owned by the
+    supervisor), and its generation."""
 
     fd: int
     generation: int
@@ -110,10 +118,77 @@ class Snapshot:
     # (for TestDNSAnswer; built on first use).
     served: tuple = ()
     catalog: object = None
+    segments: tuple[ImageSegment, ...] = ()
+    # The catalog build_snapshot checked it with: it keeps the segments' validated images
+    # (fastdns.worker._segment_images) for the next snapshot and the catalogs made here.
+    checked: object = None
+
+    @property
+    def fds(self) -> list[int]:
+        """What a worker needs to open it: the snapshot's descriptor, then its segments'."""
+        return [self.fd, *(segment.fd for segment in self.segments)]
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             os.close(self.fd)
+        _segments.release(self.segments)
+
+
+class SegmentCache:
+    """The image segments of the snapshots alive, with their images: an image that is still
+    served, or one byte for byte equal (a zone file reloaded unchanged), keeps its segment
+    from one snapshot to the next (see fastdns.snapshot)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # snapshots are built on an executor thread
+        self._entries: list[tuple[bytes, ImageSegment]] = []  # at most a few MAX_SEGMENTS
+
+    def take(self, images: list) -> list:
+        """``images`` with the largest (up to ``MAX_SEGMENTS`` of ``SEGMENT_MIN_BYTES`` or
+        more) replaced by their segments, each counted as used once more."""
+        large = sorted(
+            (i for i, image in enumerate(images) if len(image) >= SEGMENT_MIN_BYTES),
+            key=lambda i: -len(images[i]),
+        )[:MAX_SEGMENTS]
+        result = list(images)
+        with self._lock:
+            try:
+                for i in large:
+                    result[i] = self._segment(images[i])
+            except BaseException:
+                self._release(snapshot_segments(result))
+                raise
+        return result
+
+    def _segment(self, image) -> ImageSegment:
+        # A comparison of equal lengths is one memcmp: far cheaper than a copy and a check.
+        found = [
+            segment
+            for cached, segment in self._entries
+            if cached is image or (len(cached) == len(image) and cached == image)
+        ]
+        if found:
+            segment = found[0]
+        else:
+            segment = ImageSegment(image)
+            self._entries.append((image, segment))
+        segment.users += 1
+        return segment
+
+    def release(self, segments) -> None:
+        """The snapshot using ``segments`` is gone: close those no snapshot uses any more."""
+        with self._lock:
+            self._release(segments)
+
+    def _release(self, segments) -> None:
+        for segment in segments:
+            segment.users -= 1
+            if segment.users == 0:
+                segment.close()
+                self._entries = [e for e in self._entries if e[1] is not segment]
+
+
+_segments = SegmentCache()
 
 
 def build_snapshot(
@@ -124,16 +199,23 @@ def build_snapshot(
 ) -> Snapshot:
     """Write ``zones`` and the routing policies' client ``classifiers`` into a new sealed
     snapshot and check it the way a worker will read it (mapped, every image validated by a
-    ``Catalog``), so a bad one is never sent."""
+    ``Catalog``), so a bad one is never sent. Large images travel as segments (see
+    fastdns.snapshot); one that an earlier snapshot had keeps its segment."""
     ordered = [zones[origin] for origin in sorted(zones)]
     names = [z.hosted_zone_id or z.origin.to_text() for z in ordered]
-    fd = write_snapshot(zone_images(zones), classifiers, names)
+    images = _segments.take(zone_images(zones))
+    segments = tuple(snapshot_segments(images))
+    fd = -1
     try:
-        load_catalog(fd, udp_max_payload)
+        fd = write_snapshot(images, classifiers, names)
+        snapshot = Snapshot(fd, generation, len(zones), tuple(ordered), segments=segments)
+        snapshot.checked = load_catalog(snapshot.fds, udp_max_payload)
     except BaseException:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
+        _segments.release(segments)
         raise
-    return Snapshot(fd, generation, len(zones), tuple(ordered))
+    return snapshot
 
 
 def _describe_exit(returncode: int) -> str:
@@ -244,7 +326,7 @@ class ProcessPool:
         confirmed within ``INSTALL_TIMEOUT`` is replaced; its successor starts with it)."""
         generation = snapshot.generation
         for handle in list(self.workers.values()):
-            self._send(handle, {"op": "snapshot", "generation": generation}, [snapshot.fd])
+            self._send(handle, {"op": "snapshot", "generation": generation}, snapshot.fds)
 
         def behind() -> list[WorkerHandle]:
             return [h for h in self.workers.values() if h.generation < generation]
@@ -311,7 +393,9 @@ class ProcessPool:
         self.workers[slot] = handle
         start = {"op": "start", "generation": snapshot.generation, "settings": settings.to_json()}
         try:
-            send_message(parent, start, [self.table.fd, snapshot.fd, self.health.fd])
+            send_message(
+                parent, start, [self.table.fd, snapshot.fd, self.health.fd, *snapshot.fds[1:]]
+            )
         except OSError as exc:  # it died already: its exit is handled below
             log.debug("worker %d: cannot send the start message: %s", slot, exc)
         parent.setblocking(False)
@@ -441,7 +525,7 @@ class InProcessPool:
 
     async def start(self, addresses: list[ListenAddress], snapshot: Snapshot) -> list:
         catalog, names = load_snapshot(
-            snapshot.fd, self.worker.settings.udp_max_payload, self.health
+            snapshot.fds, self.worker.settings.udp_max_payload, self.health
         )
         served = await self.worker.start(catalog, snapshot.generation, names)
         self.serving = 1 if served else 0
@@ -449,7 +533,7 @@ class InProcessPool:
 
     async def install(self, snapshot: Snapshot) -> None:
         try:
-            self.worker.install(snapshot.fd, snapshot.generation)
+            self.worker.install(snapshot.fds, snapshot.generation)
         except Exception as exc:
             log.error("cannot serve snapshot %d: %s", snapshot.generation, exc)
 
@@ -551,7 +635,7 @@ class Supervisor:
             return None
         if snapshot.catalog is None:
             health = open_health_table(self.health.fd)
-            snapshot.catalog = load_catalog(snapshot.fd, self.config.udp_max_payload, health)
+            snapshot.catalog = load_catalog(snapshot.fds, self.config.udp_max_payload, health)
         slots = self.health_checks.health_check_slots() if self.health_checks else {}
 
         def healthy(check_id: str) -> bool | None:
@@ -818,7 +902,9 @@ class Supervisor:
         if self.config.tsig_keys:  # signed queries are answered from the same snapshot
             if self._health_view is None:
                 self._health_view = open_health_table(self.health.fd)
-            catalog = load_catalog(self.snapshot.fd, self.config.udp_max_payload, self._health_view)
+            catalog = load_catalog(
+                self.snapshot.fds, self.config.udp_max_payload, self._health_view
+            )
         self.control_plane.service.update(models, catalog, signers)
         self.notifier.zones_served(models)
 
@@ -914,6 +1000,7 @@ class Supervisor:
         every worker; its generation. Builds and installs run one at a time."""
         loop = asyncio.get_running_loop()
         async with self._swap:
+            started = time.monotonic()
             generation = self.snapshot.generation + 1
             zones = self.served_zones()
             snapshot = await loop.run_in_executor(
@@ -924,10 +1011,19 @@ class Supervisor:
                 self.config.udp_max_payload,
                 self.policy_env.classifiers,
             )
+            built = time.monotonic()
             old, self.snapshot = self.snapshot, snapshot
             await self.pool.install(snapshot)
+            installed = time.monotonic()
             self._serving_zones(zones)
             old.close()
+            log.info(
+                "snapshot %d: built in %.0f ms, installed in %.0f ms, handed on in %.0f ms",
+                generation,
+                (built - started) * 1000,
+                (installed - built) * 1000,
+                (time.monotonic() - installed) * 1000,
+            )
             return generation
 
     # -- the change pipeline: API change -> store -> compile -> snapshot -> INSYNC

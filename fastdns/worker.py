@@ -9,9 +9,11 @@ object; descriptors travel with it as ``SCM_RIGHTS`` (``socket.send_fds``).
 
 supervisor -> worker:
     ``{"op": "start", "generation": G, "settings": {...}}`` + [counter table, snapshot, health
-    table]: the first message; the worker maps them, binds its sockets and answers ``ready``.
-    ``{"op": "snapshot", "generation": G}`` + [snapshot]: serve this snapshot from now on;
-    answered with ``loaded`` (or ``failed``, and the old snapshot stays).
+    table, the snapshot's image segments...]: the first message; the worker maps them, binds
+    its sockets and answers ``ready``.
+    ``{"op": "snapshot", "generation": G}`` + [snapshot, its image segments...]: serve this
+    snapshot from now on; answered with ``loaded`` (or ``failed``, and the old snapshot
+    stays).
     ``{"op": "drain"}``: stop (see ``Worker.drain``) and exit 0.
     ``{"op": "ping"}``: answered with ``{"op": "pong"}`` (the heartbeat; a worker silent for
     ``HEARTBEAT_TIMEOUT`` is replaced).
@@ -41,6 +43,7 @@ import os
 import signal
 import socket
 import sys
+import weakref
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -48,7 +51,7 @@ from fastdns.config import UDP_RECEIVERS, ListenAddress, parse_listen
 from fastdns.health.table import open_health_table
 from fastdns.metrics import open_counters
 from fastdns.querylog import QueryLog
-from fastdns.snapshot import open_snapshot_parts
+from fastdns.snapshot import MAX_SEGMENTS, open_snapshot_parts
 from fastdns.transport import Listeners
 from fastdns.xfr.channel import open_stream
 
@@ -68,7 +71,7 @@ __all__ = [
 # Seconds open TCP connections get, once a worker drains, to receive the answers they are owed.
 DRAIN_GRACE = 2.0
 MESSAGE_LIMIT = 64 * 1024
-MAX_FDS = 4
+MAX_FDS = 3 + MAX_SEGMENTS  # the start message's three, and the snapshot's segments
 START_TIMEOUT = 30.0  # seconds to wait for the start message
 
 
@@ -152,24 +155,39 @@ def open_query_log(path: str, zone_names: list[str]) -> QueryLog:
     return QueryLog(lambda text: os.write(fd, text.encode()), zone_names)
 
 
-def load_snapshot(fd: int, udp_max_payload: int, health=None):
-    """``(catalog, zone names)`` for the snapshot in ``fd``: a ``Catalog`` over it, mapped
-    read-only and shared (``fd`` may be closed afterwards), and what the query log calls each
-    of its zones (hosted zone IDs; origins when the snapshot names none). ``health``: the
-    shared health table's mapping, or None. Raises ``SnapshotError``/``ValueError`` for a bad
-    snapshot."""
+# Validated images of segments (fastdns.snapshot.ImageSegment) still held by a catalog, by the
+# segment's key: a zone that did not change is neither checked nor mapped twice. Weak, so an
+# image goes when the last catalog using it does.
+_segment_images: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def load_snapshot(fds: int | Sequence[int], udp_max_payload: int, health=None):
+    """``(catalog, zone names)`` for the snapshot in ``fds`` (its descriptor, then those of
+    the image segments it names): a ``Catalog`` over it, mapped read-only and shared (the
+    descriptors may be closed afterwards), and what the query log calls each of its zones
+    (hosted zone IDs; origins when the snapshot names none). ``health``: the shared health
+    table's mapping, or None. Raises ``SnapshotError``/``ValueError`` for a bad snapshot."""
     from fastdns._native import _core
 
-    images, classifiers, names = open_snapshot_parts(fd)
-    catalog = _core.Catalog(images, udp_max_payload, classifiers, health)
+    fd, *segment_fds = [fds] if isinstance(fds, int) else fds
+    images, classifiers, names, keys = open_snapshot_parts(fd, segment_fds)
+    zones = []
+    for image, key in zip(images, keys, strict=True):
+        zone = _segment_images.get(key) if key is not None else None
+        if zone is None:
+            zone = _core.ZoneImage(image)
+            if key is not None:
+                _segment_images[key] = zone
+        zones.append(zone)
+    catalog = _core.Catalog(zones, udp_max_payload, classifiers, health)
     if names is None:
         names = [zone.origin for zone in catalog.zones]
     return catalog, names
 
 
-def load_catalog(fd: int, udp_max_payload: int, health=None):
+def load_catalog(fds: int | Sequence[int], udp_max_payload: int, health=None):
     """The ``Catalog`` of ``load_snapshot``."""
-    return load_snapshot(fd, udp_max_payload, health)[0]
+    return load_snapshot(fds, udp_max_payload, health)[0]
 
 
 class Worker:
@@ -204,11 +222,11 @@ class Worker:
             self.listeners.set_query_log(open_query_log(settings.query_log, names))
         return await self.listeners.open(settings.listen, reuse_port=settings.reuse_port)
 
-    def install(self, fd: int, generation: int) -> None:
-        """Serve the snapshot in ``fd`` from the next query on (the swap is atomic: it runs on
-        the loop thread, between two UDP batches and two TCP messages). On error the previous
-        snapshot stays and the exception propagates."""
-        catalog, names = load_snapshot(fd, self.settings.udp_max_payload, self.health)
+    def install(self, fds: int | Sequence[int], generation: int) -> None:
+        """Serve the snapshot in ``fds`` (see ``load_snapshot``) from the next query on (the
+        swap is atomic: it runs on the loop thread, between two UDP batches and two TCP
+        messages). On error the previous snapshot stays and the exception propagates."""
+        catalog, names = load_snapshot(fds, self.settings.udp_max_payload, self.health)
         assert self.listeners is not None
         self.listeners.set_catalog(catalog, names)
         self.generation = generation
@@ -276,10 +294,10 @@ class WorkerProcess:
 
     def _handle(self, message: dict, fds: list[int]) -> None:
         op = message.get("op")
-        if op == "snapshot" and len(fds) == 1:
+        if op == "snapshot" and fds:
             generation = int(message["generation"])
             try:
-                self.worker.install(fds[0], generation)
+                self.worker.install(fds, generation)
             except Exception as exc:
                 log.error(
                     "cannot serve snapshot %d, still serving %d: %s",
@@ -305,10 +323,10 @@ def _receive_start(control: socket.socket) -> tuple[dict, list[int]]:
     finally:
         control.settimeout(None)
     message = json.loads(data) if data else {}
-    if message.get("op") != "start" or len(fds) != 3:
+    if message.get("op") != "start" or len(fds) < 3:
         for fd in fds:
             os.close(fd)
-        raise ValueError(f"expected a start message with 3 descriptors, got {data[:200]!r}")
+        raise ValueError(f"expected a start message with 3 descriptors or more, got {data[:200]!r}")
     return message, fds
 
 
@@ -320,7 +338,7 @@ def main(control_fd: int) -> int:
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s worker: %(message)s")
     control = socket.socket(fileno=control_fd)
     try:
-        message, (counters_fd, snapshot_fd, health_fd) = _receive_start(control)
+        message, (counters_fd, snapshot_fd, health_fd, *segment_fds) = _receive_start(control)
     except (OSError, ValueError) as exc:
         log.error("no start message from the supervisor: %s", exc)
         return 1
@@ -335,15 +353,16 @@ def main(control_fd: int) -> int:
         )
         counters = open_counters(counters_fd, settings.slot)
         health = open_health_table(health_fd)
-        catalog, zone_names = load_snapshot(snapshot_fd, settings.udp_max_payload, health)
+        catalog, zone_names = load_snapshot(
+            [snapshot_fd, *segment_fds], settings.udp_max_payload, health
+        )
     except Exception as exc:
         log.error("cannot start: %s", exc)
         log.debug("start failure", exc_info=True)
         return 1
     finally:
-        os.close(counters_fd)
-        os.close(snapshot_fd)
-        os.close(health_fd)
+        for fd in (counters_fd, snapshot_fd, health_fd, *segment_fds):
+            os.close(fd)
 
     import uvloop
 

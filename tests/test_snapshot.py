@@ -17,6 +17,8 @@ from fastdns.compile import compile_zone
 from fastdns.snapshot import (
     IMAGE_ALIGN,
     REQUIRED_SEALS,
+    VERSION,
+    ImageSegment,
     SnapshotError,
     open_snapshot,
     open_snapshot_parts,
@@ -112,7 +114,7 @@ def test_unsealed_memfd_is_refused():
 
 
 def write_header_only() -> bytes:
-    return struct.pack("=4sIIIIQ", b"FDSN", 2, 0, 0, 0, 28)
+    return struct.pack("=4sIIIIQ", b"FDSN", VERSION, 0, 0, 0, 28)
 
 
 def test_a_file_that_cannot_be_sealed_is_refused(tmp_path):
@@ -131,11 +133,11 @@ def test_a_file_that_cannot_be_sealed_is_refused(tmp_path):
     [
         (struct.pack("=4sIIIIQ", b"NOPE", 2, 0, 0, 0, 28), "magic"),
         (struct.pack("=4sIIIIQ", b"FDSN", 9, 0, 0, 0, 28), "version"),
-        (struct.pack("=4sIIIIQ", b"FDSN", 2, 0, 0, 0, 4096), "size"),
-        (struct.pack("=4sIIIIQ", b"FDSN", 2, 1000, 0, 0, 28), "size"),
-        (struct.pack("=4sIIIIQQQ", b"FDSN", 2, 1, 0, 0, 44, 64, 1), "out of bounds"),
-        (struct.pack("=4sIIIIQQQ", b"FDSN", 2, 1, 0, 0, 44, 28, 1), "out of bounds"),
-        (struct.pack("=4sIIIIQ", b"FDSN", 2, 0, 0, 2, 28), "size"),
+        (struct.pack("=4sIIIIQ", b"FDSN", VERSION, 0, 0, 0, 4096), "size"),
+        (struct.pack("=4sIIIIQ", b"FDSN", VERSION, 1000, 0, 0, 28), "size"),
+        (struct.pack("=4sIIIIQQQ", b"FDSN", VERSION, 1, 0, 0, 44, 64, 1), "out of bounds"),
+        (struct.pack("=4sIIIIQQQ", b"FDSN", VERSION, 1, 0, 0, 44, 28, 1), "out of bounds"),
+        (struct.pack("=4sIIIIQ", b"FDSN", VERSION, 0, 0, 2, 28), "size"),
     ],
 )
 def test_bad_headers_are_refused(header, message):
@@ -196,3 +198,67 @@ def test_zone_names_travel_with_the_images():
         os.close(fd)
     with pytest.raises(ValueError):
         write_snapshot([b"image"], (), ["one", "two"])
+
+
+def test_a_segment_is_named_not_copied(images):
+    segment = ImageSegment(images[0])
+    fd = write_snapshot([segment, images[1]], (), ["seg.test.", "inline.test."])
+    try:
+        # The snapshot holds the inline image only: the segment's bytes are not in it.
+        assert os.fstat(fd).st_size < len(images[0]) + len(images[1])
+        parts = open_snapshot_parts(fd, [segment.fd])
+        with pytest.raises(SnapshotError, match="names segment 0 of 0"):
+            open_snapshot_parts(fd)
+    finally:
+        os.close(fd)
+        segment.close()
+    # The mapping outlives both descriptors.
+    assert [bytes(view) for view in parts.images] == images[:2]
+    assert parts.zone_names == ["seg.test.", "inline.test."]
+    assert parts.segment_keys[1] is None and parts.segment_keys[0] is not None
+    catalog = _core.Catalog(parts.images)
+    for zone in catalog.zones:
+        wire = make_query(zone.origin, "SOA", want_id=7).to_wire()
+        assert catalog.answer(wire) == _core.Catalog(images[:2]).answer(wire)
+
+
+def test_an_unsealed_segment_is_refused(images):
+    segment = ImageSegment(images[0])
+    fd = write_snapshot([segment])
+    unsealed = os.memfd_create("unsealed", os.MFD_ALLOW_SEALING)
+    try:
+        os.write(unsealed, images[0])
+        with pytest.raises(SnapshotError, match="image segment: the memfd is not sealed"):
+            open_snapshot(fd, [unsealed])
+        short = os.memfd_create("short", os.MFD_ALLOW_SEALING)
+        os.write(short, images[0][:10])
+        fcntl.fcntl(short, fcntl.F_ADD_SEALS, REQUIRED_SEALS)
+        with pytest.raises(SnapshotError, match="image segment of 10 bytes"):
+            open_snapshot(fd, [short])
+        os.close(short)
+    finally:
+        for each in (fd, unsealed):
+            os.close(each)
+        segment.close()
+
+
+def test_a_worker_checks_an_unchanged_segment_once(images):
+    # Two snapshots naming the same segment (a zone that did not change between them): the
+    # second catalog reuses the first's validated image; a new segment is validated anew.
+    from fastdns.worker import load_catalog
+
+    segment, other = ImageSegment(images[0]), ImageSegment(images[0])
+    first = write_snapshot([segment, images[1]])
+    second = write_snapshot([segment, images[1]])
+    third = write_snapshot([other, images[1]])
+    try:
+        old = load_catalog([first, segment.fd], 1232)
+        new = load_catalog([second, segment.fd], 1232)
+        assert new.zones[0] is old.zones[0]
+        assert new.zones[1] is not old.zones[1]  # inline images are per snapshot
+        assert load_catalog([third, other.fd], 1232).zones[0] is not old.zones[0]
+    finally:
+        for fd in (first, second, third):
+            os.close(fd)
+        segment.close()
+        other.close()

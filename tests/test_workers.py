@@ -218,6 +218,48 @@ def test_workers_answer_on_the_shared_port(zone_dir, start_fastdns):
     assert len(inodes[0]) == 1 and inodes[0] == inodes[1], inodes
 
 
+def segment_inodes(pid: int) -> set[int]:
+    """The inodes of the image-segment memfds (fastdns.snapshot.ImageSegment) ``pid`` maps."""
+    return {
+        int(line.split()[4])
+        for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+        if "/memfd:fastdns-image" in line
+    }
+
+
+def test_a_large_zone_keeps_its_segment_while_another_zone_changes(zone_dir, start_fastdns):
+    # 12,000 records compile to an image over SEGMENT_MIN_BYTES (1 MiB): it travels in a
+    # segment of its own, which a reload that changes only example.com does not copy.
+    big = "\n".join(
+        ["$ORIGIN big.test.", "$TTL 300", "@ SOA ns hostmaster 1 7200 900 1209600 300",
+         "@ NS ns", "ns A 192.0.2.53"]
+        + [f"h{i} A 10.0.{i >> 8}.{i & 255}" for i in range(12_000)]
+    )  # fmt: skip
+    (zone_dir / "big.test.zone").write_text(big + "\n")
+    server = start_fastdns(zone_dir, workers=2)
+    pids = server.worker_pids()
+    before = {slot: segment_inodes(pid) for slot, pid in pids.items()}
+    assert len(before[0]) == 1 and before[0] == before[1], before  # one copy, shared
+    add_multi(zone_dir, NEW, serial="2024060102")
+    os.kill(server.proc.pid, signal.SIGHUP)
+    wait_until(
+        lambda: addresses(query(server.host, server.port, "multi.example.com", "A")) == NEW,
+        20,
+        "the reloaded example.com",
+    )
+    assert {slot: segment_inodes(pid) for slot, pid in pids.items()} == before
+    # A new worker is given the segment with its start message.
+    os.kill(pids[1], signal.SIGKILL)
+    replacement = wait_until(
+        lambda: server.worker_pids()[1] != pids[1] and server.worker_pids()[1], 10, "worker 1"
+    )
+    wait_until(lambda: segment_inodes(replacement) == before[0], 10, "the new worker's mapping")
+    for i in (0, 11_999):  # fresh sockets: both workers answer
+        for _ in range(4):
+            response = query(server.host, server.port, f"h{i}.big.test", "A")
+            assert addresses(response) == {f"10.0.{i >> 8}.{i & 255}"}
+
+
 def test_a_killed_worker_is_replaced_while_queries_keep_being_answered(zone_dir, start_fastdns):
     server = start_fastdns(zone_dir, workers=2)
     pids = server.worker_pids()
