@@ -125,9 +125,10 @@ def compile_zone_file(path: str, origin: dns.name.Name) -> CompiledZoneFile:
 
 def _reference(scanned, path: str, origin: dns.name.Name) -> CompiledZoneFile:
     """fastdns.zonefile.load_zone_file's model and validation, then fastdns.compile."""
+    from fastdns.collector import collector_paused
     from fastdns.compile import compile_zone
     from fastdns.validate import validate_zone
-    from fastdns.zonescan import collector_paused, zone_from_scan
+    from fastdns.zonescan import zone_from_scan
 
     with collector_paused():
         zone = zone_from_scan(scanned, origin, path)

@@ -40,6 +40,7 @@ from pathlib import Path
 import dns.name
 import dns.rcode
 
+from fastdns.collector import collector_paused, freeze_loaded
 from fastdns.config import ListenAddress, ServerConfig
 from fastdns.dnssec.keystore import KeyStore
 from fastdns.health.monitor import HealthMonitor
@@ -605,6 +606,11 @@ class Supervisor:
         zone_dir = self.config.zone_dir
         if not zone_dir.is_dir():
             raise StartupError(f"zone directory {zone_dir} does not exist or is not a folder")
+        with collector_paused():
+            self._load(zone_dir)
+        freeze_loaded()  # see fastdns.collector: no full collection walks the loaded zones
+
+    def _load(self, zone_dir: Path) -> None:
         load = load_zones(zone_dir)
         log_load(load)
         self.zones = load.zones
@@ -1123,7 +1129,10 @@ class Supervisor:
         pending = store.pending_changes()
         env = self._policy_environment()
         if external:
-            return load_hosted_zones(store, env), pending
+            with collector_paused():
+                hosted = load_hosted_zones(store, env)
+            freeze_loaded()
+            return hosted, pending
         hosted = {o: s for o, s in self.hosted.items() if s.hosted_zone_id not in dirty}
         for zone_id in sorted(dirty):
             served = compile_hosted_zone(store, zone_id, env)

@@ -113,7 +113,7 @@ def load_zone_file(
 
     :raises ZoneLoadError: a syntax error, or every validation error sorted by file and line.
     """
-    from fastdns.zonescan import collector_paused
+    from fastdns.collector import collector_paused
 
     # Validation walks the whole new model: not with the collector's first walks of it.
     with collector_paused():

@@ -15,10 +15,8 @@ the like repeat). Names are built from wire labels the same way; the scanner has
 
 from __future__ import annotations
 
-import gc
 import socket
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import dns.exception
 import dns.ipv6
@@ -37,9 +35,10 @@ import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
 
 from fastdns._zscanner import ScannedZone
+from fastdns.collector import collector_paused
 from fastdns.model import RecordSet, SourceLocation, Zone, ZoneError, ZoneLoadError
 
-__all__ = ["collector_paused", "zone_from_scan"]
+__all__ = ["zone_from_scan"]
 
 _IN = dns.rdataclass.IN
 _set = object.__setattr__
@@ -161,26 +160,6 @@ def _fast_builders() -> dict[int, Callable[[bytes, dict], dns.rdata.Rdata | None
 
 
 _BUILDERS = _fast_builders()
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for the ``with`` block (as fastdns.compile does
-    for a compile); a collector that is already off is left alone.
-
-    Building and validating a zone model makes several objects per record and no reference
-    cycles: the collector would find nothing, yet each full collection it starts walks the
-    whole zone so far (half the time of a 200,000-record build). Reference counting frees
-    everything as usual. The objects made meanwhile are walked once by later collections.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def zone_from_scan(scanned: ScannedZone, origin: dns.name.Name, source: str) -> Zone:
