@@ -117,9 +117,10 @@ def update_a(port: int, origin: str, name: str, address: str) -> None:
 
 
 def summary(label: str, values: list[float]) -> str:
+    each = ", ".join(f"{v * 1000:.0f}" for v in values)
     return (
         f"{label:<28} median {statistics.median(values) * 1000:8.0f} ms   "
-        f"max {max(values) * 1000:8.0f} ms   ({len(values)} changes)"
+        f"max {max(values) * 1000:8.0f} ms   ({len(values)} changes: {each})"
     )
 
 
@@ -218,9 +219,11 @@ def run_fastdns(args, work: Path, results: dict) -> None:
     published = [float(m) for m in re.findall(r"published \d+ changes .* in (\d+) ms", text)]
     compiled = [float(m) for m in re.findall(r"\(compile (\d+) ms\)", text)]
     if published:
+        pairs = zip(published, compiled, strict=True)
         print(
             f"fastdns log: published in median {statistics.median(published):.0f} ms "
-            f"(compile {statistics.median(compiled):.0f} ms) over {len(published)} publishes"
+            f"(compile {statistics.median(compiled):.0f} ms) over {len(published)} publishes; "
+            f"in order: {', '.join(f'{p:.0f}/{c:.0f}' for p, c in pairs)} ms"
         )
     swaps = re.findall(r"snapshot \d+: built in (\d+) ms, installed in (\d+) ms", text)
     if swaps:
