@@ -22,17 +22,18 @@ import dns.name
 from fastdns.geo.cidr import CidrCollection, GeoConfigError, parse_cidr_collections
 from fastdns.geo.latency import LatencyTable, parse_latency
 from fastdns.xfr.config import (
+    SecondaryConfig,
     SerialConfig,
     TransferConfig,
     TsigKeySpec,
     UpdateConfig,
     check_key_references,
+    parse_secondary,
     parse_serial,
     parse_transfer,
     parse_tsig_keys,
     parse_update,
 )
-from fastdns.xfr.secondary import SecondaryConfig, parse_secondary
 
 DEFAULT_LISTEN = "127.0.0.1:5353"
 DEFAULT_API_LISTEN = "127.0.0.1:8053"

@@ -20,8 +20,10 @@ import contextlib
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
-from fastdns.xfr.service import ControlPlaneService
+if TYPE_CHECKING:  # a worker imports this module for open_stream alone: not the whole service
+    from fastdns.xfr.service import ControlPlaneService
 
 log = logging.getLogger("fastdns.xfr")
 

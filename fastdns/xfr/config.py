@@ -33,6 +33,7 @@ import dns.tsig
 __all__ = [
     "ALGORITHMS",
     "NotifyTarget",
+    "SecondaryConfig",
     "SerialConfig",
     "TransferConfig",
     "TransferPolicy",
@@ -40,6 +41,7 @@ __all__ = [
     "UpdateConfig",
     "UpdatePolicy",
     "check_key_references",
+    "parse_secondary",
     "parse_serial",
     "parse_transfer",
     "parse_tsig_keys",
@@ -379,3 +381,36 @@ def _serial_policy(value: object, where: str) -> str:
 def parse_serial(value: object) -> SerialConfig:
     """The ``[serial]`` table -> ``SerialConfig``."""
     return SerialConfig(*_per_zone(value, "serial", _serial_policy))
+
+
+@dataclass(frozen=True)
+class SecondaryConfig:
+    """One secondary zone: its primaries, in the order to ask them, and its TSIG key."""
+
+    origin: dns.name.Name
+    primaries: tuple[NotifyTarget, ...]
+    key: dns.name.Name | None = None
+
+
+def parse_secondary(value: object) -> dict[dns.name.Name, SecondaryConfig]:
+    """The ``[secondary]`` section: ``{"zones": {origin: {"primaries": [...], "key": ...}}}``."""
+    if not isinstance(value, Mapping) or set(value) - {"zones"}:
+        raise ValueError('expected a table with "zones" (one table per secondary zone)')
+    zones = value.get("zones", {})
+    if not isinstance(zones, Mapping):
+        raise ValueError("secondary.zones: expected a table of zones")
+    out: dict[dns.name.Name, SecondaryConfig] = {}
+    for text, entry in zones.items():
+        try:
+            origin = dns.name.from_text(text).canonicalize()
+        except dns.exception.DNSException as exc:
+            raise ValueError(f"secondary.zones.{text}: not a domain name ({exc})") from None
+        if not isinstance(entry, Mapping) or set(entry) - {"primaries", "key"}:
+            raise ValueError(f"secondary.zones.{text}: expected primaries and an optional key")
+        primaries = entry.get("primaries")
+        if isinstance(primaries, str) or not isinstance(primaries, list) or not primaries:
+            raise ValueError(f"secondary.zones.{text}.primaries: a non-empty list of addresses")
+        targets = tuple(_notify_target(item) for item in primaries)
+        key = _key_name(entry["key"]) if entry.get("key") is not None else None
+        out[origin] = SecondaryConfig(origin, targets, key)
+    return out

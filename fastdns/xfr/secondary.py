@@ -43,12 +43,13 @@ import dns.zone
 
 from fastdns.model import RecordSet, SourceLocation, Zone
 from fastdns.validate import validate_zone
-from fastdns.xfr.config import NotifyTarget, _key_name, _notify_target
+from fastdns.xfr.config import NotifyTarget, SecondaryConfig, parse_secondary
 from fastdns.xfr.service import serial_at_least
 from fastdns.xfr.tsig import Keyring
 
 log = logging.getLogger("fastdns.xfr")
 
+# SecondaryConfig and parse_secondary live in fastdns.xfr.config (the config file reads them).
 __all__ = ["SecondaryConfig", "SecondaryZones", "parse_secondary"]
 
 QUERY_TIMEOUT = 5.0  # seconds for a SOA query to a primary
@@ -56,39 +57,6 @@ TRANSFER_LIFETIME = 300.0  # seconds a whole transfer may take
 # RFC 1912 §2.2 / common practice: bounds on what a primary's SOA may ask of us.
 MIN_REFRESH = 1
 MIN_RETRY = 1
-
-
-@dataclass(frozen=True)
-class SecondaryConfig:
-    """One secondary zone: its primaries, in the order to ask them, and its TSIG key."""
-
-    origin: dns.name.Name
-    primaries: tuple[NotifyTarget, ...]
-    key: dns.name.Name | None = None
-
-
-def parse_secondary(value: object) -> dict[dns.name.Name, SecondaryConfig]:
-    """The ``[secondary]`` section: ``{"zones": {origin: {"primaries": [...], "key": ...}}}``."""
-    if not isinstance(value, Mapping) or set(value) - {"zones"}:
-        raise ValueError('expected a table with "zones" (one table per secondary zone)')
-    zones = value.get("zones", {})
-    if not isinstance(zones, Mapping):
-        raise ValueError("secondary.zones: expected a table of zones")
-    out: dict[dns.name.Name, SecondaryConfig] = {}
-    for text, entry in zones.items():
-        try:
-            origin = dns.name.from_text(text).canonicalize()
-        except dns.exception.DNSException as exc:
-            raise ValueError(f"secondary.zones.{text}: not a domain name ({exc})") from None
-        if not isinstance(entry, Mapping) or set(entry) - {"primaries", "key"}:
-            raise ValueError(f"secondary.zones.{text}: expected primaries and an optional key")
-        primaries = entry.get("primaries")
-        if isinstance(primaries, str) or not isinstance(primaries, list) or not primaries:
-            raise ValueError(f"secondary.zones.{text}.primaries: a non-empty list of addresses")
-        targets = tuple(_notify_target(item) for item in primaries)
-        key = _key_name(entry["key"]) if entry.get("key") is not None else None
-        out[origin] = SecondaryConfig(origin, targets, key)
-    return out
 
 
 def model_from_dnspython(zone: dns.zone.Zone, source: str) -> Zone:
