@@ -274,9 +274,62 @@ class ProcessPool:
         self._respawns: dict[int, asyncio.TimerHandle] = {}
         self._changed = asyncio.Event()
         self._heartbeat: asyncio.Task | None = None
+        # Interpreters started before the zones were loaded, waiting for a start message.
+        self._prestarted: list[tuple[subprocess.Popen, socket.socket]] = []
         # (stream fd, client address, over UDP) -> None: takes a worker's request for the
         # control plane
         self.on_control: Callable[[int, object, bool], None] | None = None
+
+    def prestart(self) -> None:
+        """Start the worker processes' interpreters now, before the zones are loaded: Python
+        and fastdns's imports take a worker a few hundred milliseconds, which then overlap the
+        supervisor's load and compile. Each waits for its start message (``start``); one that
+        never gets it sees its control socket close and exits quietly."""
+        for _ in range(self.count):
+            launched = self._launch()
+            if launched is None:
+                return
+            log.debug("worker process %d started ahead of the zone load", launched[0].pid)
+            self._prestarted.append(launched)
+
+    def _launch(self) -> tuple[subprocess.Popen, socket.socket] | None:
+        """A new worker process and the supervisor's end of its control socket, or None
+        (logged) when it cannot be started."""
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        command = [sys.executable, "-m", "fastdns.worker", "--control-fd", str(child.fileno())]
+        # PYTHONSAFEPATH (3.11+): the worker imports fastdns from where the supervisor did, not
+        # from a "fastdns" folder that happens to be in the current directory.
+        env = dict(os.environ, PYTHONSAFEPATH="1")
+        try:
+            proc = subprocess.Popen(
+                command, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, env=env
+            )
+        except OSError as exc:
+            parent.close()
+            log.error("cannot start a worker process: %s", exc)
+            return None
+        finally:
+            child.close()
+        return proc, parent
+
+    def _take_prestarted(self) -> tuple[subprocess.Popen, socket.socket] | None:
+        while self._prestarted:
+            proc, parent = self._prestarted.pop(0)
+            if proc.poll() is None:
+                return proc, parent
+            parent.close()  # it exited meanwhile: a fresh one instead
+        return None
+
+    def _drop_prestarted(self) -> None:
+        """Close the control sockets of the interpreters not used: each exits on its own."""
+        for proc, parent in self._prestarted:
+            parent.close()
+            try:
+                proc.wait(2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._prestarted.clear()
 
     @property
     def serving(self) -> int:
@@ -346,6 +399,7 @@ class ProcessPool:
     async def stop(self) -> None:
         """Tell every worker to drain and wait until all have exited (killing stragglers)."""
         self._stopping = True
+        self._drop_prestarted()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         for timer in self._respawns.values():
@@ -374,22 +428,11 @@ class ProcessPool:
         loop = asyncio.get_running_loop()
         snapshot = self.current_snapshot()
         settings = replace(self.settings, slot=slot)
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        command = [sys.executable, "-m", "fastdns.worker", "--control-fd", str(child.fileno())]
-        # PYTHONSAFEPATH (3.11+): the worker imports fastdns from where the supervisor did, not
-        # from a "fastdns" folder that happens to be in the current directory.
-        env = dict(os.environ, PYTHONSAFEPATH="1")
-        try:
-            proc = subprocess.Popen(
-                command, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, env=env
-            )
-        except OSError as exc:
-            parent.close()
-            log.error("cannot start worker %d: %s", slot, exc)
-            self._worker_gone(slot, ready=False, what=f"could not be started ({exc})")
+        launched = self._take_prestarted() or self._launch()
+        if launched is None:
+            self._worker_gone(slot, ready=False, what="could not be started")
             return
-        finally:
-            child.close()
+        proc, parent = launched
         handle = WorkerHandle(slot, proc, parent, os.pidfd_open(proc.pid))
         self.workers[slot] = handle
         start = {"op": "start", "generation": snapshot.generation, "settings": settings.to_json()}
@@ -572,6 +615,7 @@ class Supervisor:
         self.snapshot: Snapshot | None = None
         self.table: CounterTable | None = None
         self.pool: ProcessPool | InProcessPool | None = None
+        self._listen: list[ListenAddress] = []  # the addresses that could be bound at start
         self.metrics: MetricsServer | None = None
         self._stop: asyncio.Event | None = None
         self._ready = False
@@ -838,8 +882,11 @@ class Supervisor:
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         try:
+            if config.workers:
+                self._prestart_pool()
             self.load()
-            self.table = CounterTable(max(config.workers, 1))
+            if self.table is None:
+                self.table = CounterTable(max(config.workers, 1))
             if config.metrics_listen is not None:
                 self.metrics = MetricsServer(config.metrics_listen, self.render_metrics)
                 try:
@@ -875,27 +922,35 @@ class Supervisor:
         log.info("fastdns stopped")
         return 0
 
+    def _prestart_pool(self) -> None:
+        """Check the listen addresses, then start the worker processes' interpreters, which
+        then wait for the first snapshot while the zones load (``ProcessPool.prestart``). A
+        server that cannot listen starts no worker at all."""
+        config = self.config
+        self._listen = check_listen(config.listen)
+        if not self._listen:
+            wanted = ", ".join(str(a) for a in config.listen)
+            raise StartupError(f"could not listen on any address ({wanted}); see the log above")
+        self.table = CounterTable(max(config.workers, 1))
+        self.pool = ProcessPool(
+            config.workers, self._worker_settings(), self.table, lambda: self.snapshot, self.health
+        )
+        self.pool.on_control = self.control_plane.accept
+        self.pool.prestart()
+
     async def _start_pool(self) -> list[ListenAddress]:
         config = self.config
-        wanted = ", ".join(str(a) for a in config.listen)
         if config.workers == 0:
             self.pool = InProcessPool(self._worker_settings(), self.table, self.health)
             self.pool.worker.control_plane = self.control_plane.open_local
             served = await self.pool.start(list(config.listen), self.snapshot)
+            if not served:
+                wanted = ", ".join(str(a) for a in config.listen)
+                raise StartupError(f"could not listen on any address ({wanted}); see the log above")
         else:
-            served = check_listen(config.listen)
-            if served:
-                self.pool = ProcessPool(
-                    config.workers,
-                    self._worker_settings(),
-                    self.table,
-                    lambda: self.snapshot,
-                    self.health,
-                )
-                self.pool.on_control = self.control_plane.accept
-                await self.pool.start(served)
-        if not served:
-            raise StartupError(f"could not listen on any address ({wanted}); see the log above")
+            assert isinstance(self.pool, ProcessPool)  # made by _prestart_pool
+            served = self._listen
+            await self.pool.start(served)
         self._serving_zones(self.served_zones())
         return served
 

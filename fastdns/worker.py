@@ -72,7 +72,6 @@ __all__ = [
 DRAIN_GRACE = 2.0
 MESSAGE_LIMIT = 64 * 1024
 MAX_FDS = 3 + MAX_SEGMENTS  # the start message's three, and the snapshot's segments
-START_TIMEOUT = 30.0  # seconds to wait for the start message
 
 
 # -- control messages
@@ -316,12 +315,17 @@ class WorkerProcess:
             log.error("ignoring an unknown control message: %r", message)
 
 
+class NotNeeded(Exception):
+    """The supervisor closed the control socket before sending a start message: it started
+    this process ahead (``ProcessPool.prestart``) and then did not need it."""
+
+
 def _receive_start(control: socket.socket) -> tuple[dict, list[int]]:
-    control.settimeout(START_TIMEOUT)
-    try:
-        data, fds, _flags, _addr = socket.recv_fds(control, MESSAGE_LIMIT, MAX_FDS)
-    finally:
-        control.settimeout(None)
+    # No timeout: the supervisor may start this process before it loads the zones, which can
+    # take minutes; if it exits, the socket closes and this returns.
+    data, fds, _flags, _addr = socket.recv_fds(control, MESSAGE_LIMIT, MAX_FDS)
+    if not data and not fds:
+        raise NotNeeded()
     message = json.loads(data) if data else {}
     if message.get("op") != "start" or len(fds) < 3:
         for fd in fds:
@@ -337,8 +341,16 @@ def main(control_fd: int) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s worker: %(message)s")
     control = socket.socket(fileno=control_fd)
+    # Imported before the wait, which may be the supervisor loading its zones
+    # (ProcessPool.prestart): then these imports cost the start nothing.
+    import uvloop
+
+    from fastdns._native import _core  # noqa: F401  (load_snapshot needs it)
+
     try:
         message, (counters_fd, snapshot_fd, health_fd, *segment_fds) = _receive_start(control)
+    except NotNeeded:
+        return 0
     except (OSError, ValueError) as exc:
         log.error("no start message from the supervisor: %s", exc)
         return 1
@@ -363,8 +375,6 @@ def main(control_fd: int) -> int:
     finally:
         for fd in (counters_fd, snapshot_fd, health_fd, *segment_fds):
             os.close(fd)
-
-    import uvloop
 
     process = WorkerProcess(
         control, Worker(settings, counters, health), catalog, generation, zone_names

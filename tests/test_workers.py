@@ -462,6 +462,33 @@ def test_unbindable_address_fails_before_any_worker_starts(tmp_path):
     assert "worker" not in result.stderr
 
 
+def test_workers_started_ahead_exit_quietly_when_the_load_fails(tmp_path):
+    # The worker processes start before the zones load (ProcessPool.prestart); when the load
+    # then fails, they get no start message and exit without a word.
+    (tmp_path / "zones").mkdir()
+    (tmp_path / "not-a-folder").write_text("")
+    (tmp_path / "fastdns.toml").write_text(f'state = "{tmp_path}/not-a-folder/state.db"\n')
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "fastdns", "serve", "--config", "fastdns.toml",
+            "--zone-dir", str(tmp_path / "zones"), "--listen", f"127.0.0.1:{free_port()}",
+            "--workers", "2", "--log-level", "debug",
+        ],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    started = [
+        int(line.split("worker process ")[1].split()[0])
+        for line in result.stderr.splitlines()
+        if "started ahead of the zone load" in line
+    ]
+    assert len(started) == 2, result.stderr
+    for pid in started:
+        wait_until(lambda pid=pid: not alive(pid), 10, f"worker process {pid} to exit")
+    assert "worker:" not in result.stderr  # nothing from the workers themselves
+    assert "worker 0" not in result.stderr and "worker 1" not in result.stderr
+
+
 def test_one_worker_is_a_supervisor_and_one_process(zone_dir, start_fastdns):
     server = start_fastdns(zone_dir, workers=1)
     pids = server.worker_pids()
