@@ -74,12 +74,14 @@ class SnapshotError(ValueError):
     """A descriptor that is not a sealed fastdns snapshot (the message says what is wrong)."""
 
 
-def _sealed(name: str, data) -> int:
-    """A new close-on-exec memfd holding ``data``, sealed against every change."""
+def _sealed(name: str, size: int, writes) -> int:
+    """A new close-on-exec memfd of ``size`` bytes holding each ``(offset, data)`` of
+    ``writes``, sealed against every change; closed again if anything fails."""
     fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
-        os.ftruncate(fd, len(data))
-        _write_all(fd, data, 0)
+        os.ftruncate(fd, size)
+        for offset, data in writes:
+            _write_all(fd, data, offset)
         # Written with pwrite, never through a writable mapping: F_SEAL_WRITE fails (EBUSY)
         # while one exists.
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, REQUIRED_SEALS)
@@ -109,7 +111,7 @@ class ImageSegment:
 
     def __init__(self, image) -> None:
         self.length = len(image)
-        self.fd = _sealed(SEGMENT_NAME, image)
+        self.fd = _sealed(SEGMENT_NAME, self.length, [(0, image)])
         self.users = 0
 
     def close(self) -> None:
@@ -181,23 +183,9 @@ def write_snapshot(
             offset, _part = next(layout)
             entries.append((offset, len(image)))
     entries += [(offset, len(part)) for offset, part in layout]
-    fd = os.memfd_create(MEMFD_NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    try:
-        os.ftruncate(fd, total)
-        header = HEADER.pack(MAGIC, VERSION, len(images), len(classifiers), len(names), total)
-        header += b"".join(ENTRY.pack(o, n) for o, n in entries)
-        _write_all(fd, header, 0)
-        for (offset, _length), part in zip(
-            (e for e in entries if not e[0] & SEGMENT_FLAG), parts, strict=True
-        ):
-            _write_all(fd, part, offset)
-        # Written with pwrite, never through a writable mapping: F_SEAL_WRITE fails (EBUSY)
-        # while one exists.
-        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, REQUIRED_SEALS)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    header = HEADER.pack(MAGIC, VERSION, len(images), len(classifiers), len(names), total)
+    header += b"".join(ENTRY.pack(o, n) for o, n in entries)
+    return _sealed(MEMFD_NAME, total, [(0, header), *zip(offsets, parts, strict=True)])
 
 
 def snapshot_segments(images: Sequence) -> list[ImageSegment]:
