@@ -125,9 +125,13 @@ class Snapshot:
     checked: object = None
 
     @property
+    def segment_fds(self) -> list[int]:
+        return [segment.fd for segment in self.segments]
+
+    @property
     def fds(self) -> list[int]:
         """What a worker needs to open it: the snapshot's descriptor, then its segments'."""
-        return [self.fd, *(segment.fd for segment in self.segments)]
+        return [self.fd, *self.segment_fds]
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -438,7 +442,7 @@ class ProcessPool:
         start = {"op": "start", "generation": snapshot.generation, "settings": settings.to_json()}
         try:
             send_message(
-                parent, start, [self.table.fd, snapshot.fd, self.health.fd, *snapshot.fds[1:]]
+                parent, start, [self.table.fd, snapshot.fd, self.health.fd, *snapshot.segment_fds]
             )
         except OSError as exc:  # it died already: its exit is handled below
             log.debug("worker %d: cannot send the start message: %s", slot, exc)
@@ -882,11 +886,10 @@ class Supervisor:
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         try:
+            self.table = CounterTable(max(config.workers, 1))
             if config.workers:
                 self._prestart_pool()
             self.load()
-            if self.table is None:
-                self.table = CounterTable(max(config.workers, 1))
             if config.metrics_listen is not None:
                 self.metrics = MetricsServer(config.metrics_listen, self.render_metrics)
                 try:
@@ -929,14 +932,16 @@ class Supervisor:
         config = self.config
         self._listen = check_listen(config.listen)
         if not self._listen:
-            wanted = ", ".join(str(a) for a in config.listen)
-            raise StartupError(f"could not listen on any address ({wanted}); see the log above")
-        self.table = CounterTable(max(config.workers, 1))
+            raise self._cannot_listen()
         self.pool = ProcessPool(
             config.workers, self._worker_settings(), self.table, lambda: self.snapshot, self.health
         )
         self.pool.on_control = self.control_plane.accept
         self.pool.prestart()
+
+    def _cannot_listen(self) -> StartupError:
+        wanted = ", ".join(str(a) for a in self.config.listen)
+        return StartupError(f"could not listen on any address ({wanted}); see the log above")
 
     async def _start_pool(self) -> list[ListenAddress]:
         config = self.config
@@ -945,8 +950,7 @@ class Supervisor:
             self.pool.worker.control_plane = self.control_plane.open_local
             served = await self.pool.start(list(config.listen), self.snapshot)
             if not served:
-                wanted = ", ".join(str(a) for a in config.listen)
-                raise StartupError(f"could not listen on any address ({wanted}); see the log above")
+                raise self._cannot_listen()
         else:
             assert isinstance(self.pool, ProcessPool)  # made by _prestart_pool
             served = self._listen
