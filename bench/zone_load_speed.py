@@ -33,8 +33,8 @@ For each: wall time (median of ``--rounds``) and the process's peak RSS when the
 interpreter and imports alone are reported as ``baseline``).
 
 Then, per zone, each server started ``--rounds`` times on a free loopback port and timed from
-its process's start (``/proc/<pid>/stat``) to its first answer (an SOA query, polled every 50 ms
-with a 0.3 s timeout: ±0.35 s):
+its process's start (``/proc/<pid>/stat``) to its first answer (an SOA query answered with
+NOERROR and data, ``fastdns.bench.servers.SoaProbes``, polled every 10 ms: +0-10 ms):
 
 - ``fastdns serve --workers 2`` (as ``fastdns bench`` starts it: fastdns/bench/servers.py);
   memory is summed over the supervisor and its workers from /proc: RSS (pages shared between

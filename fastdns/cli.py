@@ -170,9 +170,13 @@ def _serve(args: argparse.Namespace) -> int:
         level=config.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr, force=True
     )
 
+    # The zone files load (natively, mostly without the GIL) while the control plane imports.
+    from fastdns.server import ZoneLoadAhead
+
+    zone_load = ZoneLoadAhead(config.zone_dir) if config.zone_dir.is_dir() else None
     from fastdns.supervisor import serve
 
-    return serve(config)
+    return serve(config, zone_load)
 
 
 def _check_zone(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ snapshot for the workers.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +125,36 @@ def load_zones(
     return result
 
 
+class ZoneLoadAhead:
+    """``load_zones(zone_dir)`` started on a thread of its own as soon as ``fastdns serve`` knows
+    its zone directory, so that the control plane's imports overlap the native compile, which
+    runs without the GIL (issue 8: start to first answer). The supervisor takes the
+    :meth:`result` when it loads; a load that fails raises there, as ``load_zones`` would.
+
+    The thread is a daemon: a server that exits before it loads does not wait for it.
+    """
+
+    def __init__(self, zone_dir: Path) -> None:
+        self.zone_dir = zone_dir
+        self._result: ZoneLoad | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="fastdns-zone-load", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._result = load_zones(self.zone_dir)
+        except BaseException as exc:  # raised again by result(), on the supervisor's thread
+            self._error = exc
+
+    def result(self) -> ZoneLoad:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
 def zone_images(zones: Mapping[dns.name.Name, ServedZone]) -> list[bytes]:
     """The images of ``zones`` in canonical origin order (a catalog's order, reproducibly)."""
     return [zones[origin].image for origin in sorted(zones)]
@@ -157,6 +188,7 @@ __all__ = [
     "ServedZone",
     "StartupError",
     "ZoneLoad",
+    "ZoneLoadAhead",
     "load_zones",
     "log_load",
     "zone_images",

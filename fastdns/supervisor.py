@@ -57,6 +57,7 @@ from fastdns.route53.testanswer import AnswerView
 from fastdns.server import (
     ServedZone,
     StartupError,
+    ZoneLoadAhead,
     compile_served_zone,
     load_zones,
     log_load,
@@ -602,8 +603,9 @@ class _ReloadState:
 class Supervisor:
     """``fastdns serve`` for one ``ServerConfig``; ``await run()`` serves until signalled."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, zone_load: ZoneLoadAhead | None = None) -> None:
         self.config = config
+        self._zone_load = zone_load  # the zone directory, loading since the command started
         self.zones: dict[dns.name.Name, ServedZone] = {}  # from the zone directory
         self.hosted: dict[dns.name.Name, ServedZone] = {}  # from the store (the API)
         self.store: Store | None = None
@@ -659,7 +661,8 @@ class Supervisor:
         freeze_loaded()  # see fastdns.collector: no full collection walks the loaded zones
 
     def _load(self, zone_dir: Path) -> None:
-        load = load_zones(zone_dir)
+        ahead, self._zone_load = self._zone_load, None
+        load = ahead.result() if ahead is not None else load_zones(zone_dir)
         log_load(load)
         self.zones = load.zones
         for origin, model in self.secondary.load_saved().items():
@@ -1258,11 +1261,12 @@ class Supervisor:
                 self._request_publish()
 
 
-def serve(config: ServerConfig) -> int:
-    """Run ``fastdns serve`` under uvloop until SIGTERM/SIGINT; the process exit status."""
+def serve(config: ServerConfig, zone_load: ZoneLoadAhead | None = None) -> int:
+    """Run ``fastdns serve`` under uvloop until SIGTERM/SIGINT; the process exit status.
+    ``zone_load``: the zone directory's load, if the caller started it ahead."""
     import uvloop
 
-    supervisor = Supervisor(config)
+    supervisor = Supervisor(config, zone_load)
     try:
         return uvloop.run(supervisor.run())
     except StartupError as exc:

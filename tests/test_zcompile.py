@@ -27,7 +27,7 @@ from fastdns._zscanner import scan_zone_file
 from fastdns.compile import compile_zone
 from fastdns.model import ZoneLoadError
 from fastdns.nativezone import ZoneFileModel, compile_zone_file
-from fastdns.server import load_zones
+from fastdns.server import ZoneLoadAhead, load_zones
 from fastdns.zonefile import load_zone_file, origin_from_file_name
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -96,6 +96,24 @@ def test_fallback_names_the_type(tmp_path):
     image, reason = native(path, dns.name.from_text("f.test."))
     assert image is None and reason == "type 51 is not compiled natively"
     assert 51 not in NATIVE_TYPES and 1 in NATIVE_TYPES and 65400 in NATIVE_TYPES
+
+
+def test_native_types_are_what_dnspython_keeps_as_written():
+    """NATIVE_TYPES is computed from dnspython's module lists, not by importing every rdata
+    class: the same set as asking dnspython type by type."""
+    import dns.rdata
+    import dns.rdataclass
+    import dns.rdatatype
+
+    from fastdns._zcompile import _KNOWN
+
+    expected = {
+        t
+        for t in range(1, 65536)
+        if not dns.rdatatype.is_metatype(t)
+        and dns.rdata.get_rdata_class(dns.rdataclass.IN, t) is dns.rdata.GenericRdata
+    } | set(_KNOWN)
+    assert expected == NATIVE_TYPES
 
 
 # -- random zones --------------------------------------------------------------------------------
@@ -240,3 +258,22 @@ def test_load_zones_uses_the_native_path_and_falls_back(tmp_path):
     ]
     catalog = _core.Catalog([plain.image, types.image])
     assert catalog is not None
+
+
+def test_a_load_started_ahead_gives_what_load_zones_gives(tmp_path, monkeypatch):
+    (tmp_path / "plain.test.zone").write_text(PLAIN)
+    broken = PLAIN.replace("plain.test.", "broken.test.") + "alias 300 A 192.0.2.9\n"
+    (tmp_path / "broken.test.zone").write_text(broken)
+    ahead = ZoneLoadAhead(tmp_path).result()
+    now = load_zones(tmp_path)
+    assert ahead.errors == now.errors and len(ahead.errors) == 1
+    assert ahead.zones.keys() == now.zones.keys() == {dns.name.from_text("plain.test.")}
+    assert [z.image for z in ahead.zones.values()] == [z.image for z in now.zones.values()]
+
+    def fails(zone_dir):
+        raise PermissionError(f"{zone_dir}: no access")
+
+    # A load that fails raises where the supervisor takes its result, as load_zones would.
+    monkeypatch.setattr("fastdns.server.load_zones", fails)
+    with pytest.raises(PermissionError, match="no access"):
+        ZoneLoadAhead(tmp_path).result()

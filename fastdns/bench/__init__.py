@@ -12,3 +12,7 @@ Modules, one job each:
 - ``plot``: the latency-by-percentile PNG (its own small PNG writer);
 - ``cli``: the ``bench`` command line, registered by ``fastdns.cli``.
 """
+
+# The query mix of ``fastdns bench`` without --mix; here rather than in ``queries`` so that the
+# command line can name it without importing dnspython's message machinery.
+DEFAULT_MIX = "A=40,AAAA=20,MX=10,NXDOMAIN=20,CNAME=10"

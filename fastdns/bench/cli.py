@@ -33,7 +33,7 @@ class UsageError(Exception):
 
 def add_parser(subcommands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``bench`` command to a ``fastdns`` sub-command set."""
-    from fastdns.bench.queries import DEFAULT_MIX
+    from fastdns.bench import DEFAULT_MIX
 
     bench = subcommands.add_parser(
         "bench",

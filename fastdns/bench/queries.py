@@ -23,6 +23,7 @@ import dns.message
 import dns.name
 import dns.rdatatype
 
+from fastdns.bench import DEFAULT_MIX
 from fastdns.model import Zone
 
 __all__ = [
@@ -39,7 +40,6 @@ __all__ = [
     "write_query_file",
 ]
 
-DEFAULT_MIX = "A=40,AAAA=20,MX=10,NXDOMAIN=20,CNAME=10"
 PSEUDO_CATEGORIES = ("NXDOMAIN", "CNAME", "NODATA")
 NODATA_TYPES = ("TXT", "SRV", "CAA", "NAPTR")
 

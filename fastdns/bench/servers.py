@@ -50,6 +50,9 @@ __all__ = [
 SERVER_KINDS = ("fastdns", "knot", "nsd")
 STARTUP_DEADLINE = 120.0  # a large zone takes a while to compile
 STOP_DEADLINE = 10.0
+# Seconds between readiness probes: start-up times are measured to this resolution
+# (bench/zone_load_speed.py); a probe round costs the server one query per zone.
+PROBE_INTERVAL = 0.01
 PR_SET_PDEATHSIG = 1  # prctl(2)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -471,7 +474,7 @@ def _wait_until_serving(server: ServerProcess, probes: SoaProbes, rundir: Path) 
                 f"{server.kind} did not answer SOA for {len(pending)} zones ({names}...) on "
                 f"{server.address} within {STARTUP_DEADLINE:.0f} s\n" + _diagnostics(server, rundir)
             )
-        time.sleep(0.05)
+        time.sleep(PROBE_INTERVAL)
 
 
 def _diagnostics(server: ServerProcess, rundir: Path) -> str:
