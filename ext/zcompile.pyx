@@ -1498,14 +1498,19 @@ _REASONS = {
 }
 
 
-def compile_columns(scanned, origin: bytes) -> tuple:
+def compile_columns(scanned, origin: bytes, image_buffer=None) -> tuple:
     """``(image, None, record_sets, soa_record, soa_ttl, serial)``: the image of the zone file
     scanned into ``scanned`` (a ``fastdns._zscanner.ScannedZone``) with origin ``origin`` (wire
     format, spelled as the zone is named), the image ``fastdns.compile.compile_zone`` makes of
     the file's validated model; its number of RRsets; the index of its SOA record in
     ``scanned``, the SOA RRset's TTL and its serial. Or ``(None, reason, 0, -1, 0, 0)`` when
     this compiler does not handle the zone (see the module's doc) or the zone breaks a
-    validation rule."""
+    validation rule.
+
+    The image is ``bytes``, unless ``image_buffer`` is given and, called with the image's size,
+    returns a writable buffer of that size rather than None: then the image is written there and
+    that buffer is returned in its place (``fastdns.snapshot.image_buffer``: a large image goes
+    straight into the memfd it will be served from, not through a copy)."""
     cdef Ctx c
     cdef const uint64_t[::1] owner_offsets = scanned.owner_offsets
     cdef const uint8_t[::1] owner_data = scanned.owner_data
@@ -1525,10 +1530,10 @@ def compile_columns(scanned, origin: bytes) -> tuple:
     c.ttl = &ttls[0]
     c.rdata_offset = &rdata_offsets[0]
     c.rdata = &rdata[0] if len(rdata) else <const uint8_t*> b""
-    return compile_ctx_image(&c, bytes(origin))
+    return compile_ctx_image(&c, bytes(origin), image_buffer)
 
 
-def compile_packed(packed, origin: bytes) -> tuple:
+def compile_packed(packed, origin: bytes, image_buffer=None) -> tuple:
     """As :func:`compile_columns`, for record sets packed by ``fastdns.hostedcolumns``:
     ``packed`` is a list (or tuple) of ``bytes``, each holding one or more record sets one
     after another, each as: owner length (u8), owner (wire format, uncompressed), type (u16),
@@ -1596,7 +1601,7 @@ def compile_packed(packed, origin: bytes) -> tuple:
         c.ttl = out.ttls
         c.rdata_offset = out.rdata_offsets
         c.rdata = out.rdata
-        return compile_ctx_image(&c, bytes(origin))
+        return compile_ctx_image(&c, bytes(origin), image_buffer)
     finally:
         free(starts)
         free(sizes)
@@ -1690,11 +1695,12 @@ cdef void packed_unpack(const uint8_t* p, size_t n, Packed* out) noexcept nogil:
     out.rdata_length = rd
 
 
-cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire):
+cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire, object image_buffer):
     """The image of the records ``cp`` points at (compile_columns' result tuple); frees what
-    the compile allocated in ``cp``, not the columns."""
+    the compile allocated in ``cp``, not the columns. ``image_buffer``: see compile_columns."""
     cdef Ctx c = cp[0]
-    cdef bytes image
+    cdef object image = None
+    cdef uint8_t[::1] dest
     cdef Buf nodes, type_buf, labels
     cdef int err
     cdef size_t i, total, at, end
@@ -1746,8 +1752,16 @@ cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire):
         lengths[2] = c.tmpls.length
         lengths[3] = labels.length
         lengths[4] = c.blob.length
-        image = PyBytes_FromStringAndSize(NULL, total)
-        out = <uint8_t*> PyBytes_AS_STRING(image)
+        if image_buffer is not None:
+            image = image_buffer(total)
+        if image is None:
+            image = PyBytes_FromStringAndSize(NULL, total)
+            out = <uint8_t*> PyBytes_AS_STRING(image)
+        else:
+            dest = image  # writable, released when this returns
+            if <size_t> dest.shape[0] != total:
+                raise ValueError(f"image buffer of {dest.shape[0]} bytes for {total}")
+            out = &dest[0]
         with nogil:
             # Zero only what no section fills (the header's unused words, the alignment
             # padding): a memset of the whole image would touch every page twice.

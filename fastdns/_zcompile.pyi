@@ -1,20 +1,28 @@
 """The Python view of fastdns._zcompile (built from ext/zcompile.pyx): zone files compiled from
 the scanner's columns."""
 
+from collections.abc import Callable
+from typing import Any
+
 from fastdns._zscanner import ScannedZone
 
 NATIVE_TYPES: frozenset[int]
 """The record types the native compiler handles; a zone with any other falls back."""
 
 def compile_columns(
-    scanned: ScannedZone, origin: bytes
-) -> tuple[bytes | None, str | None, int, int, int, int]:
+    scanned: ScannedZone,
+    origin: bytes,
+    image_buffer: Callable[[int], Any | None] | None = None,
+) -> tuple[Any, str | None, int, int, int, int]:
     """``(image, None, record_sets, soa_record, soa_ttl, serial)``, or
     ``(None, reason, 0, -1, 0, 0)``
-    when the zone is not compiled natively (an unhandled type, or a validation rule broken)."""
+    when the zone is not compiled natively (an unhandled type, or a validation rule broken).
+    The image is ``bytes``, or the writable buffer ``image_buffer(size)`` returned for it."""
 
 def compile_packed(
-    packed: list[bytes] | tuple[bytes, ...], origin: bytes
-) -> tuple[bytes | None, str | None, int, int, int, int]:
+    packed: list[bytes] | tuple[bytes, ...],
+    origin: bytes,
+    image_buffer: Callable[[int], Any | None] | None = None,
+) -> tuple[Any, str | None, int, int, int, int]:
     """As ``compile_columns``, for record sets packed by ``fastdns.hostedcolumns``: a list of
     ``bytes``, each one or more packed record sets."""

@@ -30,6 +30,7 @@ import dns.rdatatype
 from fastdns._zcompile import NATIVE_TYPES, compile_packed
 from fastdns.model import RecordSet, Zone
 from fastdns.route53.recordset import RecordSetKey, ResourceRecordSet
+from fastdns.snapshot import SealedImage, image_buffer, sealed_image
 from fastdns.store import Store
 
 __all__ = ["HostedColumns", "HostedZoneModel", "pack_record_set"]
@@ -120,15 +121,17 @@ class HostedColumns:
             self.unhandled.pop(key, None)
             self.packed[key] = packed
 
-    def compile(self, origin: dns.name.Name) -> tuple[bytes | None, str | None, int, int]:
+    def compile(
+        self, origin: dns.name.Name
+    ) -> tuple[bytes | SealedImage | None, str | None, int, int]:
         """``(image, None, record_sets, serial)`` from the packed record sets, or
         ``(None, reason, 0, 0)`` when the zone must take the reference path."""
         if self.unhandled:
             return None, next(iter(self.unhandled.values())), 0, 0
         image, reason, record_sets, _soa, _ttl, serial = compile_packed(
-            list(self.packed.values()), origin.to_wire()
+            list(self.packed.values()), origin.to_wire(), image_buffer
         )
-        return image, reason, record_sets, serial
+        return sealed_image(image), reason, record_sets, serial
 
 
 class HostedZoneModel(Zone):

@@ -29,6 +29,7 @@ import dns.rdatatype
 from fastdns._zcompile import compile_columns
 from fastdns._zscanner import ZoneScanError, scan_zone_file
 from fastdns.model import RecordSet, SourceLocation, Zone, ZoneError, ZoneLoadError
+from fastdns.snapshot import image_buffer, sealed_image
 
 __all__ = ["CompiledZoneFile", "ZoneFileModel", "compile_zone_file"]
 
@@ -113,9 +114,10 @@ def compile_zone_file(path: str, origin: dns.name.Name) -> CompiledZoneFile:
     except ZoneScanError as e:
         raise ZoneLoadError([ZoneError(e.file, e.line, e.reason)]) from None
     image, reason, record_sets, soa_index, soa_ttl, serial = compile_columns(
-        scanned, origin.to_wire()
+        scanned, origin.to_wire(), image_buffer
     )
     if image is not None:
+        image = sealed_image(image)
         _, _, _, wire, file, line = scanned.record(soa_index)
         model = ZoneFileModel(origin, path, (wire, soa_ttl, file, line))
         return CompiledZoneFile(image, record_sets, serial, model)

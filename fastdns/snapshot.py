@@ -46,11 +46,15 @@ __all__ = [
     "MAX_SEGMENTS",
     "REQUIRED_SEALS",
     "SEGMENT_MIN_BYTES",
+    "ImageBuffer",
     "ImageSegment",
+    "SealedImage",
     "SnapshotError",
     "SnapshotParts",
+    "image_buffer",
     "open_snapshot",
     "open_snapshot_parts",
+    "sealed_image",
     "snapshot_size",
     "write_snapshot",
 ]
@@ -102,16 +106,99 @@ def _check_sealed(fd: int, what: str) -> int:
     return os.fstat(fd).st_size
 
 
+class ImageBuffer(mmap.mmap):
+    """A new memfd of one image's size, mapped writable: where the native compiler
+    (``fastdns._zcompile``) writes a large image. :func:`sealed_image` seals it."""
+
+    fd: int
+
+    def __new__(cls, size: int) -> ImageBuffer:
+        fd = os.memfd_create(SEGMENT_NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        try:
+            os.ftruncate(fd, size)
+            self = super().__new__(cls, fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        return self
+
+    def __del__(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class SealedImage(mmap.mmap):
+    """A zone image in a sealed memfd of its own, mapped read-only: what a large zone's
+    ``ServedZone.image`` is when the native compiler wrote it (see :func:`image_buffer`). It
+    reads like ``bytes`` (length, slices, the buffer protocol; ``==`` compares the bytes), and
+    :class:`ImageSegment` takes its memfd as it is instead of copying the image into one."""
+
+    fd: int
+
+    def __new__(cls, fd: int, size: int) -> SealedImage:
+        self = super().__new__(cls, fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
+        self.fd = fd
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        try:
+            return len(self) == len(other) and memoryview(self) == memoryview(other)  # type: ignore[arg-type]
+        except TypeError:
+            return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # as bytearray: equal by content, not hashable
+
+    def __del__(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __repr__(self) -> str:
+        return f"SealedImage(fd={self.fd}, {len(self)} bytes)"
+
+
+def image_buffer(size: int) -> ImageBuffer | None:
+    """The ``image_buffer`` of ``fastdns._zcompile.compile_columns`` and ``compile_packed``: a
+    memfd for an image that will travel as a segment (``SEGMENT_MIN_BYTES`` or more), so it is
+    written once, where workers will map it; None for a smaller one (``bytes``, copied into the
+    snapshot)."""
+    return ImageBuffer(size) if size >= SEGMENT_MIN_BYTES else None
+
+
+def sealed_image(image):
+    """A compiled image as it is kept: an :class:`ImageBuffer` the compiler filled, unmapped,
+    sealed and mapped again read-only (a :class:`SealedImage`); anything else as it is."""
+    if not isinstance(image, ImageBuffer):
+        return image
+    size = len(image)
+    # F_SEAL_WRITE fails (EBUSY) while a writable mapping exists: unmap first.
+    image.close()
+    fd, image.fd = image.fd, -1
+    try:
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, REQUIRED_SEALS)
+        return SealedImage(fd, size)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class ImageSegment:
     """One zone image in a sealed memfd of its own, named by snapshots instead of copied.
 
     The supervisor makes one per large image and keeps it while any snapshot it built uses it
-    (``users``); ``close`` closes the descriptor (workers keep their own mappings).
+    (``users``); ``close`` closes the descriptor (workers keep their own mappings). A
+    :class:`SealedImage` is already in one: its memfd is shared (a duplicate descriptor), not
+    copied.
     """
 
     def __init__(self, image) -> None:
         self.length = len(image)
-        self.fd = _sealed(SEGMENT_NAME, self.length, [(0, image)])
+        if isinstance(image, SealedImage):
+            self.fd = os.dup(image.fd)
+        else:
+            self.fd = _sealed(SEGMENT_NAME, self.length, [(0, image)])
         self.users = 0
 
     def close(self) -> None:

@@ -262,3 +262,41 @@ def test_a_worker_checks_an_unchanged_segment_once(images):
             os.close(fd)
         segment.close()
         other.close()
+
+
+def test_a_large_image_is_compiled_into_the_memfd_it_is_served_from(tmp_path, images):
+    import dns.name
+
+    from fastdns._zcompile import compile_columns
+    from fastdns._zscanner import scan_zone_file
+    from fastdns.nativezone import compile_zone_file
+    from fastdns.snapshot import SEGMENT_MIN_BYTES, SealedImage
+    from fastdns.worker import load_catalog
+
+    origin = dns.name.from_text("big.test.")
+    path = tmp_path / "big.test.zone"
+    lines = ["$ORIGIN big.test.", "@ 300 SOA ns hm 1 2 3 4 5", "@ 300 NS ns", "ns 300 A 192.0.2.1"]
+    lines += [f"host{i} 300 A 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}" for i in range(12000)]
+    path.write_text("\n".join(lines) + "\n")
+    image = compile_zone_file(str(path), origin).image
+    as_bytes = compile_columns(scan_zone_file(str(path), origin), origin.to_wire())[0]
+    assert isinstance(image, SealedImage) and len(image) >= SEGMENT_MIN_BYTES
+    # The same bytes as the image compiled into memory, and equal to them both ways round.
+    assert image == as_bytes and as_bytes == image and bytes(image) == as_bytes
+    assert image != as_bytes[:-1] + b"\x01" and image != images[0]
+    assert fcntl.fcntl(image.fd, fcntl.F_GET_SEALS) & REQUIRED_SEALS == REQUIRED_SEALS
+    # Its segment is its own memfd (a second descriptor), not a copy.
+    segment = ImageSegment(image)
+    fd = write_snapshot([segment, images[1]])
+    try:
+        assert segment.fd != image.fd
+        assert os.fstat(segment.fd).st_ino == os.fstat(image.fd).st_ino
+        catalog = load_catalog([fd, segment.fd], 1232)
+        wire = make_query("host11999.big.test.", "A", want_id=3).to_wire()
+        assert catalog.answer(wire) == _core.Catalog([as_bytes]).answer(wire)
+    finally:
+        os.close(fd)
+        segment.close()
+    # A small zone's image stays bytes, copied into the snapshot itself.
+    small = compile_zone_file(str(UNIT_ZONES / "unit.test.zone"), dns.name.from_text("unit.test."))
+    assert type(small.image) is bytes
