@@ -30,7 +30,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
-__all__ = ["NATIVE_TYPES", "compile_columns", "compile_packed"]
+__all__ = ["NATIVE_TYPES", "compile_columns", "compile_packed", "same_bytes"]
 
 
 cdef extern from "stdlib.h" nogil:
@@ -1793,6 +1793,23 @@ cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire, object image_buffer):
         free(nodes.data)
         free(type_buf.data)
         free(labels.data)
+
+
+def same_bytes(a, b) -> bool:
+    """Whether the buffers ``a`` and ``b`` (bytes, mmaps) hold the same bytes: one memcmp
+    without the GIL (``memoryview`` equality compares item by item, some ten times slower on
+    a 100 MB image)."""
+    cdef const uint8_t[::1] x = a
+    cdef const uint8_t[::1] y = b
+    cdef size_t n = x.shape[0]
+    cdef int d = 0
+    if n != <size_t> y.shape[0]:
+        return False
+    if n == 0:
+        return True
+    with nogil:
+        d = memcmp(&x[0], &y[0], n)
+    return d == 0
 
 
 def _label_count(bytes wire) -> int:

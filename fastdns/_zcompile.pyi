@@ -26,3 +26,6 @@ def compile_packed(
 ) -> tuple[Any, str | None, int, int, int, int]:
     """As ``compile_columns``, for record sets packed by ``fastdns.hostedcolumns``: a list of
     ``bytes``, each one or more packed record sets."""
+
+def same_bytes(a: Any, b: Any) -> bool:
+    """Whether two buffers (bytes, mmaps) hold the same bytes (one memcmp)."""

@@ -143,9 +143,11 @@ class SealedImage(mmap.mmap):
         return self
 
     def __eq__(self, other: object) -> bool:
+        from fastdns._zcompile import same_bytes
+
         try:
-            return len(self) == len(other) and memoryview(self) == memoryview(other)  # type: ignore[arg-type]
-        except TypeError:
+            return same_bytes(self, other)
+        except (TypeError, ValueError):  # not a buffer of bytes
             return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  # as bytearray: equal by content, not hashable
