@@ -36,6 +36,8 @@ class ServedZone:
 
     origin: dns.name.Name
     # Left out of repr: a signed zone's image holds its ZSK for online signing (issue 6).
+    # bytes, or for a large zone compiled natively a fastdns.snapshot.SealedImage: the memfd
+    # it is served from, which reads like bytes.
     image: bytes = field(repr=False)
     record_sets: int
     serial: int | None
