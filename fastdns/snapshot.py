@@ -78,12 +78,22 @@ class SnapshotError(ValueError):
     """A descriptor that is not a sealed fastdns snapshot (the message says what is wrong)."""
 
 
-def _sealed(name: str, size: int, writes) -> int:
-    """A new close-on-exec memfd of ``size`` bytes holding each ``(offset, data)`` of
-    ``writes``, sealed against every change; closed again if anything fails."""
+def _new_memfd(name: str, size: int) -> int:
+    """A new close-on-exec memfd of ``size`` bytes that can be sealed."""
     fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
         os.ftruncate(fd, size)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _sealed(name: str, size: int, writes) -> int:
+    """A new close-on-exec memfd of ``size`` bytes holding each ``(offset, data)`` of
+    ``writes``, sealed against every change; closed again if anything fails."""
+    fd = _new_memfd(name, size)
+    try:
         for offset, data in writes:
             _write_all(fd, data, offset)
         # Written with pwrite, never through a writable mapping: F_SEAL_WRITE fails (EBUSY)
@@ -106,20 +116,13 @@ def _check_sealed(fd: int, what: str) -> int:
     return os.fstat(fd).st_size
 
 
-class ImageBuffer(mmap.mmap):
-    """A new memfd of one image's size, mapped writable: where the native compiler
-    (``fastdns._zcompile``) writes a large image. :func:`sealed_image` seals it."""
+class _MemfdMapping(mmap.mmap):
+    """A mapping of a memfd whose descriptor it owns (closed with it)."""
 
     fd: int
 
-    def __new__(cls, size: int) -> ImageBuffer:
-        fd = os.memfd_create(SEGMENT_NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-        try:
-            os.ftruncate(fd, size)
-            self = super().__new__(cls, fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        except BaseException:
-            os.close(fd)
-            raise
+    def __new__(cls, fd: int, size: int, prot: int):
+        self = super().__new__(cls, fd, size, mmap.MAP_SHARED, prot)
         self.fd = fd
         return self
 
@@ -129,18 +132,27 @@ class ImageBuffer(mmap.mmap):
             self.fd = -1
 
 
-class SealedImage(mmap.mmap):
+class ImageBuffer(_MemfdMapping):
+    """A new memfd of one image's size, mapped writable: where the native compiler
+    (``fastdns._zcompile``) writes a large image. :func:`sealed_image` seals it."""
+
+    def __new__(cls, size: int) -> ImageBuffer:
+        fd = _new_memfd(SEGMENT_NAME, size)
+        try:
+            return super().__new__(cls, fd, size, mmap.PROT_READ | mmap.PROT_WRITE)
+        except BaseException:
+            os.close(fd)
+            raise
+
+
+class SealedImage(_MemfdMapping):
     """A zone image in a sealed memfd of its own, mapped read-only: what a large zone's
     ``ServedZone.image`` is when the native compiler wrote it (see :func:`image_buffer`). It
     reads like ``bytes`` (length, slices, the buffer protocol; ``==`` compares the bytes), and
     :class:`ImageSegment` takes its memfd as it is instead of copying the image into one."""
 
-    fd: int
-
     def __new__(cls, fd: int, size: int) -> SealedImage:
-        self = super().__new__(cls, fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
-        self.fd = fd
-        return self
+        return super().__new__(cls, fd, size, mmap.PROT_READ)
 
     def __eq__(self, other: object) -> bool:
         from fastdns._zcompile import same_bytes
@@ -151,11 +163,6 @@ class SealedImage(mmap.mmap):
             return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  # as bytearray: equal by content, not hashable
-
-    def __del__(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
 
     def __repr__(self) -> str:
         return f"SealedImage(fd={self.fd}, {len(self)} bytes)"
