@@ -30,7 +30,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
-__all__ = ["NATIVE_TYPES", "compile_columns", "compile_packed", "same_bytes"]
+__all__ = ["NATIVE_TYPES", "compile_columns", "compile_packed", "pack_scanned", "same_bytes"]
 
 
 cdef extern from "stdlib.h" nogil:
@@ -1793,6 +1793,70 @@ cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire, object image_buffer):
         free(nodes.data)
         free(type_buf.data)
         free(labels.data)
+
+
+def pack_scanned(scanned, counts) -> list:
+    """The records of ``scanned`` (a ``fastdns._zscanner.ScannedZone``) as record sets in
+    :func:`compile_packed`'s layout, one ``bytes`` per record set: ``counts`` says how many
+    records each takes, in order (the first ``counts[0]`` records are the first set...). The
+    records of one set must share owner, type and TTL; ``ValueError`` if they do not or the
+    counts do not add up. Used when fastdns.hostedcolumns packs a whole hosted zone at once,
+    from text the scanner read instead of a dnspython parse of every value."""
+    cdef const uint64_t[::1] owner_offsets = scanned.owner_offsets
+    cdef const uint8_t[::1] owner_data = scanned.owner_data
+    cdef const uint16_t[::1] types = scanned.types
+    cdef const uint32_t[::1] ttls = scanned.ttls
+    cdef const uint64_t[::1] rdata_offsets = scanned.rdata_offsets
+    cdef const uint8_t[::1] rdata = scanned.rdata
+    cdef Py_ssize_t total = len(types)
+    cdef Py_ssize_t at = 0, first, k, n
+    cdef size_t size, owner_len, rdlen
+    cdef const uint8_t* owner
+    cdef uint8_t* out
+    cdef bytes part
+    cdef uint16_t u16
+    cdef list result = []
+    for count in counts:
+        n = count
+        if n <= 0 or n > 0xFFFF or at + n > total:
+            raise ValueError(f"pack_scanned: {count} records from record {at} of {total}")
+        first = at
+        owner = &owner_data[owner_offsets[first]]
+        owner_len = name_length(owner)
+        size = 1 + owner_len + 8
+        for k in range(first, first + n):
+            if (types[k] != types[first] or ttls[k] != ttls[first]
+                    or (owner_offsets[k] != owner_offsets[first]
+                        and not name_equal_exact(&owner_data[owner_offsets[k]], owner,
+                                                 owner_len))):
+                raise ValueError(f"pack_scanned: record {k} is not of the set at record {first}")
+            size += 2 + rdata_offsets[k + 1] - rdata_offsets[k]
+        part = PyBytes_FromStringAndSize(NULL, size)
+        out = <uint8_t*> PyBytes_AS_STRING(part)
+        out[0] = <uint8_t> owner_len
+        memcpy(out + 1, owner, owner_len)
+        out += 1 + owner_len
+        memcpy(out, &types[first], 2)
+        memcpy(out + 2, &ttls[first], 4)
+        u16 = <uint16_t> n
+        memcpy(out + 6, &u16, 2)
+        out += 8
+        for k in range(first, first + n):
+            rdlen = rdata_offsets[k + 1] - rdata_offsets[k]
+            u16 = <uint16_t> rdlen
+            memcpy(out, &u16, 2)
+            if rdlen:
+                memcpy(out + 2, &rdata[rdata_offsets[k]], rdlen)
+            out += 2 + rdlen
+        result.append(part)
+        at += n
+    if at != total:
+        raise ValueError(f"pack_scanned: the counts cover {at} of {total} records")
+    return result
+
+
+cdef bint name_equal_exact(const uint8_t* a, const uint8_t* b, size_t length) noexcept nogil:
+    return name_length(a) == length and memcmp(a, b, length) == 0
 
 
 def same_bytes(a, b) -> bool:

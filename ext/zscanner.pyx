@@ -37,7 +37,7 @@ from posix.unistd cimport close, read
 
 from zscanner cimport *
 
-__all__ = ["ScannedZone", "ZoneScanError", "native_types", "scan_zone_file"]
+__all__ = ["ScannedZone", "ZoneScanError", "native_types", "scan_zone_file", "scan_zone_text"]
 
 
 class ZoneScanError(Exception):
@@ -141,6 +141,7 @@ cdef class _Scanner:
     cdef Py_ssize_t fallback_names
     cdef object idna_codec                 # $UNICODE's choice for the current file
     cdef bint generating_rdata             # reading $GENERATE's rdata (default IDNA codec)
+    cdef bint records_only                 # scan_zone_text: no directives
     cdef bytes origin_wire                 # cache of dnspython_origin
     cdef object origin_object
 
@@ -366,7 +367,6 @@ def scan_zone_file(path, origin=None, default_ttl=None) -> ScannedZone:
     :raises ValueError: ``origin`` is not a domain name.
     """
     cdef _Scanner s = _Scanner()
-    cdef ScannedZone zone
     cdef bytes top = os.fsencode(path)
     cdef uint64_t zero = 0
     load_tables()
@@ -382,6 +382,38 @@ def scan_zone_file(path, origin=None, default_ttl=None) -> ScannedZone:
         index = s.err.file_index if s.err.file_index >= 0 else 0
         raise ZoneScanError(os.fsdecode(s.files[index]) if s.files else os.fsdecode(top),
                             s.err.line, s.err.reason.decode("utf-8", "replace"))
+    return scanned_zone(s)
+
+
+def scan_zone_text(text: bytes, name: str, origin=None) -> ScannedZone:
+    """Scan records held in memory, as :func:`scan_zone_file` scans a file's: ``text`` is
+    master-file records (UTF-8), one per line, each with its TTL; ``name`` stands for the file
+    in errors. Directives ($ORIGIN, $INCLUDE...) are refused: the text is made by fastdns from
+    data it holds (fastdns.hostedcolumns packs a hosted zone's record sets this way when it
+    loads them), and must not reach a file.
+
+    :raises ZoneScanError: the first syntax error.
+    """
+    cdef _Scanner s = _Scanner()
+    cdef bytes label = os.fsencode(name)
+    cdef const uint8_t[::1] data = text
+    cdef uint64_t zero = 0
+    cdef int r
+    load_tables()
+    origin_from_argument(s, origin)
+    s.records_only = True
+    if buf_append(&s.cols.rdata_offset, &zero, 8) < 0:
+        raise MemoryError()
+    s.files.append(label)
+    r = scan_data(s, &data[0] if len(text) else <const uint8_t*> b"", len(text), 0, label, 0)
+    if r < 0:
+        raise ZoneScanError(name, s.err.line, s.err.reason.decode("utf-8", "replace"))
+    return scanned_zone(s)
+
+
+cdef ScannedZone scanned_zone(_Scanner s):
+    """The columns ``s`` filled, handed over to a ScannedZone."""
+    cdef ScannedZone zone
     zone = ScannedZone.__new__(ScannedZone)
     zone.cols = s.cols
     memset(&s.cols, 0, sizeof(Columns))

@@ -392,6 +392,8 @@ cdef int scan_statements(_Scanner s, Lexer* lx, int file_index, bytes path, int 
                 return -1
             continue
         if t.kind == TK_ID and t.text[0] == C_DOLLAR:
+            if s.records_only:
+                return fail_token(s, &t, b"no directives in records-only text: ", b"")
             if directive(s, lx, &t, file_index, path, depth) < 0:
                 return -1
             continue
@@ -404,10 +406,7 @@ cdef int scan_file(_Scanner s, bytes path, int depth) noexcept:
     """Read, check and scan one file (and the files it includes)."""
     cdef uint8_t* data = NULL
     cdef Py_ssize_t size = 0
-    cdef Py_ssize_t bad
-    cdef Py_ssize_t start = 0
     cdef int file_index = len(s.files)
-    cdef Lexer lx
     cdef int r
     cdef int error = 0
     if file_index >= MAX_FILES:
@@ -428,17 +427,27 @@ cdef int scan_file(_Scanner s, bytes path, int depth) noexcept:
         else:
             msg_add(&s.err, b"bad file name")
         return -1
+    r = scan_data(s, data, size, file_index, path, depth)
+    free(data)
+    return r
+
+
+cdef int scan_data(_Scanner s, const uint8_t* data, Py_ssize_t size, int file_index, bytes path,
+                   int depth) noexcept:
+    """Check and scan the text of one file (``path``, already in ``s.files``)."""
+    cdef Py_ssize_t bad
+    cdef Py_ssize_t start = 0
+    cdef Lexer lx
+    cdef int r
     bad = utf8_error_offset(data, size)
     if bad >= 0:
         r = fail(s, line_of_offset(data, bad), b"not UTF-8 text")
         s.err.file_index = file_index
-        free(data)
         return r
     if size >= 3 and data[0] == 0xEF and data[1] == 0xBB and data[2] == 0xBF:
         start = 3                              # a UTF-8 byte order mark
     lx_init(&lx, data + start, size - start, 1)
     r = scan_statements(s, &lx, file_index, path, depth)
-    free(data)
     if r < 0 and s.err.file_index < 0:
         s.err.file_index = file_index
     return r

@@ -1,7 +1,7 @@
 """The Python view of fastdns._zcompile (built from ext/zcompile.pyx): zone files compiled from
 the scanner's columns."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastdns._zscanner import ScannedZone
@@ -29,3 +29,7 @@ def compile_packed(
 
 def same_bytes(a: Any, b: Any) -> bool:
     """Whether two buffers (bytes, mmaps) hold the same bytes (one memcmp)."""
+
+def pack_scanned(scanned: ScannedZone, counts: Iterable[int]) -> list[bytes]:
+    """The scanned records as record sets in ``compile_packed``'s layout, ``counts[i]``
+    records in the i-th."""

@@ -65,5 +65,14 @@ def scan_zone_file(
     :raises ValueError: ``origin`` is not a domain name.
     """
 
+def scan_zone_text(
+    text: bytes, name: str, origin: str | dns.name.Name | None = None
+) -> ScannedZone:
+    """Scan master-file records held in memory (one per line, no directives); ``name`` stands
+    for the file in errors.
+
+    :raises ZoneScanError: the first syntax error (a directive among them).
+    """
+
 def native_types() -> frozenset[int]:
     """The record types parsed without dnspython."""

@@ -20,20 +20,25 @@ outgoing zone transfer).
 
 from __future__ import annotations
 
+import logging
+import re
 import struct
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import dns.name
 import dns.rdatatype
 
-from fastdns._zcompile import NATIVE_TYPES, compile_packed
+from fastdns._zcompile import NATIVE_TYPES, compile_packed, pack_scanned
+from fastdns._zscanner import ZoneScanError, scan_zone_text
 from fastdns.model import RecordSet, Zone
 from fastdns.route53.recordset import RecordSetKey, ResourceRecordSet
 from fastdns.snapshot import SealedImage, image_buffer, sealed_image
 from fastdns.store import Store
 
-__all__ = ["HostedColumns", "HostedZoneModel", "pack_record_set"]
+__all__ = ["HostedColumns", "HostedZoneModel", "master_file_text", "pack_record_set"]
+
+log = logging.getLogger("fastdns")
 
 _HEAD = struct.Struct("=HIH")  # type, TTL, record count (after the owner)
 _RDLEN = struct.Struct("=H")
@@ -55,6 +60,60 @@ def pack_record_set(rrset: ResourceRecordSet) -> bytes | str:
         parts.append(_RDLEN.pack(len(wire)))
         parts.append(wire)
     return b"".join(parts)
+
+
+# Record sets packed together from their text (a zone's load, or a change that adds many) rather
+# than through dnspython one by one.
+_PACK_AS_TEXT = 64
+_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
+
+
+def master_file_text(rrsets: Iterable[ResourceRecordSet]) -> tuple[bytes, list[int]] | None:
+    """``(text, counts)``: the plain record sets of ``rrsets`` (no routing policy, no alias, a
+    type the native compiler takes) as master-file records, one line per value, and for each
+    record set how many lines it has (0: not plain, to be packed by ``pack_record_set``). None
+    when none is plain.
+
+    Names in values are absolute with or without the final dot (Route 53), as in a master file
+    with the root as origin. Owners are the store's name text with its octal escapes
+    (``\\052``) written as a master file's decimal ones (``\\042``)."""
+    lines: list[str] = []
+    counts: list[int] = []
+    for rrset in rrsets:
+        data = rrset.data
+        records = data.get("ResourceRecords")
+        if (
+            not records
+            or "SetIdentifier" in data
+            or "AliasTarget" in data
+            or _native_type(rrset.type) is None
+        ):
+            counts.append(0)
+            continue
+        owner = data["Name"]
+        if "\\" in owner:
+            owner = _OCTAL_ESCAPE.sub(lambda m: f"\\{int(m.group(1), 8):03d}", owner)
+        head = f"{owner} {data['TTL']} IN {rrset.type} "
+        for record in records:
+            lines.append(head + record["Value"])
+        counts.append(len(records))
+    if not lines:
+        return None
+    lines.append("")
+    return "\n".join(lines).encode("utf-8"), counts
+
+
+_type_codes: dict[str, int | None] = {}
+
+
+def _native_type(rtype: str) -> int | None:
+    """The type code of ``rtype`` if the native compiler takes it, else None."""
+    try:
+        return _type_codes[rtype]
+    except KeyError:
+        code = dns.rdatatype.from_text(rtype)
+        _type_codes[rtype] = found = code if code in NATIVE_TYPES else None
+        return found
 
 
 class HostedColumns:
@@ -106,11 +165,43 @@ class HostedColumns:
                         if len(added) == len(wanted):
                             break
                 added.reverse()
-        for key in added:
-            self._pack(key, record_sets[key])
+        if len(added) >= _PACK_AS_TEXT:
+            self._pack_many(added, record_sets)
+        else:
+            for key in added:
+                self._pack(key, record_sets[key])
         self.generation = generation
         self.record_sets = record_sets
         return len(keys)
+
+    def _pack_many(
+        self, keys: list[RecordSetKey], record_sets: Mapping[RecordSetKey, ResourceRecordSet]
+    ) -> None:
+        """Pack ``keys`` in order: the plain ones from their values' text, through the zone
+        scanner all at once (``master_file_text``), the rest one by one."""
+        text = master_file_text(record_sets[key] for key in keys)
+        packed: list[bytes] | None = None
+        if text is not None:
+            lines, counts = text
+            try:
+                scanned = scan_zone_text(lines, f"hosted zone {self.zone_id}", ".")
+                packed = pack_scanned(scanned, [n for n in counts if n])
+            except (ZoneScanError, ValueError) as exc:
+                # Values the store took from dnspython that the scanner reads otherwise:
+                # pack them all through dnspython, as a change does.
+                log.warning(
+                    "hosted zone %s: packed one record set at a time: %s", self.zone_id, exc
+                )
+                counts = [0] * len(keys)
+        else:
+            counts = [0] * len(keys)
+        plain = iter(packed or ())
+        for key, count in zip(keys, counts, strict=True):
+            if count:
+                self.unhandled.pop(key, None)
+                self.packed[key] = next(plain)
+            else:
+                self._pack(key, record_sets[key])
 
     def _pack(self, key: RecordSetKey, rrset: ResourceRecordSet) -> None:
         packed = pack_record_set(rrset)

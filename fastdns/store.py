@@ -369,7 +369,7 @@ class Store:
             for (data,) in self.db.execute(
                 "SELECT data FROM record_sets WHERE zone_id=?", (zone_id,)
             ):
-                rrset = ResourceRecordSet.from_api(json.loads(data))
+                rrset = ResourceRecordSet.from_store(json.loads(data))
                 cached[rrset.key] = rrset
             self._record_sets[zone_id] = cached
             self._edits_restart(zone_id)

@@ -232,3 +232,76 @@ def test_server_serves_changes_deletes_and_updates(tmp_path):
         assert response.rcode() == dns.rcode.NXDOMAIN and not response.answer
         assert _ask(port, f"h8.{ORIGIN}").answer[0][0].to_text() == "10.0.0.8"
         assert "compiled through the model" not in api.dns.stderr_text()
+
+
+# Route 53 values of every type the native compiler takes, with the escapes and quoting a
+# master file and dnspython might read differently.
+PLAIN_RECORD_SETS = [
+    ("cols.test.", "SOA", ["ns1.cols.test. hostmaster.cols.test. 7 7200 900 1209600 86400"]),
+    ("cols.test.", "NS", ["ns1.cols.test.", "ns2.example.net"]),
+    ("ns1.cols.test.", "A", ["192.0.2.1", "192.0.2.2"]),
+    ("ns1.cols.test.", "AAAA", ["2001:db8::1"]),
+    ("*.w.cols.test.", "A", ["198.51.100.7"]),
+    ("weird\\040name.cols.test.", "TXT", ['"spaced owner"']),
+    ("Upper.Cols.Test.", "CNAME", ["target.example.com"]),
+    ("mail.cols.test.", "MX", ["10 mx1.example.com", "20 mx2.example.com."]),
+    ("txt.cols.test.", "TXT", ['"hello world"', '"a;b" "c\\"d"', '"\\065bc" "\\\\"', "unquoted"]),
+    ("txt.cols.test.", "SPF", ['"v=spf1 -all"']),
+    ("_sip._tcp.cols.test.", "SRV", ["10 5 5060 sip.example.com."]),
+    ("caa.cols.test.", "CAA", ['0 issue "letsencrypt.org"', '128 iodef "mailto:a@b.test"']),
+    ("naptr.cols.test.", "NAPTR", ['100 10 "U" "E2U+sip" "!^.*$!sip:info@example.com!" .']),
+    ("ds.cols.test.", "DS", ["12345 13 2 " + "ab" * 32]),
+    ("ds.cols.test.", "NS", ["ns.ds.example."]),
+    ("ssh.cols.test.", "SSHFP", ["1 1 " + "cd" * 20]),
+    ("_443._tcp.tls.cols.test.", "TLSA", ["3 1 1 " + "ef" * 32]),
+    ("svc.cols.test.", "SVCB", ["1 svc.example.com. alpn=h2,h3 port=8443"]),
+    ("svc.cols.test.", "HTTPS", ['1 . alpn="h2" ipv4hint=192.0.2.1,192.0.2.2']),
+    ("ptr.cols.test.", "PTR", ["host.example.com."]),
+]
+
+
+def test_record_sets_packed_from_their_text_are_packed_as_one_by_one():
+    from fastdns._zcompile import pack_scanned
+    from fastdns._zscanner import scan_zone_text
+    from fastdns.hostedcolumns import master_file_text, pack_record_set
+
+    plain = [rrset(name, rtype, *values) for name, rtype, values in PLAIN_RECORD_SETS]
+    weighted = ResourceRecordSet.from_api(
+        {"Name": "w.cols.test.", "Type": "A", "TTL": 60, "SetIdentifier": "one", "Weight": 1,
+         "ResourceRecords": [{"Value": "192.0.2.9"}]}
+    )  # fmt: skip
+    alias = ResourceRecordSet.from_api(
+        {"Name": "alias.cols.test.", "Type": "A",
+         "AliasTarget": {"HostedZoneId": "Z1", "DNSName": "ns1.cols.test.",
+                         "EvaluateTargetHealth": False}}
+    )  # fmt: skip
+    rrsets = [*plain[:3], weighted, *plain[3:], alias]
+    text, counts = master_file_text(rrsets)
+    assert counts[3] == 0 and counts[-1] == 0  # a routing-policy member and an alias: not plain
+    assert [n for n in counts if n] == [len(r.rdatas) for r in plain]
+    packed = pack_scanned(scan_zone_text(text, "hosted zone Z", "."), [n for n in counts if n])
+    # As a restarted server packs them one by one: the store's name text, lower case.
+    assert packed == [pack_record_set(ResourceRecordSet.from_store(r.data)) for r in plain]
+
+
+def test_text_of_records_takes_no_directives():
+    from fastdns._zscanner import ZoneScanError, scan_zone_text
+
+    with pytest.raises(ZoneScanError, match=r"^hosted zone Z:2: no directives"):
+        scan_zone_text(b"a.test. 1 IN A 192.0.2.1\n$INCLUDE /etc/passwd\n", "hosted zone Z", ".")
+
+
+def test_a_large_zone_loaded_from_the_store_compiles_as_the_reference(tmp_path):
+    # Enough record sets to be packed from their text (hostedcolumns._PACK_AS_TEXT), read
+    # back by a new Store as a restarted server reads them.
+    record_sets = [rrset(name, rtype, *values) for name, rtype, values in PLAIN_RECORD_SETS]
+    record_sets += [
+        rrset(f"h{i}.cols.test.", "A", f"10.0.{i // 250}.{i % 250}") for i in range(300)
+    ]
+    store = Store(tmp_path / "state.db")
+    hosted, _ = store.create_hosted_zone(ORIGIN, "ref", None, ("ns1.x.test.",), record_sets)
+    store.close()
+    store = Store(tmp_path / "state.db")
+    result = served(store, hosted.id)
+    assert isinstance(result.zone, HostedZoneModel)  # the native path
+    assert result.image == reference_image(store, hosted.id, ORIGIN)

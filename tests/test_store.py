@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import dns.name
@@ -368,3 +369,20 @@ def test_a_new_delegation_over_existing_data_is_refused(store, zone):
         store.change_record_sets(
             zone.id, batch(rr("CREATE", "a.b.cut.example.test", "MX", "1 m.")), None
         )
+
+
+def test_record_sets_read_back_parse_their_values_when_first_used(tmp_path):
+    from fastdns.route53.recordset import ResourceRecordSet
+
+    written = ResourceRecordSet.from_api(
+        {"Name": "Www.Lazy.Test", "Type": "MX", "TTL": 60,
+         "ResourceRecords": [{"Value": "10 mx1.example.com"}, {"Value": "20 mx2.example.com."}]}
+    )  # fmt: skip
+    read = ResourceRecordSet.from_store(json.loads(json.dumps(written.data)))
+    assert "rdatas" not in vars(read) and "name" not in vars(read)  # not parsed yet
+    assert read.key == written.key and read.ttl == 60
+    assert read.rdatas == written.rdatas and [r.preference for r in read.rdatas] == [10, 20]
+    assert read.name == dns.name.from_text("www.lazy.test.")
+    assert read == written and read == ResourceRecordSet.from_store(written.data)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        read.nope  # noqa: B018

@@ -123,6 +123,31 @@ class ResourceRecordSet:
             raise InvalidInput("Invalid request: ResourceRecordSet must be a structure")
         return _Parser(raw).parse()
 
+    @classmethod
+    def from_store(cls, data: dict) -> ResourceRecordSet:
+        """A record set as the store keeps it: ``data`` is a normalized dict that ``from_api``
+        checked when it was written, so it is not checked again, and ``name`` and ``rdatas``
+        are parsed when first read. Loading a hosted zone of a million record sets then costs
+        the JSON, not a dnspython parse of every value (issue 8); most of them are only ever
+        packed for the native compiler (fastdns.hostedcolumns), which reads their text."""
+        rrset = object.__new__(cls)
+        object.__setattr__(rrset, "type", data["Type"])
+        object.__setattr__(rrset, "data", data)
+        return rrset
+
+    def __getattr__(self, field: str):
+        # Only for a record set from_store made, on the first read of a field it left out.
+        if field == "name":
+            value = name_from_text(self.data["Name"])
+        elif field == "rdatas":
+            records = self.data.get("ResourceRecords")
+            values = [record["Value"] for record in records] if records else []
+            value = parse_values(self.type, values) if values else ()
+        else:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {field!r}")
+        object.__setattr__(self, field, value)
+        return value
+
     def to_api(self) -> dict:
         """The API dict (a copy), as ListResourceRecordSets returns it."""
         data = dict(self.data)
