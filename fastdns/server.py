@@ -25,6 +25,8 @@ from fastdns.zonefile import ZONE_FILE_SUFFIX, origin_from_file_name
 
 log = logging.getLogger("fastdns")
 
+ZONE_LINES_MAX = 100  # zones loaded with a log line each at info level; beyond, a summary
+
 
 class StartupError(Exception):
     """The server cannot start; the message says why (printed as is by the CLI)."""
@@ -163,25 +165,37 @@ def zone_images(zones: Mapping[dns.name.Name, ServedZone]) -> list[bytes]:
 
 
 def log_load(load: ZoneLoad) -> None:
-    """Log a load's errors and what each zone is now served from."""
+    """Log a load's errors and what each zone is now served from: a line per zone up to
+    ``ZONE_LINES_MAX`` zones; beyond, those lines at debug level and one summary line (a
+    server of 100,000 zones would otherwise log 100,000 lines on every start and reload, which
+    takes seconds and buries the errors)."""
     for error in load.errors:
         log.error("%s", error)
-    kept = {served.origin for served in load.kept}
-    for origin in sorted(load.zones):
-        served = load.zones[origin]
-        if origin in kept:
-            log.warning(
-                "zone %s: the new version failed, still serving serial %s",
-                origin,
-                served.serial,
-            )
-        else:
-            log.info(
-                "zone %s: serving %d record sets, serial %s",
-                origin,
-                served.record_sets,
-                served.serial,
-            )
+    for served in sorted(load.kept, key=lambda s: s.origin):
+        log.warning(
+            "zone %s: the new version failed, still serving serial %s",
+            served.origin,
+            served.serial,
+        )
+    many = len(load.zones) > ZONE_LINES_MAX
+    if not many or log.isEnabledFor(logging.DEBUG):
+        kept = {served.origin for served in load.kept}
+        say = log.debug if many else log.info
+        for origin in sorted(load.zones):
+            served = load.zones[origin]
+            if origin not in kept:
+                say(
+                    "zone %s: serving %d record sets, serial %s",
+                    origin,
+                    served.record_sets,
+                    served.serial,
+                )
+    if many:
+        log.info(
+            "serving %d zones, %d record sets (a line per zone at debug level)",
+            len(load.zones),
+            sum(served.record_sets for served in load.zones.values()),
+        )
     if not load.zones:
         log.warning("no zones to serve: every query will be refused")
 

@@ -14,6 +14,7 @@ disagreements, mixed case, and the validation mistakes the native checks must ca
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import dns.name
@@ -277,3 +278,33 @@ def test_a_load_started_ahead_gives_what_load_zones_gives(tmp_path, monkeypatch)
     monkeypatch.setattr("fastdns.server.load_zones", fails)
     with pytest.raises(PermissionError, match="no access"):
         ZoneLoadAhead(tmp_path).result()
+
+
+def test_a_large_load_logs_a_summary_and_each_zone_at_debug(caplog):
+    from fastdns.server import ZONE_LINES_MAX, ServedZone, ZoneLoad, log_load
+
+    def load(count: int) -> ZoneLoad:
+        zones = {}
+        for i in range(count):
+            origin = dns.name.from_text(f"z{i}.test.")
+            zones[origin] = ServedZone(origin, b"", 10, 7, f"z{i}.test.zone")
+        return ZoneLoad(zones, ["z.zone:3: a broken record"], [zones[origin]])
+
+    caplog.set_level(logging.INFO, logger="fastdns")
+    log_load(load(ZONE_LINES_MAX + 1))
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert infos == [f"serving {ZONE_LINES_MAX + 1} zones, {10 * (ZONE_LINES_MAX + 1)} record sets "
+                     "(a line per zone at debug level)"]  # fmt: skip
+    assert [r.levelname for r in caplog.records] == ["ERROR", "WARNING", "INFO"]
+
+    caplog.clear()
+    log_load(load(3))
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert ("INFO", "zone z0.test.: serving 10 record sets, serial 7") in lines
+    assert ("WARNING", "zone z2.test.: the new version failed, still serving serial 7") in lines
+    assert len(lines) == 4  # the error, z0, z1 and the kept z2
+
+    caplog.clear()
+    caplog.set_level(logging.DEBUG, logger="fastdns")
+    log_load(load(ZONE_LINES_MAX + 1))
+    assert sum(r.levelno == logging.DEBUG for r in caplog.records) == ZONE_LINES_MAX
