@@ -132,6 +132,25 @@ def name_key(name: dns.name.Name) -> tuple[bytes, ...]:
     return tuple(map(bytes.lower, name.labels))
 
 
+def canonical_key(name: dns.name.Name) -> tuple[bytes, ...]:
+    """A sort key that orders names canonically (RFC 4034 §6.1, dnspython's ``<``): the
+    lower-cased labels from the root down, compared octet by octet."""
+    return tuple(map(bytes.lower, reversed(name.labels)))
+
+
+def wire_key(wire: bytes) -> tuple[bytes, ...]:
+    """:func:`name_key` of a name given in uncompressed wire format: no ``dns.name.Name`` made
+    (a catalog of 100,000 zones keys every apex on every snapshot)."""
+    labels = []
+    at = 0
+    while True:
+        length = wire[at]
+        labels.append(wire[at + 1 : at + 1 + length].lower())
+        if length == 0:
+            return tuple(labels)
+        at += 1 + length
+
+
 class TrieBuilder:
     """Collects names into a label trie; ``layout`` numbers nodes breadth-first.
 
@@ -377,11 +396,12 @@ def _pack_groups(groups: Sequence, blob: bytearray) -> bytes:
     return bytes(out)
 
 
-def build_index(apexes: list[dns.name.Name]) -> bytes:
-    """An image whose trie holds only zone apexes; node.default_template = zone number."""
+def build_index(apexes: list[bytes]) -> bytes:
+    """An image whose trie holds only zone apexes (each in uncompressed wire format);
+    node.default_template = zone number."""
     trie = TrieBuilder(dns.name.root)
     for number, apex in enumerate(apexes):
-        idx = trie.add(apex)
+        idx = trie.add_key(wire_key(apex))
         trie.nodes[idx].flags |= NODE_APEX
         trie.nodes[idx].default_template = number
     nodes = trie.layout()

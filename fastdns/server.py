@@ -3,7 +3,7 @@
 ``load_zones`` reads and compiles every ``<origin>.zone`` of the zone directory (natively from
 the scanner's columns where it can, fastdns.nativezone); on a reload it keeps the previous
 version of a zone whose new file is broken. The supervisor
-(``fastdns.supervisor``) runs it at start and on SIGHUP and writes ``zone_images`` into a
+(``fastdns.supervisor``) runs it at start and on SIGHUP and writes the images into a
 snapshot for the workers.
 """
 
@@ -13,11 +13,13 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import dns.name
 
 from fastdns.compile import compile_zone
+from fastdns.image import canonical_key
 from fastdns.model import Zone, ZoneError, ZoneLoadError
 from fastdns.nativezone import compile_zone_file
 from fastdns.zonedir import zone_files
@@ -55,6 +57,12 @@ class ServedZone:
     resign_at: float | None = None
     # Signed zones: the signer of this compile, whose signatures zone transfers send.
     signer: object = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def log_name(self) -> str:
+        """What the query log calls the zone (the snapshot's name list): its hosted zone ID,
+        or its origin. Made once per zone, not once per zone and snapshot."""
+        return self.hosted_zone_id or self.origin.to_text()
 
 
 @dataclass
@@ -159,9 +167,11 @@ class ZoneLoadAhead:
         return self._result
 
 
-def zone_images(zones: Mapping[dns.name.Name, ServedZone]) -> list[bytes]:
-    """The images of ``zones`` in canonical origin order (a catalog's order, reproducibly)."""
-    return [zones[origin].image for origin in sorted(zones)]
+def catalog_order(zones: Mapping[dns.name.Name, ServedZone]) -> list[ServedZone]:
+    """``zones`` in canonical origin order (RFC 4034 §6.1; a catalog's order, reproducibly),
+    sorted by key rather than by ``dns.name.Name`` comparisons, which cost a second for
+    100,000 zones."""
+    return [zones[origin] for origin in sorted(zones, key=canonical_key)]
 
 
 def log_load(load: ZoneLoad) -> None:
@@ -205,8 +215,8 @@ __all__ = [
     "StartupError",
     "ZoneLoad",
     "ZoneLoadAhead",
+    "catalog_order",
     "load_zones",
     "log_load",
-    "zone_images",
     "zone_summary",
 ]

@@ -58,10 +58,10 @@ from fastdns.server import (
     ServedZone,
     StartupError,
     ZoneLoadAhead,
+    catalog_order,
     compile_served_zone,
     load_zones,
     log_load,
-    zone_images,
 )
 from fastdns.snapshot import (
     MAX_SEGMENTS,
@@ -207,9 +207,9 @@ def build_snapshot(
     snapshot and check it the way a worker will read it (mapped, every image validated by a
     ``Catalog``), so a bad one is never sent. Large images travel as segments (see
     fastdns.snapshot); one that an earlier snapshot had keeps its segment."""
-    ordered = [zones[origin] for origin in sorted(zones)]
-    names = [z.hosted_zone_id or z.origin.to_text() for z in ordered]
-    images = _segments.take(zone_images(zones))
+    ordered = catalog_order(zones)
+    names = [z.log_name for z in ordered]
+    images = _segments.take([z.image for z in ordered])
     segments = tuple(snapshot_segments(images))
     fd = -1
     try:

@@ -251,3 +251,35 @@ def test_origin_property_and_names_outside() -> None:
         image.lookup(b"\x00")  # the root is above the apex
     with pytest.raises(ValueError):
         image.lookup(b"\x03www\xc0\x0c")  # not a plain wire name
+
+
+@pytest.mark.parametrize(
+    "text", [".", "Example.COM.", "a.b.c.d.e.", "\\042.w.test.", "x\\255\\000y.test.", "Z."]
+)
+def test_wire_key_is_the_name_key_of_the_wire_name(text) -> None:
+    from fastdns.image import name_key, wire_key
+
+    name = dns.name.from_text(text)
+    assert wire_key(name.to_wire()) == name_key(name)
+
+
+def test_a_catalog_refuses_two_zones_whose_origins_differ_only_in_case() -> None:
+    one = compile_zone(build_zone(dns.name.from_text("case.test."), [], set()))
+    other = compile_zone(build_zone(dns.name.from_text("CASE.Test."), [], set()))
+    with pytest.raises(ValueError, match="two zones with the same origin"):
+        _core.Catalog([one, other])
+    catalog = _core.Catalog([one, compile_zone(build_zone(EXAMPLE, [], set()))])
+    assert [zone.origin for zone in catalog.zones] == ["case.test.", EXAMPLE.to_text()]
+
+
+def test_canonical_key_sorts_as_dnspython_compares() -> None:
+    from fastdns.image import canonical_key
+
+    rng = random.Random(5)
+    alphabet = [b"a", b"B", b"z", b"-", b"0", b"*", b"\x00", b"\xff", b"Aa", b"ab", b""]
+    names = [dns.name.root]
+    for _ in range(400):
+        labels = [b"".join(rng.choices(alphabet, k=rng.randint(1, 3))) or b"x"
+                  for _ in range(rng.randint(1, 4))]  # fmt: skip
+        names.append(dns.name.Name([*labels, b""]))
+    assert sorted(names, key=canonical_key) == sorted(names)
