@@ -101,6 +101,9 @@ class CompiledZoneFile:
     record_sets: int
     serial: int
     model: Zone
+    # Read from its one file, without $INCLUDE (fastdns.server.load_zones then knows from that
+    # file alone whether it changed).
+    single_file: bool = True
 
 
 def compile_zone_file(path: str, origin: dns.name.Name) -> CompiledZoneFile:
@@ -120,7 +123,7 @@ def compile_zone_file(path: str, origin: dns.name.Name) -> CompiledZoneFile:
         image = sealed_image(image)
         _, _, _, wire, file, line = scanned.record(soa_index)
         model = ZoneFileModel(origin, path, (wire, soa_ttl, file, line))
-        return CompiledZoneFile(image, record_sets, serial, model)
+        return CompiledZoneFile(image, record_sets, serial, model, len(scanned.files) == 1)
     log.debug("zone %s: compiled through the model: %s", origin, reason)
     return _reference(scanned, path, origin)
 
@@ -139,4 +142,10 @@ def _reference(scanned, path: str, origin: dns.name.Name) -> CompiledZoneFile:
         raise ZoneLoadError(errors)
     soa = zone.soa
     assert soa is not None  # validated
-    return CompiledZoneFile(compile_zone(zone), sum(1 for _ in zone), soa.rdatas[0].serial, zone)
+    return CompiledZoneFile(
+        compile_zone(zone),
+        sum(1 for _ in zone),
+        soa.rdatas[0].serial,
+        zone,
+        len(scanned.files) == 1,
+    )

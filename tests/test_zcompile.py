@@ -15,6 +15,8 @@ disagreements, mixed case, and the validation mistakes the native checks must ca
 from __future__ import annotations
 
 import logging
+import os
+import time
 from pathlib import Path
 
 import dns.name
@@ -308,3 +310,40 @@ def test_a_large_load_logs_a_summary_and_each_zone_at_debug(caplog):
     caplog.set_level(logging.DEBUG, logger="fastdns")
     log_load(load(ZONE_LINES_MAX + 1))
     assert sum(r.levelno == logging.DEBUG for r in caplog.records) == ZONE_LINES_MAX
+
+
+def test_a_reload_reads_only_the_files_that_changed(tmp_path, monkeypatch):
+    # Files written just now count as settled here; their changes below change their size
+    # or come after a pause, so the coarse file clock cannot hide them.
+    monkeypatch.setattr("fastdns.server.STAMP_SETTLE_NS", 0)
+    (tmp_path / "plain.test.zone").write_text(PLAIN)
+    other = PLAIN.replace("plain.test.", "other.test.")
+    (tmp_path / "other.test.zone").write_text(other)
+    (tmp_path / "inc.test.zone").write_text(
+        PLAIN.replace("plain.test.", "inc.test.") + f"$INCLUDE {tmp_path / 'part.inc'}\n"
+    )
+    (tmp_path / "part.inc").write_text("extra 300 A 192.0.2.77\n")
+    first = load_zones(tmp_path).zones
+    plain, other_origin, inc = (
+        dns.name.from_text(n) for n in ("plain.test.", "other.test.", "inc.test.")
+    )
+
+    (tmp_path / "other.test.zone").write_text(other.replace(" 7 7200", " 80 7200"))
+    (tmp_path / "part.inc").write_text("extra 300 A 192.0.2.78\n")
+    second = load_zones(tmp_path, first).zones
+    assert second[plain] is first[plain]  # unchanged: not read again
+    assert second[other_origin].serial == 80 and second[other_origin] is not first[other_origin]
+    # A zone with $INCLUDE is read again: its own file does not say whether a part changed.
+    assert second[inc] is not first[inc] and second[inc].image != first[inc].image
+
+    time.sleep(0.05)
+    os.utime(tmp_path / "plain.test.zone")  # the same bytes, a new change time: read again
+    third = load_zones(tmp_path, second).zones
+    assert third[plain] is not second[plain] and third[plain].image == second[plain].image
+    assert third[other_origin] is second[other_origin]
+
+    # A file changed within STAMP_SETTLE_NS is never taken as unchanged.
+    monkeypatch.setattr("fastdns.server.STAMP_SETTLE_NS", 60 * 10**9)
+    fresh = load_zones(tmp_path, third).zones
+    assert all(fresh[origin] is not third[origin] for origin in fresh)
+    assert load_zones(tmp_path, fresh).zones[plain] is not fresh[plain]
