@@ -161,11 +161,13 @@ def load_zones(
         )  # fmt: skip
     errors.sort(key=lambda e: (e.file, e.line, e.reason))
     result.errors = [str(e) for e in errors]
-    result.zones = dict(sorted(result.zones.items()))
-    if previous:
+    result.zones = dict(sorted(result.zones.items(), key=lambda item: canonical_key(item[0])))
+    failed = [o for o in previous or () if o not in result.zones]
+    if failed:
         on_disk = _origins_on_disk(zone_dir)
-        for origin, served in previous.items():
-            if origin not in result.zones and origin in on_disk:
+        for origin in failed:
+            if origin in on_disk:
+                served = previous[origin]  # type: ignore[index]
                 result.zones[origin] = served
                 result.kept.append(served)
     return result

@@ -45,17 +45,20 @@ def zone_files(
     origin, a second file for an origin, a directory that cannot be listed)."""
     directory = os.fspath(path)
     try:
-        entries = sorted(os.listdir(directory))
+        # scandir: the directory's entries say which are regular files (no stat for those).
+        with os.scandir(directory) as listing:
+            entries = sorted(
+                (entry.name, entry.path)
+                for entry in listing
+                if entry.name.endswith(ZONE_FILE_SUFFIX) and entry.is_file()
+            )
     except OSError as e:
         return [], [ZoneError(directory, 0, f"cannot read zone directory: {e.strerror}")]
 
     files: list[tuple[str, dns.name.Name]] = []
     errors: list[ZoneError] = []
     seen: dict[dns.name.Name, str] = {}
-    for entry in entries:
-        file = os.path.join(directory, entry)
-        if not entry.endswith(ZONE_FILE_SUFFIX) or not os.path.isfile(file):
-            continue
+    for _name, file in entries:
         try:
             origin = origin_from_file_name(file)
         except ZoneLoadError as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -61,9 +62,19 @@ def test_duplicate_origin_is_an_error_for_the_second_file():
 
 def test_result_does_not_depend_on_listing_order(monkeypatch):
     first = load_zone_dir(DATA / "dir")
-    real_listdir = os.listdir
-    monkeypatch.setattr(os, "listdir", lambda path: list(reversed(sorted(real_listdir(path)))))
+    real_scandir = os.scandir
+    listed = []
+
+    @contextlib.contextmanager
+    def reversed_scandir(path):
+        with real_scandir(path) as entries:
+            backwards = sorted(entries, key=lambda entry: entry.name, reverse=True)
+        listed.append([entry.name for entry in backwards])
+        yield iter(backwards)
+
+    monkeypatch.setattr(os, "scandir", reversed_scandir)
     second = load_zone_dir(DATA / "dir")
+    assert listed and listed[0] == sorted(listed[0], reverse=True) and len(listed[0]) > 1
     assert origins(first[0]) == origins(second[0])
     assert first[1] == second[1]
     dup = load_zone_dir(DATA / "dupdir")
