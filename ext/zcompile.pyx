@@ -1512,25 +1512,35 @@ def compile_columns(scanned, origin: bytes, image_buffer=None) -> tuple:
     that buffer is returned in its place (``fastdns.snapshot.image_buffer``: a large image goes
     straight into the memfd it will be served from, not through a copy)."""
     cdef Ctx c
+    memset(&c, 0, sizeof(Ctx))
+    point_at_columns(&c, scanned)
+    if c.count == 0:
+        return None, _REASONS[R_EMPTY], 0, -1, 0, 0
+    if c.count >= 0x7FFFFFFF:
+        return None, _REASONS[R_TOO_LARGE], 0, -1, 0, 0
+    return compile_ctx_image(&c, bytes(origin), image_buffer)
+
+
+cdef int point_at_columns(Ctx* c, scanned) except -1:
+    """Point ``c``'s input columns at those of ``scanned`` (a ``ScannedZone``, which owns
+    them: it must outlive their use)."""
     cdef const uint64_t[::1] owner_offsets = scanned.owner_offsets
     cdef const uint8_t[::1] owner_data = scanned.owner_data
     cdef const uint16_t[::1] types = scanned.types
     cdef const uint32_t[::1] ttls = scanned.ttls
-    cdef const uint64_t[::1] rdata_offsets = scanned.rdata_offsets
+    cdef const uint64_t[::1] rdata_offsets = scanned.rdata_offsets  # count + 1 entries
     cdef const uint8_t[::1] rdata = scanned.rdata
-    if len(types) == 0:
-        return None, _REASONS[R_EMPTY], 0, -1, 0, 0
-    if len(types) >= 0x7FFFFFFF:
-        return None, _REASONS[R_TOO_LARGE], 0, -1, 0, 0
-    memset(&c, 0, sizeof(Ctx))
-    c.count = len(types)
+    cdef const uint8_t* nothing = b""
+    c.count = types.shape[0]
+    if c.count == 0:
+        return 0
     c.owner_offset = &owner_offsets[0]
     c.owner_data = &owner_data[0]
     c.rtype = &types[0]
     c.ttl = &ttls[0]
     c.rdata_offset = &rdata_offsets[0]
-    c.rdata = &rdata[0] if len(rdata) else <const uint8_t*> b""
-    return compile_ctx_image(&c, bytes(origin), image_buffer)
+    c.rdata = &rdata[0] if rdata.shape[0] else nothing
+    return 0
 
 
 def compile_packed(packed, origin: bytes, image_buffer=None) -> tuple:
@@ -1802,13 +1812,8 @@ def pack_scanned(scanned, counts) -> list:
     records of one set must share owner, type and TTL; ``ValueError`` if they do not or the
     counts do not add up. Used when fastdns.hostedcolumns packs a whole hosted zone at once,
     from text the scanner read instead of a dnspython parse of every value."""
-    cdef const uint64_t[::1] owner_offsets = scanned.owner_offsets
-    cdef const uint8_t[::1] owner_data = scanned.owner_data
-    cdef const uint16_t[::1] types = scanned.types
-    cdef const uint32_t[::1] ttls = scanned.ttls
-    cdef const uint64_t[::1] rdata_offsets = scanned.rdata_offsets
-    cdef const uint8_t[::1] rdata = scanned.rdata
-    cdef Py_ssize_t total = len(types)
+    cdef Ctx c
+    cdef Py_ssize_t total
     cdef Py_ssize_t at = 0, first, k, n
     cdef size_t size, owner_len, rdlen
     cdef const uint8_t* owner
@@ -1816,37 +1821,40 @@ def pack_scanned(scanned, counts) -> list:
     cdef bytes part
     cdef uint16_t u16
     cdef list result = []
+    memset(&c, 0, sizeof(Ctx))
+    point_at_columns(&c, scanned)
+    total = c.count
     for count in counts:
         n = count
         if n <= 0 or n > 0xFFFF or at + n > total:
             raise ValueError(f"pack_scanned: {count} records from record {at} of {total}")
         first = at
-        owner = &owner_data[owner_offsets[first]]
+        owner = c.owner_data + c.owner_offset[first]
         owner_len = name_length(owner)
         size = 1 + owner_len + 8
         for k in range(first, first + n):
-            if (types[k] != types[first] or ttls[k] != ttls[first]
-                    or (owner_offsets[k] != owner_offsets[first]
-                        and not name_equal_exact(&owner_data[owner_offsets[k]], owner,
+            if (c.rtype[k] != c.rtype[first] or c.ttl[k] != c.ttl[first]
+                    or (c.owner_offset[k] != c.owner_offset[first]
+                        and not name_equal_exact(c.owner_data + c.owner_offset[k], owner,
                                                  owner_len))):
                 raise ValueError(f"pack_scanned: record {k} is not of the set at record {first}")
-            size += 2 + rdata_offsets[k + 1] - rdata_offsets[k]
+            size += 2 + c.rdata_offset[k + 1] - c.rdata_offset[k]
         part = PyBytes_FromStringAndSize(NULL, size)
         out = <uint8_t*> PyBytes_AS_STRING(part)
         out[0] = <uint8_t> owner_len
         memcpy(out + 1, owner, owner_len)
         out += 1 + owner_len
-        memcpy(out, &types[first], 2)
-        memcpy(out + 2, &ttls[first], 4)
+        memcpy(out, &c.rtype[first], 2)
+        memcpy(out + 2, &c.ttl[first], 4)
         u16 = <uint16_t> n
         memcpy(out + 6, &u16, 2)
         out += 8
         for k in range(first, first + n):
-            rdlen = rdata_offsets[k + 1] - rdata_offsets[k]
+            rdlen = c.rdata_offset[k + 1] - c.rdata_offset[k]
             u16 = <uint16_t> rdlen
             memcpy(out, &u16, 2)
             if rdlen:
-                memcpy(out + 2, &rdata[rdata_offsets[k]], rdlen)
+                memcpy(out + 2, c.rdata + c.rdata_offset[k], rdlen)
             out += 2 + rdlen
         result.append(part)
         at += n
