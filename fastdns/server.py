@@ -61,9 +61,9 @@ class ServedZone:
     # Signed zones: the signer of this compile, whose signatures zone transfers send.
     signer: object = field(default=None, repr=False, compare=False)
 
-    # A zone file's (inode, size, mtime, ctime) when it was read, if it includes no other
-    # file: load_zones keeps this version while they stay the same.
-    file_stamp: tuple[int, int, int, int] | None = field(default=None, repr=False, compare=False)
+    # A zone file's (device, inode, size, mtime, ctime) when it was read, if it includes no
+    # other file: load_zones keeps this version while they stay the same.
+    file_stamp: tuple[int, ...] | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def log_name(self) -> str:
@@ -107,8 +107,8 @@ def _origins_on_disk(zone_dir: Path) -> set[dns.name.Name]:
     return origins
 
 
-def _file_stamp(path: str) -> tuple[int, int, int, int] | None:
-    """What says a file did not change: (inode, size, mtime, ctime); None for a file changed
+def _file_stamp(path: str) -> tuple[int, ...] | None:
+    """What says a file did not change: (device, inode, size, mtime, ctime); None for a file changed
     in the last ``STAMP_SETTLE_NS``. File times come from a coarse clock (a few ms), so two
     writes of the same size that close together could carry the same times: such a file is
     read again on the next reload, as git re-reads "racily clean" files."""
@@ -118,7 +118,7 @@ def _file_stamp(path: str) -> tuple[int, int, int, int] | None:
         return None
     if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < STAMP_SETTLE_NS:
         return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def load_zones(
