@@ -117,11 +117,16 @@ class ResourceRecordSet:
         return mine == theirs and set(self.rdatas) == set(other.rdatas)
 
     @classmethod
-    def from_api(cls, raw: object) -> ResourceRecordSet:
-        """Check an API record set dict; ``InvalidInput`` says what is wrong with it."""
+    def from_api(
+        cls, raw: object, parsed: tuple[dns.rdata.Rdata, ...] | None = None
+    ) -> ResourceRecordSet:
+        """Check an API record set dict; ``InvalidInput`` says what is wrong with it.
+        ``parsed``: its values already parsed, when the values of ``raw`` are their
+        ``to_text()`` (a zone file's record set, ``fastdns zone import``): every check is made
+        but the values are not parsed a second time."""
         if not isinstance(raw, dict):
             raise InvalidInput("Invalid request: ResourceRecordSet must be a structure")
-        return _Parser(raw).parse()
+        return _Parser(raw, parsed).parse()
 
     @classmethod
     def from_store(cls, data: dict) -> ResourceRecordSet:
@@ -186,8 +191,9 @@ def parse_values(rtype: str, values: list[str]) -> tuple[dns.rdata.Rdata, ...]:
 class _Parser:
     """Checks one record set dict field by field, building the normalized dict."""
 
-    def __init__(self, raw: dict):
+    def __init__(self, raw: dict, parsed: tuple[dns.rdata.Rdata, ...] | None = None):
         self.raw = raw
+        self.parsed = parsed
         self.out: dict = {}
 
     def where(self) -> str:
@@ -275,7 +281,7 @@ class _Parser:
                     f"{self.where()}"
                 )
             values.append(value.strip())
-        rdatas = parse_values(rtype, values)
+        rdatas = parse_values(rtype, values) if self.parsed is None else self.parsed
         if len(set(rdatas)) != len(rdatas):
             raise InvalidInput(
                 f"Invalid Resource Record: FATAL problem: DuplicateRecord encountered with "

@@ -105,7 +105,8 @@ def record_sets_from_zone(zone: Zone) -> tuple[list[ResourceRecordSet], list[str
             "TTL": model.ttl,
             "ResourceRecords": [{"Value": rdata.to_text()} for rdata in model.rdatas],
         }
-        record_sets.append(ResourceRecordSet.from_api(raw))
+        # The values are the rdatas' text: checked as the API checks them, not parsed again.
+        record_sets.append(ResourceRecordSet.from_api(raw, tuple(model.rdatas)))
     return record_sets, skipped
 
 
