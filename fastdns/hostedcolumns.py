@@ -44,15 +44,24 @@ _HEAD = struct.Struct("=HIH")  # type, TTL, record count (after the owner)
 _RDLEN = struct.Struct("=H")
 
 
-def pack_record_set(rrset: ResourceRecordSet) -> bytes | str:
-    """``rrset`` in ``compile_packed``'s layout, or why the native compiler cannot take it."""
+def not_plain(rrset: ResourceRecordSet) -> str | None:
+    """Why the native compiler cannot take ``rrset``, or None when it can (plain RFC 1035
+    data: no routing policy, no alias, a type it compiles)."""
     if rrset.set_identifier is not None or rrset.policy is not None:
         return f"{rrset.describe()}: a routing policy"
     if rrset.alias_target is not None:
         return f"{rrset.describe()}: an alias"
-    rtype = dns.rdatatype.from_text(rrset.type)
-    if rtype not in NATIVE_TYPES:
+    if _native_type(rrset.type) is None:
         return f"{rrset.describe()}: type {rrset.type} is not compiled natively"
+    return None
+
+
+def pack_record_set(rrset: ResourceRecordSet) -> bytes | str:
+    """``rrset`` in ``compile_packed``'s layout, or why the native compiler cannot take it."""
+    reason = not_plain(rrset)
+    if reason is not None:
+        return reason
+    rtype = _native_type(rrset.type)
     owner = rrset.name.to_wire()
     parts = [bytes((len(owner),)), owner, _HEAD.pack(rtype, rrset.ttl or 0, len(rrset.rdatas))]
     for rdata in rrset.rdatas:
@@ -69,10 +78,9 @@ _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
 def master_file_text(rrsets: Iterable[ResourceRecordSet]) -> tuple[bytes, list[int]] | None:
-    """``(text, counts)``: the plain record sets of ``rrsets`` (no routing policy, no alias, a
-    type the native compiler takes) as master-file records, one line per value, and for each
-    record set how many lines it has (0: not plain, to be packed by ``pack_record_set``). None
-    when none is plain.
+    """``(text, counts)``: the plain record sets of ``rrsets`` (see :func:`not_plain`) as
+    master-file records, one line per value, and for each record set how many lines it has
+    (0: not plain, left to ``pack_record_set``, which says why). None when none is plain.
 
     Names in values are absolute with or without the final dot (Route 53), as in a master file
     with the root as origin. Owners are the store's name text with its octal escapes
@@ -82,12 +90,7 @@ def master_file_text(rrsets: Iterable[ResourceRecordSet]) -> tuple[bytes, list[i
     for rrset in rrsets:
         data = rrset.data
         records = data.get("ResourceRecords")
-        if (
-            not records
-            or "SetIdentifier" in data
-            or "AliasTarget" in data
-            or _native_type(rrset.type) is None
-        ):
+        if not records or not_plain(rrset) is not None:
             counts.append(0)
             continue
         owner = data["Name"]

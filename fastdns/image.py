@@ -135,7 +135,7 @@ def name_key(name: dns.name.Name) -> tuple[bytes, ...]:
 def canonical_key(name: dns.name.Name) -> tuple[bytes, ...]:
     """A sort key that orders names canonically (RFC 4034 §6.1, dnspython's ``<``): the
     lower-cased labels from the root down, compared octet by octet."""
-    return tuple(map(bytes.lower, reversed(name.labels)))
+    return name_key(name)[::-1]
 
 
 def wire_key(wire: bytes) -> tuple[bytes, ...]:

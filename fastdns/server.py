@@ -25,7 +25,6 @@ from fastdns.image import canonical_key
 from fastdns.model import Zone, ZoneError, ZoneLoadError
 from fastdns.nativezone import compile_zone_file
 from fastdns.zonedir import zone_files
-from fastdns.zonefile import ZONE_FILE_SUFFIX, origin_from_file_name
 
 log = logging.getLogger("fastdns")
 
@@ -94,19 +93,6 @@ def compile_served_zone(zone: Zone) -> ServedZone:
     return ServedZone(zone.origin, compile_zone(zone), record_sets, serial, zone.source, zone=zone)
 
 
-def _origins_on_disk(zone_dir: Path) -> set[dns.name.Name]:
-    """The origins the ``<origin>.zone`` files of ``zone_dir`` name (files that still exist)."""
-    origins = set()
-    for path in zone_dir.glob("*" + ZONE_FILE_SUFFIX):
-        try:
-            origin = origin_from_file_name(path)
-        except ZoneLoadError:
-            continue
-        if origin is not None and path.is_file():
-            origins.add(origin)
-    return origins
-
-
 def _file_stamp(path: str) -> tuple[int, ...] | None:
     """What says a file did not change: (device, inode, size, mtime, ctime); None for a file changed
     in the last ``STAMP_SETTLE_NS``. File times come from a coarse clock (a few ms), so two
@@ -162,12 +148,10 @@ def load_zones(
     errors.sort(key=lambda e: (e.file, e.line, e.reason))
     result.errors = [str(e) for e in errors]
     result.zones = dict(sorted(result.zones.items(), key=lambda item: canonical_key(item[0])))
-    failed = [o for o in previous or () if o not in result.zones]
-    if failed:
-        on_disk = _origins_on_disk(zone_dir)
-        for origin in failed:
-            if origin in on_disk:
-                served = previous[origin]  # type: ignore[index]
+    if previous:
+        on_disk = {origin for _file, origin in files}  # the failed zones' files among them
+        for origin, served in previous.items():
+            if origin not in result.zones and origin in on_disk:
                 result.zones[origin] = served
                 result.kept.append(served)
     return result
