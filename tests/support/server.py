@@ -14,6 +14,7 @@ import itertools
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,8 +28,6 @@ import dns.name
 import dns.rdatatype
 
 from fastdns.bench.servers import free_port
-
-from .client import exchange_raw
 
 __all__ = [
     "FastdnsHandle",
@@ -175,14 +174,53 @@ def _probe_name(zone_dir: Path | None) -> dns.name.Name:
     return dns.name.root
 
 
-def _answers(host: str, port: int, qname: dns.name.Name) -> bool:
-    """True when the server sends any response (even REFUSED) to a SOA query over UDP."""
-    msg = dns.message.make_query(qname, dns.rdatatype.SOA)
-    try:
-        wire = exchange_raw(host, port, msg.to_wire(), timeout=0.2)
-    except OSError:
-        return False
-    return wire is not None and len(wire) >= 2 and wire[:2] == msg.to_wire()[:2]
+PROBE_TIMEOUT = 0.2  # how long one readiness probe waits before sending another
+LATE_PROBE_DEADLINE = 5.0  # how long answers to earlier, timed-out probes are waited for
+
+
+class _ReadinessProbe:
+    """SOA queries over UDP, a fresh socket each, until one is answered (any rcode).
+
+    A worker busy at startup can answer a probe after it timed out. Such an answer would be
+    counted in the server's metrics after the test's first look at them, so the sockets of
+    timed-out probes are kept and ``drain`` waits for their answers before the server is handed
+    to the test."""
+
+    def __init__(self, host: str, port: int, qname: dns.name.Name) -> None:
+        self.address = (host, port)
+        self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.qname = qname
+        self.pending: list[socket.socket] = []
+
+    def answered(self) -> bool:
+        wire = dns.message.make_query(self.qname, dns.rdatatype.SOA).to_wire()
+        sock = socket.socket(self.family, socket.SOCK_DGRAM)
+        try:
+            sock.connect(self.address)  # only the server's datagrams reach this socket
+            sock.send(wire)
+            sock.settimeout(PROBE_TIMEOUT)
+            response = sock.recv(65535)
+        except TimeoutError:
+            self.pending.append(sock)  # sent, not answered yet: maybe later
+            return False
+        except OSError:  # e.g. ICMP port unreachable: nothing listens, no answer will come
+            sock.close()
+            return False
+        sock.close()
+        return response[:2] == wire[:2]
+
+    def drain(self) -> None:
+        deadline = time.monotonic() + LATE_PROBE_DEADLINE
+        for sock in self.pending:
+            with contextlib.suppress(OSError):  # timed out or refused: nothing more to wait for
+                sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                sock.recv(65535)
+        self.close()
+
+    def close(self) -> None:
+        for sock in self.pending:
+            sock.close()
+        self.pending.clear()
 
 
 @contextlib.contextmanager
@@ -277,24 +315,30 @@ def _wait_until_answering(
     handle: FastdnsHandle, qname: dns.name.Name, args: list[str], ready_line: bool
 ) -> None:
     """Until the supervisor has logged that every worker is ready (when its log level shows
-    it: ``ready_line``) and the server answers a query."""
+    it: ``ready_line``) and the server answers a query (and has answered every earlier probe
+    it is going to answer)."""
     deadline = time.monotonic() + STARTUP_DEADLINE
-    while True:
-        if handle.proc.poll() is not None:
-            raise FastdnsStartError(
-                f"fastdns exited with status {handle.proc.returncode} during startup\n"
-                f"command: {' '.join(args)}\n--- stderr ---\n{handle.stderr_text()}"
-            )
-        ready = not ready_line or READY in handle.stderr_text()
-        if ready and _answers(handle.host, handle.port, qname):
-            return
-        if time.monotonic() > deadline:
-            raise FastdnsStartError(
-                f"fastdns did not answer on {format_listen(handle.host, handle.port)} within "
-                f"{STARTUP_DEADLINE:.0f} s\ncommand: {' '.join(args)}\n"
-                f"--- stderr ---\n{handle.stderr_text()}"
-            )
-        time.sleep(0.05)
+    probe = _ReadinessProbe(handle.host, handle.port, qname)
+    try:
+        while True:
+            if handle.proc.poll() is not None:
+                raise FastdnsStartError(
+                    f"fastdns exited with status {handle.proc.returncode} during startup\n"
+                    f"command: {' '.join(args)}\n--- stderr ---\n{handle.stderr_text()}"
+                )
+            ready = not ready_line or READY in handle.stderr_text()
+            if ready and probe.answered():
+                probe.drain()
+                return
+            if time.monotonic() > deadline:
+                raise FastdnsStartError(
+                    f"fastdns did not answer on {format_listen(handle.host, handle.port)} "
+                    f"within {STARTUP_DEADLINE:.0f} s\ncommand: {' '.join(args)}\n"
+                    f"--- stderr ---\n{handle.stderr_text()}"
+                )
+            time.sleep(0.05)
+    finally:
+        probe.close()
 
 
 def _stop(proc: subprocess.Popen) -> tuple[int, bool]:
