@@ -7,6 +7,8 @@ import json
 import os
 import socket
 import struct
+import subprocess
+import sys
 import zlib
 
 import dns.message
@@ -29,7 +31,12 @@ from fastdns.bench.queries import (
     parse_mix,
     parse_query_lines,
 )
-from fastdns.bench.servers import ServerUnavailable, process_tree_cpu, running_server
+from fastdns.bench.servers import (
+    ServerUnavailable,
+    hold_to_cpus,
+    process_tree_cpu,
+    running_server,
+)
 from fastdns.cli import main
 
 QUERIES = [
@@ -326,6 +333,62 @@ def test_latency_plot_is_a_png():
 
 def test_process_tree_cpu_counts_this_process():
     assert process_tree_cpu(os.getpid()) > 0
+
+
+def thread_affinities(pid: int) -> dict[int, set[int]]:
+    return {int(t): os.sched_getaffinity(int(t)) for t in os.listdir(f"/proc/{pid}/task")}
+
+
+# A child whose second thread pins itself to the first CPU, as Knot pins its UDP workers.
+SELF_PINNING_CHILD = """
+import os, sys, threading
+ready = threading.Event()
+def worker():
+    os.sched_setaffinity(0, {int(sys.argv[1])})  # this thread only
+    ready.set()
+    threading.Event().wait()
+threading.Thread(target=worker, daemon=True).start()
+ready.wait()
+print("pinned", flush=True)
+sys.stdin.read()
+"""
+
+
+def two_cpus() -> tuple[int, int]:
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs to tell a self-pinned thread from the others")
+    return cpus[0], cpus[-1]
+
+
+def test_hold_to_cpus_moves_back_a_thread_that_pinned_itself():
+    first, last = two_cpus()
+    child = subprocess.Popen(
+        [sys.executable, "-c", SELF_PINNING_CHILD, str(first)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline() == "pinned\n"
+        assert {first} in thread_affinities(child.pid).values()
+        assert hold_to_cpus(child.pid, {last}) == len(thread_affinities(child.pid))
+        assert set(map(frozenset, thread_affinities(child.pid).values())) == {frozenset({last})}
+        assert hold_to_cpus(child.pid, {last}) == 0  # nothing left to move
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.knot
+def test_a_pinned_knot_answers_from_the_server_cpus():
+    # Knot pins UDP worker i to CPU i itself; a comparison under --pin must not let it answer
+    # from the load generator's CPU.
+    _first, last = two_cpus()
+    with running_server("knot", EXAMPLE_ZONES, cpus={last}) as server:
+        assert server.threads_moved >= 1
+        affinities = thread_affinities(server.proc.pid)
+        assert affinities and all(cpus == {last} for cpus in affinities.values())
 
 
 def test_missing_server_software_says_how_to_install(monkeypatch):

@@ -353,11 +353,16 @@ def _run(args: argparse.Namespace) -> int:
                         config=args.fastdns_config if kind == "fastdns" else None,
                     )
                 )
+                what = process.label
+                if process.threads_moved:
+                    # Said aloud: the server had chosen other CPUs (Knot pins its UDP workers).
+                    moved = process.threads_moved
+                    what += f", {moved} self-pinned thread(s) moved to the server CPUs"
                 for label in loads:
                     name = f"{kind} {label}".strip()
                     processes[name] = process
                     targets[name] = (process.host, process.port)
-                    servers.append(ServerRuns(name, process.label, process.address))
+                    servers.append(ServerRuns(name, what, process.address))
         if generator_cpus:
             os.sched_setaffinity(0, generator_cpus)
             stack.callback(os.sched_setaffinity, 0, old_affinity)

@@ -4,7 +4,8 @@
 ``zone_dir`` from ``kind`` ("fastdns", "knot" or "nsd") on ``127.0.0.1`` and a free port, waits
 until every zone answers SOA, yields a ``ServerProcess`` and stops the server on exit. ``workers``
 is fastdns's ``--workers``, Knot's ``udp-workers`` and NSD's ``server-count``; ``cpus`` pins the
-server (and every process and thread it starts) to those CPUs. ``ServerProcess.cpu_seconds()``
+server (and every process and thread it starts) to those CPUs, and once it serves puts back any
+thread that pinned itself elsewhere (``hold_to_cpus``). ``ServerProcess.cpu_seconds()``
 is the user + system CPU time of the server's whole process tree so far, read from /proc.
 
 Knot and NSD read the zone files in place and never write them: no journal, no database, no
@@ -42,6 +43,7 @@ __all__ = [
     "fastdns_supports_workers",
     "find_knotd",
     "free_port",
+    "hold_to_cpus",
     "knot_conf",
     "process_tree_cpu",
     "running_server",
@@ -75,6 +77,8 @@ class ServerProcess:
     port: int
     proc: subprocess.Popen
     log_path: Path
+    # Threads that had set their own CPU affinity and were put back on the server's CPUs.
+    threads_moved: int = 0
 
     @property
     def address(self) -> str:
@@ -120,11 +124,8 @@ def _proc_stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), ticks / CLOCK_TICKS
 
 
-def process_tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of ``pid`` and all its descendants, from /proc.
-
-    Children that exited and were reaped are still counted, in their parent's cutime/cstime.
-    """
+def _process_tree(pid: int) -> dict[int, float]:
+    """pid -> CPU seconds incl. reaped children, for ``pid`` and all its live descendants."""
     stats: dict[int, tuple[int, float]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -134,13 +135,40 @@ def process_tree_cpu(pid: int) -> float:
     children: dict[int, list[int]] = {}
     for child, (parent, _cpu) in stats.items():
         children.setdefault(parent, []).append(child)
-    total, todo = 0.0, [pid]
+    tree, todo = {}, [pid]
     while todo:
         current = todo.pop()
         if current in stats:
-            total += stats[current][1]
+            tree[current] = stats[current][1]
         todo.extend(children.get(current, ()))
-    return total
+    return tree
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and all its descendants, from /proc.
+
+    Children that exited and were reaped are still counted, in their parent's cutime/cstime.
+    """
+    return sum(_process_tree(pid).values())
+
+
+def hold_to_cpus(pid: int, cpus: set[int]) -> int:
+    """Put every thread of ``pid``'s process tree back on ``cpus``; the number that had left.
+
+    A server may set its threads' affinity itself, overriding the one it inherited: Knot pins
+    UDP worker *i* to CPU *i* mod the online CPUs, so with one UDP worker it answers from CPU 0,
+    the load generator's CPU under ``--pin``. It does so once, when it starts its workers.
+    """
+    moved = 0
+    for process in _process_tree(pid):
+        with contextlib.suppress(OSError):  # a process or thread that just ended
+            for task in os.listdir(f"/proc/{process}/task"):
+                tid = int(task)
+                with contextlib.suppress(OSError):
+                    if os.sched_getaffinity(tid) != cpus:
+                        os.sched_setaffinity(tid, cpus)
+                        moved += 1
+    return moved
 
 
 def fastdns_supports_workers() -> bool:
@@ -370,6 +398,8 @@ def running_server(
         server = ServerProcess(kind, label, host, port, proc, log_path)
         try:
             _wait_until_serving(server, probes, rundir)
+            if cpus:
+                server.threads_moved = hold_to_cpus(proc.pid, cpus)
             yield server
         finally:
             _stop(proc)
