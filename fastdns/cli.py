@@ -70,9 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--udp-receiver",
-        choices=("loop", "thread"),
-        help="how a worker serves UDP: the event loop (loop, the default) or a native receive "
-        "thread per socket (thread)",
+        choices=("thread", "loop"),  # fastdns.config.UDP_RECEIVERS
+        help="how a worker serves UDP: a native receive thread per socket (thread, the "
+        "default) or the event loop (loop)",
     )
     serve.add_argument(
         "--metrics-listen",

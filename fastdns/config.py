@@ -62,11 +62,12 @@ class ListenAddress:
         return f"{self.host}:{self.port}"
 
 
-# How each worker serves its UDP sockets (fastdns.transport): "loop", the event loop's reader
-# callback; "thread", a native receive thread per socket that answers without the event loop.
-# The first is the default: the thread has not measured cheaper per query on a shared 2-CPU
-# machine (bench/compare_udp_receivers.py), only a lower latency.
-UDP_RECEIVERS = ("loop", "thread")
+# How each worker serves its UDP sockets (fastdns.transport): "thread", a native receive thread
+# per socket that answers without the event loop; "loop", the event loop's reader callback.
+# The first is the default: at 50k qps it costs 4 % less CPU per query than the loop, with a
+# lower latency, and answers 3 % fewer queries at saturation (bench/compare_udp_receivers.py,
+# bench/compare_servers.py --max; 2026-12-06).
+UDP_RECEIVERS = ("thread", "loop")
 
 
 @dataclass(frozen=True)
