@@ -10,15 +10,20 @@ Run it on an otherwise idle machine, one benchmark at a time::
 
     python bench/compile_speed.py            # 10k and 100k names
     python bench/compile_speed.py --names 10000 --runs 9
+    python bench/compile_speed.py --packed 1000000   # the native compiler, as a change runs it
 
 It prints, per zone size, the median of ``--runs`` compiles (after one warm-up compile), the
-compiled names per second and the microseconds per name.
+compiled names per second and the microseconds per name. ``--packed N`` instead times
+``fastdns._zcompile.compile_packed`` (what a change to a hosted zone runs) on N A records, each
+compile with the scratch memory kept from the one before (ext/scratch.h) and each with it given
+back first, with their system time and page faults.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import resource
 import statistics
 import time
 
@@ -82,11 +87,51 @@ def time_compile(names: int, runs: int) -> float:
     return statistics.median(times)
 
 
+def time_packed(records: int, runs: int) -> None:
+    """compile_packed of ``records`` A records, ``runs`` times with the scratch memory kept and
+    ``runs`` times with it given back before each compile."""
+    from fastdns._zcompile import compile_packed, release_scratch
+    from fastdns._zscanner import scan_zone_text
+    from fastdns.snapshot import image_buffer
+
+    lines = ["@ 300 SOA ns1 h 1 7200 3600 1209600 300", "@ 300 NS ns1"]
+    lines += [f"h{i} 300 A 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}" for i in range(records)]
+    scanned = scan_zone_text(("\n".join(lines) + "\n").encode(), "packed.test", "packed.test.")
+    origin = dns.name.from_text("packed.test.").to_wire()
+    from fastdns._zcompile import pack_scanned
+
+    packed = pack_scanned(scanned, [1] * len(scanned.types))  # one record per record set
+    compile_packed(packed, origin, image_buffer)  # warm-up
+    for kept in (True, False):
+        rows = []
+        for _ in range(runs):
+            if not kept:
+                release_scratch()
+            before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+            image, reason, *_ = compile_packed(packed, origin, image_buffer)
+            wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            assert reason is None, reason
+            del image
+            system = after.ru_stime - before.ru_stime
+            rows.append((wall, system, after.ru_minflt - before.ru_minflt))
+        print(
+            f"{records} records, scratch {'kept' if kept else 'given back'}: median "
+            f"{statistics.median(r[0] for r in rows) * 1e3:.0f} ms (system "
+            f"{statistics.median(r[1] for r in rows) * 1e3:.0f} ms, "
+            f"{statistics.median(r[2] for r in rows):.0f} page faults) over {runs} compiles"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--names", type=int, action="append", help="zone size (repeatable)")
     parser.add_argument("--runs", type=int, default=5, help="timed compiles per size")
+    parser.add_argument("--packed", type=int, metavar="RECORDS", help="time compile_packed")
     args = parser.parse_args(argv)
+    if args.packed:
+        time_packed(args.packed, args.runs)
+        return
     for names in args.names or [10_000, 100_000]:
         median = time_compile(names, args.runs)
         print(

@@ -27,10 +27,27 @@ order the reference compiler fills it, so that templates get the same numbers.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport calloc, free, malloc, realloc
+
+# Every allocation of this module goes through ext/scratch.h, which keeps large freed blocks for
+# the next compile (a change to a large zone recompiles it) until release_scratch().
+cdef extern from "scratch.h" nogil:
+    void* malloc "scratch_malloc" (size_t n)
+    void* calloc "scratch_calloc" (size_t count, size_t size)
+    void* realloc "scratch_realloc" (void* p, size_t n)
+    void free "scratch_free" (void* p)
+    size_t scratch_release()
+    size_t scratch_kept()
 from libc.string cimport memcmp, memcpy, memset
 
-__all__ = ["NATIVE_TYPES", "compile_columns", "compile_packed", "pack_scanned", "same_bytes"]
+__all__ = [
+    "NATIVE_TYPES",
+    "compile_columns",
+    "compile_packed",
+    "kept_scratch",
+    "pack_scanned",
+    "release_scratch",
+    "same_bytes",
+]
 
 
 cdef extern from "stdlib.h" nogil:
@@ -1496,6 +1513,17 @@ _REASONS = {
     R_TOO_LARGE: "the image would exceed 4 GiB",
     R_EMPTY: "no records",
 }
+
+
+def release_scratch() -> int:
+    """Give back the memory kept from earlier compiles (see ext/scratch.h); the bytes given
+    back."""
+    return scratch_release()
+
+
+def kept_scratch() -> int:
+    """The bytes of memory kept from earlier compiles for the next one."""
+    return scratch_kept()
 
 
 def compile_columns(scanned, origin: bytes, image_buffer=None) -> tuple:

@@ -27,6 +27,12 @@ def compile_packed(
     """As ``compile_columns``, for record sets packed by ``fastdns.hostedcolumns``: a list of
     ``bytes``, each one or more packed record sets."""
 
+def release_scratch() -> int:
+    """Give back the memory kept from earlier compiles (ext/scratch.h); the bytes given back."""
+
+def kept_scratch() -> int:
+    """The bytes of memory kept from earlier compiles for the next one."""
+
 def same_bytes(a: Any, b: Any) -> bool:
     """Whether two buffers (bytes, mmaps) hold the same bytes (one memcmp)."""
 

@@ -347,3 +347,61 @@ def test_a_reload_reads_only_the_files_that_changed(tmp_path, monkeypatch):
     fresh = load_zones(tmp_path, third).zones
     assert all(fresh[origin] is not third[origin] for origin in fresh)
     assert load_zones(tmp_path, fresh).zones[plain] is not fresh[plain]
+
+
+def large_zone_text(hosts: int, step: int) -> str:
+    """A zone with arrays large enough for ext/scratch.h to keep (hosts with A, some MX and
+    CNAME); ``step`` varies the names and addresses."""
+    lines = ["$ORIGIN big.test.", "$TTL 300", "@ SOA ns1 h 1 7200 3600 1209600 300", "@ NS ns1"]
+    lines.append("ns1 A 192.0.2.1")
+    for i in range(hosts):
+        n = i * step
+        lines.append(f"h{n} A 10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}")
+        if i % 7 == 0:
+            lines.append(f"h{n} MX 10 h{(i + 1) * step}")
+        if i % 11 == 0:
+            lines.append(f"c{n} CNAME h{n}")
+    return "\n".join(lines) + "\n"
+
+
+FRESH_COMPILE = """
+import hashlib, sys
+import dns.name
+from fastdns._zcompile import compile_columns
+from fastdns._zscanner import scan_zone_file
+origin = dns.name.from_text("big.test.")
+image, reason, *_ = compile_columns(scan_zone_file(sys.argv[1], origin), origin.to_wire())
+print(hashlib.sha256(image).hexdigest())
+"""
+
+
+def test_memory_kept_from_a_compile_does_not_change_the_next_image(tmp_path):
+    # ext/scratch.h hands a compile the blocks an earlier compile freed, old contents and all:
+    # the image must be the one a fresh process (fresh, zeroed pages) compiles.
+    import hashlib
+    import subprocess
+    import sys
+
+    from fastdns._zcompile import kept_scratch, release_scratch
+
+    origin = dns.name.from_text("big.test.")
+    zone = tmp_path / "big.test.zone"
+    zone.write_text(large_zone_text(60_000, 3))
+    other = tmp_path / "other.zone"
+    other.write_text(large_zone_text(90_000, 7))
+    fresh = subprocess.run(
+        [sys.executable, "-c", FRESH_COMPILE, str(zone)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+    release_scratch()
+    assert kept_scratch() == 0
+    assert native(other, origin)[0] is not None
+    kept = kept_scratch()
+    assert kept > 0  # the large arrays were kept, not unmapped
+    image, reason = native(zone, origin)  # compiled in the other zone's used blocks
+    assert reason is None
+    assert hashlib.sha256(image).hexdigest() == fresh
+    still_kept = kept_scratch()
+    assert still_kept > 0
+    assert release_scratch() == still_kept  # given back, all of it
+    assert kept_scratch() == 0
