@@ -899,6 +899,9 @@ class Supervisor:
             if config.workers:
                 self._prestart_pool()
             self.load()
+            # The load is compiled: its scratch memory is not held (see SCRATCH_HOLD), and the
+            # workers that start next do not see it in the supervisor's footprint.
+            release_scratch()
             if config.metrics_listen is not None:
                 self.metrics = MetricsServer(config.metrics_listen, self.render_metrics)
                 try:
@@ -908,8 +911,6 @@ class Supervisor:
                         f"cannot serve metrics on {config.metrics_listen}: {exc.strerror or exc}"
                     ) from None
             served = await self._start_pool()
-            # The load is compiled: its scratch memory is not held (see SCRATCH_HOLD).
-            await loop.run_in_executor(None, release_scratch)
             for address in served:
                 log.info("listening on %s (UDP and TCP)", address)
             await self._mark_insync(self._startup_pending)
