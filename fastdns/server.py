@@ -43,7 +43,9 @@ class ServedZone:
     origin: dns.name.Name
     # Left out of repr: a signed zone's image holds its ZSK for online signing (issue 6).
     # bytes, or for a large zone compiled natively a fastdns.snapshot.SealedImage: the memfd
-    # it is served from, which reads like bytes.
+    # it is served from, which reads like bytes. Once the supervisor serves a zone whose image
+    # the snapshot holds as a copy, a read-only memoryview of that copy (see
+    # fastdns.supervisor._share_small_images).
     image: bytes = field(repr=False)
     record_sets: int
     serial: int | None

@@ -300,3 +300,40 @@ def test_a_large_image_is_compiled_into_the_memfd_it_is_served_from(tmp_path, im
     # A small zone's image stays bytes, copied into the snapshot itself.
     small = compile_zone_file(str(UNIT_ZONES / "unit.test.zone"), dns.name.from_text("unit.test."))
     assert type(small.image) is bytes
+
+
+def test_the_supervisor_keeps_small_images_only_in_the_snapshot(tmp_path):
+    # fastdns.supervisor.build_snapshot: a served zone's image the snapshot holds as a copy is
+    # that copy afterwards (one copy per image in the supervisor, shared with the workers), and
+    # the next snapshot moves every zone on to its own copy, so an old mapping is not kept.
+    import gc
+    import weakref
+
+    from fastdns.server import load_zones
+    from fastdns.supervisor import build_snapshot
+
+    for i in range(3):
+        text = (UNIT_ZONES / "unit.test.zone").read_text().replace("unit.test.", f"z{i}.test.")
+        (tmp_path / f"z{i}.test.zone").write_text(text)
+    zones = load_zones(tmp_path).zones
+    before = {origin: bytes(zone.image) for origin, zone in zones.items()}
+    assert all(type(zone.image) is bytes for zone in zones.values())
+
+    first = build_snapshot(zones, 1, 1232)
+    views = [zone.image for zone in zones.values()]
+    assert all(type(view) is memoryview and view.readonly for view in views)
+    assert {origin: bytes(zone.image) for origin, zone in zones.items()} == before
+    old_mapping = weakref.ref(views[0].obj)
+    assert first.checked == ()  # no segments: the checking catalog is not kept
+    wire = make_query("www.z1.test.", "A", want_id=9).to_wire()
+    answer = _core.Catalog(list(before.values())).answer(wire)
+    assert _core.Catalog([zone.image for zone in zones.values()]).answer(wire) == answer
+
+    second = build_snapshot(zones, 2, 1232)
+    assert all(zone.image.obj is not views[0].obj for zone in zones.values())
+    assert {origin: bytes(zone.image) for origin, zone in zones.items()} == before
+    first.close()
+    del views
+    gc.collect()
+    assert old_mapping() is None  # nothing holds the first snapshot's mapping any more
+    second.close()
