@@ -405,3 +405,27 @@ def test_memory_kept_from_a_compile_does_not_change_the_next_image(tmp_path):
     assert still_kept > 0
     assert release_scratch() == still_kept  # given back, all of it
     assert kept_scratch() == 0
+
+
+def test_compiles_on_several_threads_share_the_kept_memory_safely(tmp_path):
+    # Compiles run without the GIL (the zone load thread, the store thread): kept blocks are
+    # taken and given back under ext/scratch.h's lock, never handed to two compiles at once.
+    import concurrent.futures
+    import hashlib
+
+    origin = dns.name.from_text("big.test.")
+    paths = []
+    for step in (3, 5, 7):
+        path = tmp_path / f"zone{step}.zone"
+        path.write_text(large_zone_text(40_000, step))
+        paths.append(path)
+
+    def digest(path: Path) -> str:
+        image, reason = native(path, origin)
+        assert reason is None
+        return hashlib.sha256(image).hexdigest()
+
+    expected = [digest(path) for path in paths]
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        for _ in range(3):
+            assert list(pool.map(digest, paths)) == expected
