@@ -349,6 +349,30 @@ def test_a_reload_reads_only_the_files_that_changed(tmp_path, monkeypatch):
     assert load_zones(tmp_path, fresh).zones[plain] is not fresh[plain]
 
 
+def test_a_reload_drops_removed_zones_keeps_broken_ones_and_adds_new_ones(tmp_path, monkeypatch):
+    # load_zones keys a reload by file and canonical key, not by dns.name.Name: what it serves
+    # afterwards must be what the directory says, in canonical order.
+    monkeypatch.setattr("fastdns.server.STAMP_SETTLE_NS", 0)
+    for name in ("b.test.", "a.test.", "c.test."):
+        (tmp_path / f"{name}zone").write_text(PLAIN.replace("plain.test.", name))
+    first = load_zones(tmp_path)
+    a, b, c, d = (dns.name.from_text(n) for n in ("a.test.", "b.test.", "c.test.", "d.test."))
+    assert list(first.zones) == [a, b, c]
+
+    (tmp_path / "a.test.zone").unlink()
+    (tmp_path / "b.test.zone").write_text(PLAIN.replace("plain.test.", "b.test.") + "bad A x\n")
+    (tmp_path / "d.test.zone").write_text(PLAIN.replace("plain.test.", "d.test."))
+    second = load_zones(tmp_path, first.zones)
+    assert list(second.zones) == [c, d, b]  # canonical order, then the zones kept
+    assert second.zones[b] is first.zones[b] and second.kept == [first.zones[b]]
+    assert second.zones[c] is first.zones[c]
+    assert any("b.test.zone" in error for error in second.errors)
+
+    (tmp_path / "b.test.zone").unlink()  # a broken zone whose file is gone is not kept
+    third = load_zones(tmp_path, second.zones)
+    assert list(third.zones) == [c, d] and third.kept == []
+
+
 def large_zone_text(hosts: int, step: int) -> str:
     """A zone with arrays large enough for ext/scratch.h to keep (hosts with A, some MX and
     CNAME); ``step`` varies the names and addresses."""
