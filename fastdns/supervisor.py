@@ -79,6 +79,7 @@ from fastdns.transport import check_listen
 from fastdns.worker import (
     Worker,
     WorkerSettings,
+    catalog_of_parts,
     load_catalog,
     load_snapshot,
     receive_messages,
@@ -109,11 +110,11 @@ RESPAWN_DELAY_MAX = 10.0
 # their share of SO_REUSEPORT traffic: the supervisor pings every worker and replaces one that
 # has not answered anything for HEARTBEAT_TIMEOUT.
 HEARTBEAT_INTERVAL = 1.0
+HEARTBEAT_TIMEOUT = 5.0
 # Seconds the native compiler keeps its scratch memory after a snapshot was built (ext/scratch.h):
 # changes come in bursts, and each one recompiles its zone (a million record sets: 0.35 s with
 # the memory kept, 0.5 s with fresh pages). An idle server gives it back.
 SCRATCH_HOLD = 60.0
-HEARTBEAT_TIMEOUT = 5.0
 
 
 @dataclass
@@ -225,14 +226,15 @@ def build_snapshot(
     try:
         fd = write_snapshot(images, classifiers, names)
         snapshot = Snapshot(fd, generation, len(zones), tuple(ordered), segments=segments)
-        checked = load_catalog(snapshot.fds, udp_max_payload)
+        parts = open_snapshot_parts(fd, snapshot.segment_fds)
+        checked = catalog_of_parts(parts, udp_max_payload)[0]
         snapshot.checked = tuple(
             zone
             for zone, image in zip(checked.zones, images, strict=True)
             if isinstance(image, ImageSegment)
         )
         del checked
-        _share_small_images(ordered, images, snapshot)
+        _share_small_images(ordered, images, parts.images)
         images.clear()  # the last references to the images the zones no longer hold
         _trim_heap()
     except BaseException:
@@ -243,20 +245,19 @@ def build_snapshot(
     return snapshot
 
 
-def _share_small_images(ordered: Sequence[ServedZone], images: list, snapshot: Snapshot) -> None:
-    """Point every zone whose image the snapshot holds as a copy at that copy, read-only in
-    the snapshot's memfd, and drop its own bytes: the supervisor keeps one copy of each image,
-    which it shares with the workers (with 100,000 small zones, 138 MB less). The mapping stays
-    while a zone points into it, and the next snapshot copies from it."""
-    views = open_snapshot_parts(snapshot.fd, snapshot.segment_fds).images
+def _share_small_images(
+    ordered: Sequence[ServedZone], images: list, views: Sequence[memoryview]
+) -> None:
+    """Point every zone whose image the snapshot holds as a copy at that copy (``views``, the
+    snapshot's images mapped read-only) and drop its own bytes: the supervisor keeps one copy of
+    each image, which it shares with the workers (with 100,000 small zones, 138 MB less). The
+    mapping stays while a zone points into it, and the next snapshot copies from it."""
     for zone, image, view in zip(ordered, images, views, strict=True):
         # A view into an earlier snapshot moves too, so that no zone holds an old one. The
         # zone is frozen, and stays the same value: the view is read-only, equal to the bytes
         # it replaces and hashes as they do; only where they are kept changes.
         if isinstance(image, (bytes, memoryview)) and zone.image is image:
             object.__setattr__(zone, "image", view)
-        else:
-            view.release()
 
 
 def _trim_heap() -> None:

@@ -51,7 +51,7 @@ from fastdns.config import UDP_RECEIVERS, ListenAddress, parse_listen
 from fastdns.health.table import open_health_table
 from fastdns.metrics import open_counters
 from fastdns.querylog import QueryLog
-from fastdns.snapshot import MAX_SEGMENTS, open_snapshot_parts
+from fastdns.snapshot import MAX_SEGMENTS, SnapshotParts, open_snapshot_parts
 from fastdns.transport import Listeners
 from fastdns.xfr.channel import open_stream
 
@@ -166,10 +166,15 @@ def load_snapshot(fds: int | Sequence[int], udp_max_payload: int, health=None):
     descriptors may be closed afterwards), and what the query log calls each of its zones
     (hosted zone IDs; origins when the snapshot names none). ``health``: the shared health
     table's mapping, or None. Raises ``SnapshotError``/``ValueError`` for a bad snapshot."""
+    fd, *segment_fds = [fds] if isinstance(fds, int) else fds
+    return catalog_of_parts(open_snapshot_parts(fd, segment_fds), udp_max_payload, health)
+
+
+def catalog_of_parts(parts: SnapshotParts, udp_max_payload: int, health=None):
+    """``load_snapshot`` of a snapshot already opened (``fastdns.snapshot.open_snapshot_parts``)."""
     from fastdns._native import _core
 
-    fd, *segment_fds = [fds] if isinstance(fds, int) else fds
-    images, classifiers, names, keys = open_snapshot_parts(fd, segment_fds)
+    images, classifiers, names, keys = parts
     zones = []
     for image, key in zip(images, keys, strict=True):
         zone = _segment_images.get(key) if key is not None else None
