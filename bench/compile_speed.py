@@ -90,7 +90,7 @@ def time_compile(names: int, runs: int) -> float:
 def time_packed(records: int, runs: int) -> None:
     """compile_packed of ``records`` A records, ``runs`` times with the scratch memory kept and
     ``runs`` times with it given back before each compile."""
-    from fastdns._zcompile import compile_packed, release_scratch
+    from fastdns._zcompile import compile_packed, pack_scanned, release_scratch
     from fastdns._zscanner import scan_zone_text
     from fastdns.snapshot import image_buffer
 
@@ -98,8 +98,6 @@ def time_packed(records: int, runs: int) -> None:
     lines += [f"h{i} 300 A 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}" for i in range(records)]
     scanned = scan_zone_text(("\n".join(lines) + "\n").encode(), "packed.test", "packed.test.")
     origin = dns.name.from_text("packed.test.").to_wire()
-    from fastdns._zcompile import pack_scanned
-
     packed = pack_scanned(scanned, [1] * len(scanned.types))  # one record per record set
     compile_packed(packed, origin, image_buffer)  # warm-up
     for kept in (True, False):

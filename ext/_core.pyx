@@ -383,14 +383,13 @@ cdef class ZoneImage:
     cdef readonly object data
     # data's bytes, held while this lives. A Py_buffer rather than a typed memoryview, which
     # would be one more object per zone (100,000 zones: about 30 MB in every worker).
-    cdef Py_buffer buf
-    cdef bint has_buf
+    cdef Py_buffer buf         # buf.buf is NULL until it is taken
     cdef Image img
     cdef object __weakref__     # workers keep validated images of unchanged segments by weakref
 
     def __dealloc__(self):
         free_online_key(&self.img)
-        if self.has_buf:
+        if self.buf.buf != NULL:
             PyBuffer_Release(&self.buf)
 
     def __cinit__(self, data not None):
@@ -398,7 +397,6 @@ cdef class ZoneImage:
         self.img.zsk = NULL
         self.data = data
         PyObject_GetBuffer(data, &self.buf, PyBUF_SIMPLE)  # contiguous bytes, or an error
-        self.has_buf = True
         if self.buf.len == 0:
             raise ValueError("not a fastdns zone image")
         load_image(&self.img, <const uint8_t*> self.buf.buf, self.buf.len, False)
