@@ -43,6 +43,7 @@ __all__ = [
     "NATIVE_TYPES",
     "compile_columns",
     "compile_packed",
+    "graft_image",
     "kept_scratch",
     "pack_scanned",
     "release_scratch",
@@ -247,6 +248,9 @@ cdef struct Ctx:
     uint32_t* bfs_order
     uint32_t* rr_start             # the node's RRsets are rrsets[rr_start[n]:rr_start[n+1]]
     uint8_t* node_flags
+    # Nodes whose data other nodes' templates copy (CNAME chains, additional addresses, glue):
+    # a change there cannot be grafted onto the last image (zcompile_patch.pxi).
+    uint8_t* referenced
     # RRsets sorted by (node, type)
     uint32_t nrrsets
     RRset* rrsets
@@ -1020,6 +1024,7 @@ cdef void write_addresses(Ctx* c, const uint8_t* target) noexcept nogil:
     cdef bint seen
     if node == NONE32:
         return
+    c.referenced[node] = 1
     for k in range(2):
         t = T_A if k == 0 else T_AAAA
         r = rrset_of(c, node, t)
@@ -1159,6 +1164,8 @@ cdef void chase(Ctx* c, uint32_t node, Chase* ch) noexcept nogil:
             ch.end = END_LOOP
             return
         kind = resolve(c, target, &found)
+        if kind != END_NXDOMAIN:
+            c.referenced[found] = 1
         if kind != END_NODE:
             ch.end = kind
             ch.owner = target
@@ -1449,6 +1456,7 @@ cdef int compile_ctx(Ctx* c) noexcept nogil:
     c.negative_ttl = c.rrsets[c.soa_rrset].ttl
     if minimum < c.negative_ttl:
         c.negative_ttl = minimum
+    c.referenced = <uint8_t*> calloc(c.nnodes, 1)
     c.default_tmpl = <uint32_t*> malloc(c.nnodes * 4)
     c.any_tmpl = <uint32_t*> malloc(c.nnodes * 4)
     c.extra_start = <uint32_t*> malloc(c.nnodes * 4)
@@ -1458,7 +1466,7 @@ cdef int compile_ctx(Ctx* c) noexcept nogil:
     c.w.marks = <uint32_t*> malloc(LIST_CAPACITY * 4)
     c.w.targets = <Target*> malloc(LIST_CAPACITY * sizeof(Target))
     c.w.seen = <uint32_t*> malloc(LIST_CAPACITY * 4)
-    if c.default_tmpl == NULL or c.any_tmpl == NULL or c.extra_start == NULL \
+    if c.referenced == NULL or c.default_tmpl == NULL or c.any_tmpl == NULL or c.extra_start == NULL \
             or c.extra_count == NULL or c.w.buf == NULL or c.w.pointers == NULL \
             or c.w.marks == NULL or c.w.targets == NULL or c.w.seen == NULL:
         return R_NOMEM
@@ -1486,6 +1494,7 @@ cdef void free_ctx(Ctx* c) noexcept nogil:
     free(c.bfs_order)
     free(c.rr_start)
     free(c.node_flags)
+    free(c.referenced)
     free(c.rrsets)
     free(c.refs)
     free(c.default_tmpl)
@@ -1546,7 +1555,7 @@ def compile_columns(scanned, origin: bytes, image_buffer=None) -> tuple:
         return None, _REASONS[R_EMPTY], 0, -1, 0, 0
     if c.count >= 0x7FFFFFFF:
         return None, _REASONS[R_TOO_LARGE], 0, -1, 0, 0
-    return compile_ctx_image(&c, bytes(origin), image_buffer)
+    return compile_ctx_image(&c, bytes(origin), image_buffer, False)
 
 
 cdef int point_at_columns(Ctx* c, scanned) except -1:
@@ -1571,7 +1580,7 @@ cdef int point_at_columns(Ctx* c, scanned) except -1:
     return 0
 
 
-def compile_packed(packed, origin: bytes, image_buffer=None) -> tuple:
+def compile_packed(packed, origin: bytes, image_buffer=None, bint with_references=False) -> tuple:
     """As :func:`compile_columns`, for record sets packed by ``fastdns.hostedcolumns``:
     ``packed`` is a list (or tuple) of ``bytes``, each holding one or more record sets one
     after another, each as: owner length (u8), owner (wire format, uncompressed), type (u16),
@@ -1580,7 +1589,11 @@ def compile_packed(packed, origin: bytes, image_buffer=None) -> tuple:
     it); integers in native byte order. Taking the parts as they are kept saves joining them
     (a zone of a million record sets is about 50 MB). ``soa_record`` counts records in the
     parts' order. Framing that does not parse (lengths beyond the end of a part, an owner
-    whose labels do not fill its length) is refused with a reason."""
+    whose labels do not fill its length) is refused with a reason.
+
+    ``with_references``: the tuple has a seventh item, the image's referenced nodes for
+    :func:`graft_image` (a bit per node in image order, set where other nodes' templates copy
+    the node's data), or None when there is no image."""
     cdef Ctx c
     cdef Py_ssize_t parts, i
     cdef object part
@@ -1593,13 +1606,13 @@ def compile_packed(packed, origin: bytes, image_buffer=None) -> tuple:
         raise TypeError("compile_packed: a list or tuple of bytes")
     parts = len(packed)
     if parts == 0:
-        return None, _REASONS[R_EMPTY], 0, -1, 0, 0
+        return _failed(_REASONS[R_EMPTY], with_references)
     starts = <const uint8_t**> malloc(parts * sizeof(uint8_t*))
     sizes = <size_t*> malloc(parts * sizeof(size_t))
     out = <Packed*> calloc(1, sizeof(Packed))
     try:
         if starts == NULL or sizes == NULL or out == NULL:
-            return None, _REASONS[R_NOMEM], 0, -1, 0, 0
+            return _failed(_REASONS[R_NOMEM], with_references)
         # The list holds the parts (and so their buffers) until this returns.
         for i in range(parts):
             part = packed[i]
@@ -1613,11 +1626,11 @@ def compile_packed(packed, origin: bytes, image_buffer=None) -> tuple:
                     ok = False
                     break
         if not ok:
-            return None, "packed record sets do not parse", 0, -1, 0, 0
+            return _failed("packed record sets do not parse", with_references)
         if count == 0:
-            return None, _REASONS[R_EMPTY], 0, -1, 0, 0
+            return _failed(_REASONS[R_EMPTY], with_references)
         if count >= 0x7FFFFFFF:
-            return None, _REASONS[R_TOO_LARGE], 0, -1, 0, 0
+            return _failed(_REASONS[R_TOO_LARGE], with_references)
         out.owner_offsets = <uint64_t*> malloc(count * 8)
         out.types = <uint16_t*> malloc(count * 2)
         out.ttls = <uint32_t*> malloc(count * 4)
@@ -1626,7 +1639,7 @@ def compile_packed(packed, origin: bytes, image_buffer=None) -> tuple:
         out.owners = <uint8_t*> malloc(owner_total + 1)
         if (out.owner_offsets == NULL or out.types == NULL or out.ttls == NULL
                 or out.rdata_offsets == NULL or out.rdata == NULL or out.owners == NULL):
-            return None, _REASONS[R_NOMEM], 0, -1, 0, 0
+            return _failed(_REASONS[R_NOMEM], with_references)
         with nogil:
             for i in range(parts):
                 packed_unpack(starts[i], sizes[i], out)
@@ -1639,7 +1652,7 @@ def compile_packed(packed, origin: bytes, image_buffer=None) -> tuple:
         c.ttl = out.ttls
         c.rdata_offset = out.rdata_offsets
         c.rdata = out.rdata
-        return compile_ctx_image(&c, bytes(origin), image_buffer)
+        return compile_ctx_image(&c, bytes(origin), image_buffer, with_references)
     finally:
         free(starts)
         free(sizes)
@@ -1733,9 +1746,17 @@ cdef void packed_unpack(const uint8_t* p, size_t n, Packed* out) noexcept nogil:
     out.rdata_length = rd
 
 
-cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire, object image_buffer):
-    """The image of the records ``cp`` points at (compile_columns' result tuple); frees what
-    the compile allocated in ``cp``, not the columns. ``image_buffer``: see compile_columns."""
+cdef tuple _failed(str reason, bint with_references):
+    if with_references:
+        return None, reason, 0, -1, 0, 0, None
+    return None, reason, 0, -1, 0, 0
+
+
+cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire, object image_buffer,
+                             bint with_references):
+    """The image of the records ``cp`` points at (compile_columns' result tuple, and the
+    referenced nodes if ``with_references``, see compile_packed); frees what the compile
+    allocated in ``cp``, not the columns. ``image_buffer``: see compile_columns."""
     cdef Ctx c = cp[0]
     cdef object image = None
     cdef uint8_t[::1] dest
@@ -1747,6 +1768,8 @@ cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire, object image_buffer):
     cdef uint32_t sections[5][2]
     cdef const uint8_t* origin_p = origin_wire
     cdef uint8_t* out
+    cdef bytes references = None
+    cdef uint8_t* bits
     memset(&nodes, 0, sizeof(Buf))
     memset(&type_buf, 0, sizeof(Buf))
     memset(&labels, 0, sizeof(Buf))
@@ -1761,9 +1784,9 @@ cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire, object image_buffer):
             if not err:
                 err = pack_sections(&c, &nodes, &type_buf, &labels)
         if err == R_TYPE and c.bad_type:
-            return None, f"type {c.bad_type} is not compiled natively", 0, -1, 0, 0
+            return _failed(f"type {c.bad_type} is not compiled natively", with_references)
         if err:
-            return None, _REASONS[err], 0, -1, 0, 0
+            return _failed(_REASONS[err], with_references)
         # fastdns.image.pack_image: header, then nodes, types, templates, labels and blob,
         # each 4-byte aligned; no policy groups; the apex in canonical form; no NSEC3.
         at = HEADER_SIZE
@@ -1784,7 +1807,7 @@ cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire, object image_buffer):
         at = aligned(at + c.blob.length)
         total = aligned(at + c.origin_len)
         if total > 0xFFFFFFFF:
-            return None, _REASONS[R_TOO_LARGE], 0, -1, 0, 0
+            return _failed(_REASONS[R_TOO_LARGE], with_references)
         lengths[0] = nodes.length
         lengths[1] = type_buf.length
         lengths[2] = c.tmpls.length
@@ -1824,6 +1847,16 @@ cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire, object image_buffer):
             memcpy(out + sections[3][1], labels.data, labels.length)
             memcpy(out + sections[4][1], c.blob.data, c.blob.length)
             memcpy(out + at, c.origin_lower, c.origin_len)
+        if with_references:
+            references = PyBytes_FromStringAndSize(NULL, (c.nnodes + 7) // 8)
+            bits = <uint8_t*> PyBytes_AS_STRING(references)
+            with nogil:
+                memset(bits, 0, (c.nnodes + 7) // 8)
+                for i in range(c.nnodes):
+                    if c.referenced[c.bfs_order[i]]:
+                        bits[i >> 3] |= 1 << (i & 7)
+            return (image, None, c.nrrsets, c.refs[c.rrsets[c.soa_rrset].rd_start],
+                    c.rrsets[c.soa_rrset].ttl, c.serial, references)
         return (image, None, c.nrrsets, c.refs[c.rrsets[c.soa_rrset].rd_start],
                 c.rrsets[c.soa_rrset].ttl, c.serial)
     finally:
@@ -1919,3 +1952,6 @@ def _label_count(bytes wire) -> int:
         n += 1
         i += wire[i] + 1
     return n
+
+
+include "zcompile_patch.pxi"

@@ -8,6 +8,11 @@ records in wire format); a change re-packs only the record sets it touched
 (``Store.record_set_edits``), so a one-record change in a zone of a million record sets costs
 the native compile of the packed parts, not a Python object per record.
 
+A change that only replaces the values of record sets (and moves the SOA serial) in a zone whose
+image is large is grafted onto the last image (``fastdns._zcompile.graft_image``) rather than
+compiled again, where the compiler's rules allow it: the image answers as a full compile would,
+for a copy of the old image instead of a compile of every record set.
+
 A record set the native compiler does not handle -- a routing-policy member, an alias (its
 values depend on its target), a type outside ``fastdns._zcompile.NATIVE_TYPES`` -- is kept as
 a reason, and the zone takes the reference path (fastdns.hostedzones) while it has any.
@@ -29,9 +34,10 @@ from collections.abc import Iterable, Mapping
 import dns.name
 import dns.rdatatype
 
-from fastdns._zcompile import NATIVE_TYPES, compile_packed, pack_scanned
+from fastdns._zcompile import NATIVE_TYPES, compile_packed, graft_image, pack_scanned
 from fastdns._zscanner import ZoneScanError, scan_zone_text
 from fastdns.model import RecordSet, Zone
+from fastdns.route53.names import name_text
 from fastdns.route53.recordset import RecordSetKey, ResourceRecordSet
 from fastdns.snapshot import SealedImage, image_buffer, sealed_image
 from fastdns.store import Store
@@ -42,6 +48,13 @@ log = logging.getLogger("fastdns")
 
 _HEAD = struct.Struct("=HIH")  # type, TTL, record count (after the owner)
 _RDLEN = struct.Struct("=H")
+_TYPE = struct.Struct("=H")
+
+# Grafting (see the module's doc): at most this many record sets changed at once, and until the
+# bodies grafted onto an image since its compile are an eighth of it (the old bodies stay in it,
+# unused, until the next compile).
+GRAFT_MAX_RECORD_SETS = 256
+GRAFT_MAX_GROWTH = 8
 
 
 def not_plain(rrset: ResourceRecordSet) -> str | None:
@@ -128,6 +141,17 @@ class HostedColumns:
         self.packed: dict[RecordSetKey, bytes] = {}
         self.unhandled: dict[RecordSetKey, str] = {}
         self.record_sets: Mapping[RecordSetKey, ResourceRecordSet] = {}
+        # Since the last compile: record sets replaced in place, each with its packed form
+        # before; ``reshaped`` when record sets came or went (the image's trie changes).
+        self.replaced: dict[RecordSetKey, bytes] = {}
+        self.reshaped = True
+        # The last image when it is large (a SealedImage, shared with the served zone) and what
+        # grafting onto it needs: its referenced nodes, record sets, serial and compiled size.
+        self.image: SealedImage | None = None
+        self.references: bytes | None = None
+        self.image_record_sets = 0
+        self.image_serial = 0
+        self.compiled_size = 0
 
     def sync(self, store: Store) -> int:
         """Bring the packed record sets in step with the store; how many were packed.
@@ -149,16 +173,25 @@ class HostedColumns:
             self.unhandled.clear()
             keys = record_sets.keys()
             added: list[RecordSetKey] = list(keys)
+            self.reshaped = True
         else:
             added = []
             for key in keys:
                 if key not in record_sets:
                     self.packed.pop(key, None)
                     self.unhandled.pop(key, None)
+                    self.reshaped = True
                 elif key in self.packed or key in self.unhandled:
+                    before = self.packed.get(key)
+                    if before is None:
+                        self.reshaped = True
+                    else:
+                        self.replaced.setdefault(key, before)
                     self._pack(key, record_sets[key])
                 else:
                     added.append(key)
+            if added:
+                self.reshaped = True
             if len(added) > 1:
                 wanted = set(added)
                 added = []
@@ -221,11 +254,87 @@ class HostedColumns:
         """``(image, None, record_sets, serial)`` from the packed record sets, or
         ``(None, reason, 0, 0)`` when the zone must take the reference path."""
         if self.unhandled:
+            self._forget()
             return None, next(iter(self.unhandled.values())), 0, 0
-        image, reason, record_sets, _soa, _ttl, serial = compile_packed(
-            list(self.packed.values()), origin.to_wire(), image_buffer
+        grafted = self._graft(origin)
+        self.replaced = {}
+        self.reshaped = False
+        if grafted is not None:
+            return grafted, None, self.image_record_sets, self.image_serial
+        self._forget()
+        image, reason, record_sets, _soa, _ttl, serial, references = compile_packed(
+            list(self.packed.values()), origin.to_wire(), image_buffer, with_references=True
         )
-        return sealed_image(image), reason, record_sets, serial
+        image = sealed_image(image)
+        if isinstance(image, SealedImage):
+            self.image, self.references = image, references
+            self.image_record_sets, self.image_serial = record_sets, serial
+            self.compiled_size = len(image)
+        return image, reason, record_sets, serial
+
+    def _forget(self) -> None:
+        self.image = self.references = None
+        self.replaced = {}
+
+    def _graft(self, origin: dns.name.Name) -> SealedImage | None:
+        """The last image with this compile's changes grafted on, or None when the zone must
+        be compiled (see the module's doc)."""
+        if self.image is None or self.reshaped or len(self.replaced) > GRAFT_MAX_RECORD_SETS:
+            return None
+        if len(self.image) - self.compiled_size > self.compiled_size // GRAFT_MAX_GROWTH:
+            return None
+        apex = name_text(origin)
+        soa, ns = self.packed.get((apex, "SOA", "")), self.packed.get((apex, "NS", ""))
+        if soa is None or ns is None:
+            return None
+        targets: list[tuple[bytes, int]] = []
+        parts = [soa, ns]
+        serials = (-1, -1)
+        for key, before in self.replaced.items():
+            after = self.packed[key]
+            if after == before:
+                continue
+            if key[1] == "SOA":
+                serials = _serial_change(before, after)
+                if serials is None:
+                    return None
+                continue
+            owner_end = 1 + after[0]
+            targets.append((after[1:owner_end], _TYPE.unpack_from(after, owner_end)[0]))
+            parts.append(after)
+        if not targets and serials[0] < 0:
+            return self.image
+        mini, reason, *_ = compile_packed(parts, origin.to_wire())
+        if mini is None:
+            log.debug("hosted zone %s: compiled, not grafted: %s", self.zone_id, reason)
+            return None
+        image, reason = graft_image(
+            self.image, mini, targets, *serials, self.references, image_buffer
+        )
+        if image is None:
+            log.debug("hosted zone %s: compiled, not grafted: %s", self.zone_id, reason)
+            return None
+        self.image = sealed_image(image)
+        if serials[1] >= 0:
+            self.image_serial = serials[1]
+        log.info(
+            "hosted zone %s: %d record sets%s grafted onto the last image (%d bytes grafted "
+            "since its compile)",
+            self.zone_id,
+            len(targets),
+            " and the SOA serial" if serials[1] >= 0 else "",
+            len(self.image) - self.compiled_size,
+        )
+        return self.image
+
+
+def _serial_change(before: bytes, after: bytes) -> tuple[int, int] | None:
+    """(old serial, new serial) when two packed SOA record sets differ in the serial alone
+    (the last record's RDATA ends with serial, refresh, retry, expire, minimum: RFC 1035
+    §3.3.13), else None."""
+    if len(before) != len(after) or before[-16:] != after[-16:] or before[:-20] != after[:-20]:
+        return None
+    return int.from_bytes(before[-20:-16], "big"), int.from_bytes(after[-20:-16], "big")
 
 
 class HostedZoneModel(Zone):

@@ -1,0 +1,352 @@
+"""A change grafted onto the last image answers as a full compile does (issue 8).
+
+``fastdns._zcompile.graft_image`` replaces the templates of changed record sets and the SOA
+serial in a copy of the last image. The rule tested here: whenever it grafts, the result reads
+the same as ``compile_packed`` of the changed records (``support.images.answer_table``: the
+trie and every template's contents), loads in the hot path and answers with the new values;
+whenever a change reaches beyond the record set's own template (a CNAME target, an MX target's
+addresses, glue, a cut, the SOA's other fields) it refuses, and the caller compiles. Then the
+same through ``fastdns.hostedzones`` and the store, and a real server answering over UDP.
+"""
+
+from __future__ import annotations
+
+import random
+
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import pytest
+from support.api import running_api_server
+from support.images import answer_table
+
+from fastdns import snapshot
+from fastdns._native import _core
+from fastdns._zcompile import compile_packed, graft_image
+from fastdns.compile import compile_zone
+from fastdns.hostedcolumns import pack_record_set
+from fastdns.hostedzones import _columns, compile_hosted_zone
+from fastdns.route53.recordset import ResourceRecordSet
+from fastdns.route53.tozone import zone_from_record_sets
+from fastdns.snapshot import SealedImage
+from fastdns.store import Store
+
+ORIGIN = "graft.test."
+WIRE_ORIGIN = dns.name.from_text(ORIGIN).to_wire()
+
+
+def rrset(name: str, rtype: str, *values: str, ttl: int = 300) -> ResourceRecordSet:
+    return ResourceRecordSet.from_api(
+        {"Name": name, "Type": rtype, "TTL": ttl,
+         "ResourceRecords": [{"Value": v} for v in values]}
+    )  # fmt: skip
+
+
+def soa(serial: int, minimum: int = 86400) -> ResourceRecordSet:
+    return rrset(
+        ORIGIN, "SOA", f"ns1.{ORIGIN} admin.{ORIGIN} {serial} 7200 900 1209600 {minimum}", ttl=900
+    )
+
+
+def base_zone() -> list[ResourceRecordSet]:
+    """Names each of which a change can or cannot be grafted at, for a known reason."""
+    return [
+        soa(1),
+        rrset(ORIGIN, "NS", f"ns1.{ORIGIN}", "ns.other.example."),
+        rrset(ORIGIN, "TXT", '"apex"'),
+        rrset(f"ns1.{ORIGIN}", "A", "192.0.2.1"),  # apex NS target: referenced
+        rrset(f"www.{ORIGIN}", "A", "192.0.2.10"),  # CNAME target: referenced
+        rrset(f"www.{ORIGIN}", "TXT", '"www"'),
+        rrset(f"alias.{ORIGIN}", "CNAME", f"www.{ORIGIN}"),
+        rrset(f"dangling.{ORIGIN}", "CNAME", f"nothing.{ORIGIN}"),
+        rrset(f"mx.{ORIGIN}", "MX", f"10 mail.{ORIGIN}"),
+        rrset(f"mail.{ORIGIN}", "A", "192.0.2.20"),  # MX target: referenced
+        rrset(f"mail.{ORIGIN}", "AAAA", "2001:db8::20"),
+        rrset(f"sub.{ORIGIN}", "NS", f"ns.sub.{ORIGIN}"),  # a cut with glue below it
+        rrset(f"ns.sub.{ORIGIN}", "A", "192.0.2.30"),
+        rrset(f"*.wild.{ORIGIN}", "A", "192.0.2.40"),
+        rrset(f"*.wild.{ORIGIN}", "TXT", '"wild"'),
+        rrset(f"ptr.{ORIGIN}", "PTR", f"host.{ORIGIN}"),
+        rrset(f"a.deep.{ORIGIN}", "A", "192.0.2.50"),
+        rrset(f"a.deep.{ORIGIN}", "CAA", '0 issue "ca.example"'),
+        *[rrset(f"h{i}.{ORIGIN}", "A", f"198.51.100.{i}") for i in range(40)],
+        *[rrset(f"t{i}.{ORIGIN}", "TXT", f'"text {i}"') for i in range(10)],
+    ]
+
+
+GRAFTABLE = [
+    (ORIGIN, "TXT"),
+    (f"www.{ORIGIN}", "TXT"),
+    (f"mail.{ORIGIN}", "AAAA"),  # the node is referenced: refused, see below
+    (f"*.wild.{ORIGIN}", "A"),
+    (f"*.wild.{ORIGIN}", "TXT"),
+    (f"ptr.{ORIGIN}", "PTR"),
+    (f"a.deep.{ORIGIN}", "A"),
+    (f"a.deep.{ORIGIN}", "CAA"),
+    *[(f"h{i}.{ORIGIN}", "A") for i in range(40)],
+    *[(f"t{i}.{ORIGIN}", "TXT") for i in range(10)],
+]
+REFUSED = {
+    (f"ns1.{ORIGIN}", "A"): "other answers copy",  # additional data of the apex NS
+    (f"www.{ORIGIN}", "A"): "other answers copy",  # the end of alias's chain
+    (f"mail.{ORIGIN}", "A"): "other answers copy",
+    (f"mail.{ORIGIN}", "AAAA"): "other answers copy",
+    (f"alias.{ORIGIN}", "CNAME"): "structure",
+    (f"mx.{ORIGIN}", "MX"): "additional data",
+    (f"sub.{ORIGIN}", "NS"): "structure",
+    (f"ns.sub.{ORIGIN}", "A"): "zone cut",
+    (ORIGIN, "NS"): "structure",
+}
+
+VALUES = {
+    "A": lambda rng: [f"203.0.113.{n}" for n in rng.sample(range(1, 255), rng.randrange(1, 4))],
+    "AAAA": lambda rng: [f"2001:db8::{rng.randrange(1, 9999):x}"],
+    "TXT": lambda rng: [f'"v{rng.randrange(10**6)}"', '"second"'][: rng.randrange(1, 3)],
+    "PTR": lambda rng: [f"h{rng.randrange(40)}.{ORIGIN}"],
+    "CAA": lambda rng: [f'0 issue "ca{rng.randrange(99)}.example"'],
+    "CNAME": lambda rng: [f"h{rng.randrange(40)}.{ORIGIN}"],
+    "MX": lambda rng: [f"5 h{rng.randrange(40)}.{ORIGIN}"],
+    "NS": lambda rng: [f"ns{rng.randrange(9)}.elsewhere.example."],
+}
+
+
+def compiled(rrsets: list[ResourceRecordSet]):
+    image, reason, _n, _soa, _ttl, _serial, references = compile_packed(
+        [pack_record_set(r) for r in rrsets], WIRE_ORIGIN, with_references=True
+    )
+    assert image is not None, reason
+    return image, references
+
+
+def graft(old, references, before, after, changed_keys, old_serial=1, new_serial=2):
+    """graft_image as fastdns.hostedcolumns calls it: the change compiled in a zone of the new
+    SOA, the apex NS and the changed record sets."""
+    by_key = {(r.name.to_text(), r.type): r for r in after}
+    changed = [by_key[k] for k in changed_keys]
+    mini, reason, *_ = compile_packed(
+        [pack_record_set(by_key[(ORIGIN, "SOA")]), pack_record_set(by_key[(ORIGIN, "NS")])]
+        + [pack_record_set(r) for r in changed],
+        WIRE_ORIGIN,
+    )
+    assert mini is not None, reason
+    targets = [(r.name.to_wire(), dns.rdatatype.from_text(r.type)) for r in changed]
+    return graft_image(old, mini, targets, old_serial, new_serial, references)
+
+
+def replace(rrsets, key, values, ttl=300):
+    return [
+        rrset(r.name_text, r.type, *values, ttl=ttl) if (r.name.to_text(), r.type) == key else r
+        for r in rrsets
+    ]
+
+
+def refusable(zone: list[ResourceRecordSet], key: tuple[str, str]) -> bool:
+    """Whether the graft must refuse to replace ``key`` in ``zone``: structure, additional
+    data, at or below the cut, or a name other answers copy (a CNAME, MX or NS target)."""
+    name, rtype = key
+    if rtype in ("SOA", "NS", "CNAME", "MX", "SRV", "DS") or name.endswith(f"sub.{ORIGIN}"):
+        return True
+    copied = set()
+    for r in zone:
+        if r.type in ("CNAME", "NS"):
+            copied.update(rd.target.to_text() for rd in r.rdatas)
+        elif r.type == "MX":
+            copied.update(rd.exchange.to_text() for rd in r.rdatas)
+    return name in copied
+
+
+def ask(catalog, name: str, rtype: str) -> dns.message.Message:
+    query = dns.message.make_query(name, rtype)
+    query.flags &= ~dns.flags.RD
+    return dns.message.from_wire(catalog.answer(query.to_wire()))
+
+
+def test_a_grafted_image_answers_as_a_full_compile():
+    rng = random.Random(8)
+    zone = base_zone()
+    image, references = compiled(zone)
+    serial = 1
+    grafted = refused = 0
+    for step in range(60):
+        keys = rng.sample(GRAFTABLE + list(REFUSED), rng.randrange(1, 4))
+        after = [soa(serial + 1), *zone[1:]]
+        for key in keys:
+            after = replace(after, key, VALUES[key[1]](rng), ttl=rng.choice((60, 300)))
+        result, reason = graft(image, references, zone, after, keys, serial, serial + 1)
+        full, _ = compiled(after)
+        if any(refusable(zone, k) for k in keys):
+            assert result is None and reason, (step, keys)
+            refused += 1
+            # The caller compiles instead, and grafts onto that image next time.
+            image, references = full, compiled(after)[1]
+        else:
+            assert result is not None, (step, keys, reason)
+            assert answer_table(result) == answer_table(full), (step, keys)
+            grafted += 1
+            image = result
+        zone, serial = after, serial + 1
+    assert grafted > 20 and refused > 10
+    # The grafted image loads in the hot path (which checks every offset) and answers with
+    # the new values and the new serial.
+    catalog = _core.Catalog([image])
+    by_key = {(r.name.to_text(), r.type): r for r in zone}
+    name, rtype = f"h3.{ORIGIN}", "A"
+    response = ask(catalog, name, rtype)
+    assert {r.to_text() for r in response.answer[0]} == {
+        r.to_text() for r in by_key[(name, rtype)].rdatas
+    }
+    response = ask(catalog, f"missing.{ORIGIN}", "A")
+    assert response.rcode() == dns.rcode.NXDOMAIN
+    assert response.authority[0][0].serial == serial
+    response = ask(catalog, f"dangling.{ORIGIN}", "TXT")  # a CNAME chain ending in NXDOMAIN
+    assert response.authority[0][0].serial == serial
+
+
+@pytest.mark.parametrize(("key", "why"), list(REFUSED.items()))
+def test_a_change_beyond_its_own_template_is_refused(key, why):
+    zone = base_zone()
+    image, references = compiled(zone)
+    after = replace([soa(2), *zone[1:]], key, VALUES[key[1]](random.Random(1)))
+    result, reason = graft(image, references, zone, after, [key])
+    assert result is None and why in reason
+
+
+def test_a_serial_that_does_not_match_the_image_is_refused():
+    zone = base_zone()
+    image, references = compiled(zone)
+    key = (f"h1.{ORIGIN}", "A")
+    after = replace([soa(8), *zone[1:]], key, ["203.0.113.1"])
+    result, reason = graft(image, references, zone, after, [key], old_serial=7, new_serial=8)
+    assert result is None and "serial" in reason
+
+
+def test_a_serial_alone_is_grafted_into_every_template_that_holds_the_soa():
+    zone = base_zone()
+    image, references = compiled(zone)
+    after = [soa(2), *zone[1:]]
+    result, reason = graft(image, references, zone, after, [])
+    assert reason is None
+    assert answer_table(result) == answer_table(compiled(after)[0])
+    assert answer_table(result) != answer_table(image)
+
+
+def test_foreign_input_is_refused_or_rejected():
+    zone = base_zone()
+    image, references = compiled(zone)
+    mini = compiled([soa(2), zone[1]])[0]
+    signed_like = bytearray(image)
+    signed_like[88 - 4] = 1  # the header's online-signing word: not an image grafted onto
+    assert graft_image(bytes(signed_like), mini, [], 1, 2, references)[0] is None
+    assert graft_image(image[:-4], mini, [], 1, 2, references)[0] is None
+    with pytest.raises(ValueError):
+        graft_image(image, mini, [(b"\x03bad", 1)], 1, 2, references)
+    with pytest.raises(ValueError):
+        graft_image(image, mini, [], 1, -1, references)
+    with pytest.raises(ValueError):
+        graft_image(image, mini, [], 1, 2, b"")
+
+
+# -- through the store and fastdns.hostedzones -------------------------------------------------
+
+
+def reference_table(store: Store, zone_id: str):
+    zone = zone_from_record_sets(dns.name.from_text(ORIGIN), store.record_sets(zone_id).values())
+    return answer_table(compile_zone(zone))
+
+
+def test_hosted_zone_changes_are_grafted_and_answer_as_the_reference(tmp_path, monkeypatch):
+    # Every image is large enough to travel in a memfd of its own, the images grafted onto.
+    monkeypatch.setattr(snapshot, "SEGMENT_MIN_BYTES", 0)
+    store = Store(tmp_path / "state.db")
+    hosted, _ = store.create_hosted_zone(ORIGIN, "ref", None, (f"ns1.{ORIGIN}",), base_zone())
+    first = compile_hosted_zone(store, hosted.id)
+    assert isinstance(first.image, SealedImage)
+    columns = _columns[hosted.id]
+    compiled_size = len(first.image)
+    steps = [
+        [("UPSERT", rrset(f"h1.{ORIGIN}", "A", "203.0.113.1"))],  # grafted
+        [("UPSERT", rrset(f"t2.{ORIGIN}", "TXT", '"changed"', ttl=60))],  # grafted
+        [("UPSERT", rrset(f"mail.{ORIGIN}", "A", "203.0.113.2"))],  # MX target: compiled
+        [("UPSERT", rrset(f"h2.{ORIGIN}", "A", "203.0.113.3")),
+         ("UPSERT", rrset(f"*.wild.{ORIGIN}", "TXT", '"new wild"'))],  # grafted
+        [("CREATE", rrset(f"new.{ORIGIN}", "A", "203.0.113.4"))],  # a new name: compiled
+        [("UPSERT", rrset(f"h3.{ORIGIN}", "A", "203.0.113.5"))],  # grafted
+    ]  # fmt: skip
+    grafted = []
+    for step, batch in enumerate(steps):
+        store.change_record_sets(hosted.id, batch, None)
+        result = compile_hosted_zone(store, hosted.id)
+        assert answer_table(result.image) == reference_table(store, hosted.id), step
+        assert result.serial == step + 2
+        grafted.append(len(result.image) != columns.compiled_size)
+        assert result.image is columns.image
+    assert grafted == [True, True, False, True, False, True]
+    assert compiled_size  # the first image was compiled, not grafted
+
+
+def test_a_zone_compiles_again_once_grafts_have_grown_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(snapshot, "SEGMENT_MIN_BYTES", 0)
+    store = Store(tmp_path / "state.db")
+    hosted, _ = store.create_hosted_zone(ORIGIN, "ref", None, (f"ns1.{ORIGIN}",), base_zone())
+    compile_hosted_zone(store, hosted.id)
+    columns = _columns[hosted.id]
+    sizes = []
+    long_text = '"' + "x" * 200 + '"'
+    for step in range(40):
+        store.change_record_sets(
+            hosted.id,
+            [("UPSERT", rrset(f"t{step % 10}.{ORIGIN}", "TXT", long_text, f'"{step}"'))],
+            None,
+        )
+        result = compile_hosted_zone(store, hosted.id)
+        sizes.append(len(result.image) - columns.compiled_size)
+    assert answer_table(result.image) == reference_table(store, hosted.id)
+    # Grafts grow the image until it is an eighth larger; then it is compiled afresh.
+    assert max(sizes) > columns.compiled_size // 8 - 512 and sizes.count(0) >= 2
+
+
+def test_server_serves_grafted_changes(tmp_path):
+    """A zone large enough to be grafted onto (1 MiB of image): a value change and the new
+    serial are served, a new name after it too, and nothing was compiled through the model."""
+    store = Store(tmp_path / "state.db")
+    hosted, _ = store.create_hosted_zone(
+        ORIGIN, "g1", None, (f"ns1.{ORIGIN}",),
+        [*base_zone(), *[rrset(f"n{i}.{ORIGIN}", "A", f"10.0.{i >> 8}.{i & 255}")
+                         for i in range(15000)]],
+    )  # fmt: skip
+    zone_id = hosted.id
+    store.close()
+    with running_api_server(tmp_path, workers=2) as api:
+        client = api.client()
+        port = api.dns.port
+        upsert = {"Action": "UPSERT",
+                  "ResourceRecordSet": {"Name": f"h7.{ORIGIN}", "Type": "A", "TTL": 60,
+                                        "ResourceRecords": [{"Value": "192.0.2.77"}]}}  # fmt: skip
+        done = client.change_resource_record_sets(
+            HostedZoneId=zone_id, ChangeBatch={"Changes": [upsert]}
+        )
+        api.wait_insync(done["ChangeInfo"]["Id"])
+        query = dns.message.make_query(f"h7.{ORIGIN}", "A")
+        response = dns.query.udp(query, "127.0.0.1", port=port, timeout=2)
+        assert response.answer[0][0].to_text() == "192.0.2.77"
+        serial = client.list_resource_record_sets(
+            HostedZoneId=zone_id, StartRecordName=ORIGIN, StartRecordType="SOA", MaxItems="1"
+        )["ResourceRecordSets"][0]["ResourceRecords"][0]["Value"].split()[2]
+        nx = dns.query.udp(
+            dns.message.make_query(f"missing.{ORIGIN}", "A"), "127.0.0.1", port=port, timeout=2
+        )
+        assert nx.rcode() == dns.rcode.NXDOMAIN and nx.authority[0][0].serial == int(serial)
+        create = dict(upsert, Action="CREATE")
+        create["ResourceRecordSet"] = dict(upsert["ResourceRecordSet"], Name=f"fresh.{ORIGIN}")
+        done = client.change_resource_record_sets(
+            HostedZoneId=zone_id, ChangeBatch={"Changes": [create]}
+        )
+        api.wait_insync(done["ChangeInfo"]["Id"])
+        response = dns.query.udp(
+            dns.message.make_query(f"fresh.{ORIGIN}", "A"), "127.0.0.1", port=port, timeout=2
+        )
+        assert response.answer[0][0].to_text() == "192.0.2.77"
+        log = api.dns.stderr_text()
+        assert "compiled through the model" not in log
+        assert "grafted" in log
