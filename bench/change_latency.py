@@ -14,12 +14,14 @@ address:
   ``knotc zone-reload`` after the same edit (timed from the command's start), and an RFC 2136
   UPDATE of the zone (timed from the send; Knot's journal on, as updates need it).
 
-Each is repeated ``--changes`` times with a new address each time; the script prints median
-and max, the setup steps' times, and the server's own "published ... in X ms (compile Y ms)"
-log lines.
+Each is repeated ``--changes`` times with a new address each time, ``--idle`` seconds after the
+one before (0: back to back; the first change after a quiet minute meets memory the kernel has
+taken back); the script prints median and max, the setup steps' times, the server's own
+"published ... in X ms (compile Y ms)" log lines, and how many changes to the hosted zone were
+grafted onto its last image (fastdns.hostedcolumns) rather than compiled.
 
 Run: ``python bench/change_latency.py [--records 1000000] [--changes 5] [--workers 2]
-[--state-cache FILE]``.
+[--idle SECONDS] [--state-cache FILE]``.
 """
 
 from __future__ import annotations
@@ -179,6 +181,7 @@ def run_fastdns(args, work: Path, results: dict) -> None:
         zone_id = wait_api(client, server)
         api, update, sighup = [], [], []
         for n in range(args.changes):
+            time.sleep(args.idle)
             name, address = f"h{n}.{HOSTED}", f"198.51.100.{n % 250 + 1}"
             client.change_resource_record_sets(
                 HostedZoneId=zone_id,
@@ -198,11 +201,13 @@ def run_fastdns(args, work: Path, results: dict) -> None:
             )
             api.append(wait_for(dns_port, name, address, time.monotonic()))
         for n in range(args.changes):
+            time.sleep(args.idle)
             name, address = f"h{n + 100}.{HOSTED}", f"203.0.113.{n % 250 + 1}"
             sent = time.monotonic()
             update_a(dns_port, HOSTED, name, address)
             update.append(wait_for(dns_port, name, address, sent))
         for n in range(args.changes):
+            time.sleep(args.idle)
             index, address = n + 200, f"192.0.2.{n % 250 + 10}"
             text = zone_text(FILE, args.records, serial=n + 2, changed=(index, address))
             (zones / f"{FILE}zone").write_text(text)
@@ -216,6 +221,8 @@ def run_fastdns(args, work: Path, results: dict) -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(60)
     text = log_path.read_text()
+    if args.keep_log:
+        shutil.copyfile(log_path, args.keep_log)
     published = [float(m) for m in re.findall(r"published \d+ changes .* in (\d+) ms", text)]
     compiled = [float(m) for m in re.findall(r"\(compile (\d+) ms\)", text)]
     if published:
@@ -232,6 +239,8 @@ def run_fastdns(args, work: Path, results: dict) -> None:
             f"{statistics.median(float(b) for b, _ in swaps):.0f} ms, installed in median "
             f"{statistics.median(float(i) for _, i in swaps):.0f} ms over {len(swaps)} swaps"
         )
+    grafted = len(re.findall(r"grafted onto the last image", text))
+    print(f"fastdns log: {grafted} of {len(published)} publishes grafted onto the last image")
     for line in text.splitlines():
         if "compiled through the model" in line:
             print("fastdns log:", line)
@@ -270,6 +279,7 @@ def run_knot(args, work: Path, results: dict) -> None:
         print(f"knotd: zone answered {ready:.1f} s after start")
         reload, update = [], []
         for n in range(args.changes):
+            time.sleep(args.idle)
             index, address = n + 200, f"192.0.2.{n % 250 + 10}"
             zone.write_text(zone_text(FILE, args.records, serial=n + 2, changed=(index, address)))
             sent = time.monotonic()
@@ -280,6 +290,7 @@ def run_knot(args, work: Path, results: dict) -> None:
             )
             reload.append(wait_for(port, f"h{index}.{FILE}", address, sent))
         for n in range(args.changes):
+            time.sleep(args.idle)
             name, address = f"h{n + 100}.{FILE}", f"203.0.113.{n % 250 + 1}"
             sent = time.monotonic()
             update_a(port, FILE, name, address)
@@ -298,11 +309,15 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-knot", action="store_true", help="measure fastdns only")
     parser.add_argument(
+        "--idle", type=float, default=0.0, metavar="SECONDS", help="pause before each change"
+    )
+    parser.add_argument(
         "--state-cache",
         metavar="FILE",
         help="keep the imported state database in FILE and reuse it next time "
         "(for the same --records)",
     )
+    parser.add_argument("--keep-log", metavar="FILE", help="copy the fastdns log to FILE")
     args = parser.parse_args()
     results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="fastdns-change-") as tmp:
