@@ -5,7 +5,8 @@ the moment the change was made until a DNS query over UDP (every millisecond) re
 address:
 
 * ``api``: a hosted zone (imported with ``fastdns zone import``), one ChangeResourceRecordSets
-  UPSERT of one A record through boto3, timed from when the API call returned;
+  UPSERT of one A record through boto3, timed from when the API call returned; then one CREATE
+  of an A record at a new name;
 * ``update``: the same hosted zone, one RFC 2136 UPDATE (dnspython, TSIG-signed, over TCP)
   replacing one A record, timed from when the UPDATE was sent;
 * ``sighup``: a zone file of the same records served by the same server, one record's address
@@ -200,6 +201,27 @@ def run_fastdns(args, work: Path, results: dict) -> None:
                 },
             )
             api.append(wait_for(dns_port, name, address, time.monotonic()))
+        created = []
+        for n in range(args.changes):
+            time.sleep(args.idle)
+            name, address = f"new{n}.{HOSTED}", f"198.51.100.{n % 250 + 1}"
+            client.change_resource_record_sets(
+                HostedZoneId=zone_id,
+                ChangeBatch={
+                    "Changes": [
+                        {
+                            "Action": "CREATE",
+                            "ResourceRecordSet": {
+                                "Name": name,
+                                "Type": "A",
+                                "TTL": 300,
+                                "ResourceRecords": [{"Value": address}],
+                            },
+                        }
+                    ]
+                },
+            )
+            created.append(wait_for(dns_port, name, address, time.monotonic()))
         for n in range(args.changes):
             time.sleep(args.idle)
             name, address = f"h{n + 100}.{HOSTED}", f"203.0.113.{n % 250 + 1}"
@@ -215,6 +237,7 @@ def run_fastdns(args, work: Path, results: dict) -> None:
             server.send_signal(signal.SIGHUP)
             sighup.append(wait_for(dns_port, f"h{index}.{FILE}", address, sent))
         results["fastdns API UPSERT"] = api
+        results["fastdns API CREATE (new name)"] = created
         results["fastdns RFC 2136 UPDATE"] = update
         results["fastdns SIGHUP reload"] = sighup
     finally:

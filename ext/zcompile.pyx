@@ -248,9 +248,15 @@ cdef struct Ctx:
     uint32_t* bfs_order
     uint32_t* rr_start             # the node's RRsets are rrsets[rr_start[n]:rr_start[n+1]]
     uint8_t* node_flags
-    # Nodes whose data other nodes' templates copy (CNAME chains, additional addresses, glue):
-    # a change there cannot be grafted onto the last image (zcompile_patch.pxi).
+    # Per node, what other nodes' templates depend on (zcompile_patch.pxi: a change there is
+    # compiled, not grafted): REF_DATA, its data is copied (CNAME chains, additional addresses,
+    # glue); REF_ABSENCE, a name below it was looked up and not found (a chain ending in
+    # NXDOMAIN or at a wildcard below it, an absent MX target). ``absent``: those names cut
+    # to the child of the node that was missing (wire format, lower-cased, one after another):
+    # a new name there could answer them.
     uint8_t* referenced
+    Buf absent
+    bint absent_lost               # out of memory while noting them: no list
     # RRsets sorted by (node, type)
     uint32_t nrrsets
     RRset* rrsets
@@ -269,6 +275,11 @@ cdef struct Ctx:
     Writer w
     uint16_t bad_type              # R_TYPE: the type not handled here
     uint32_t serial
+
+
+cdef enum:
+    REF_DATA = 1
+    REF_ABSENCE = 2
 
 
 # Per-node flags of the compile (not the image's).
@@ -572,16 +583,27 @@ cdef uint32_t wildcard_child(Ctx* c, uint32_t node) noexcept nogil:
 
 cdef uint32_t find_name(Ctx* c, const uint8_t* name) noexcept nogil:
     """The node of ``name`` (exact match), or NONE32."""
+    cdef uint32_t encloser
+    return find_name_below(c, name, &encloser)
+
+
+cdef uint32_t find_name_below(Ctx* c, const uint8_t* name, uint32_t* encloser) noexcept nogil:
+    """The node of ``name`` (exact match), or NONE32 and in ``encloser`` the deepest node on
+    the way to it (NONE32 when ``name`` is outside the zone)."""
     cdef uint32_t offsets[128]
     cdef int k = below_origin(c, name, offsets)
     cdef uint32_t node = 0
+    cdef uint32_t child
     cdef int j
+    encloser[0] = NONE32
     if k < 0:
         return NONE32
     for j in range(k - 1, -1, -1):
-        node = find_child(c, node, name + offsets[j])
-        if node == NONE32:
+        child = find_child(c, node, name + offsets[j])
+        if child == NONE32:
+            encloser[0] = node
             return NONE32
+        node = child
     return node
 
 
@@ -1017,14 +1039,17 @@ cdef void write_soa(Ctx* c) noexcept nogil:
 cdef void write_addresses(Ctx* c, const uint8_t* target) noexcept nogil:
     """The A and AAAA RRsets of ``target`` not written yet, in the additional section."""
     cdef Writer* w = &c.w
-    cdef uint32_t node = find_name(c, target)
+    cdef uint32_t encloser
+    cdef uint32_t node = find_name_below(c, target, &encloser)
     cdef uint32_t r, i, key
     cdef uint16_t t
     cdef int k
     cdef bint seen
     if node == NONE32:
+        if encloser != NONE32:
+            note_absent(c, target, encloser)
         return
-    c.referenced[node] = 1
+    c.referenced[node] |= REF_DATA
     for k in range(2):
         t = T_A if k == 0 else T_AAAA
         r = rrset_of(c, node, t)
@@ -1042,6 +1067,23 @@ cdef void write_addresses(Ctx* c, const uint8_t* target) noexcept nogil:
         w.nseen += 1
         for i in range(c.rrsets[r].rd_start, c.rrsets[r].rd_start + c.rrsets[r].rd_count):
             w_additional_rr(c, target, t, c.rrsets[r].ttl, c.refs[i])
+
+
+cdef void note_absent(Ctx* c, const uint8_t* name, uint32_t encloser) noexcept nogil:
+    """``name`` was looked up and not found below ``encloser`` (see Ctx.referenced)."""
+    cdef uint32_t offsets[128]
+    cdef int k = below_origin(c, name, offsets)
+    cdef int child = k - <int> c.depth[encloser] - 1
+    cdef uint32_t i, n
+    cdef uint8_t lowered[256]
+    c.referenced[encloser] |= REF_ABSENCE
+    if child < 0:
+        return
+    n = name_length(name + offsets[child])
+    for i in range(n):
+        lowered[i] = lower(name[offsets[child] + i])
+    if buf_put(&c.absent, lowered, n) < 0:
+        c.absent_lost = True
 
 
 cdef void write_additional(Ctx* c, uint32_t r) noexcept nogil:
@@ -1164,8 +1206,13 @@ cdef void chase(Ctx* c, uint32_t node, Chase* ch) noexcept nogil:
             ch.end = END_LOOP
             return
         kind = resolve(c, target, &found)
-        if kind != END_NXDOMAIN:
-            c.referenced[found] = 1
+        if kind == END_NXDOMAIN:
+            note_absent(c, target, found)
+        else:
+            c.referenced[found] |= REF_DATA
+            if c.node_flags[found] & F_WILD and not name_below_node(c, target, found):
+                # Synthesised from *.<parent>: a new child of the parent could be the name.
+                note_absent(c, target, c.parent[found])
         if kind != END_NODE:
             ch.end = kind
             ch.owner = target
@@ -1495,6 +1542,7 @@ cdef void free_ctx(Ctx* c) noexcept nogil:
     free(c.rr_start)
     free(c.node_flags)
     free(c.referenced)
+    free(c.absent.data)
     free(c.rrsets)
     free(c.refs)
     free(c.default_tmpl)
@@ -1591,9 +1639,12 @@ def compile_packed(packed, origin: bytes, image_buffer=None, bint with_reference
     parts' order. Framing that does not parse (lengths beyond the end of a part, an owner
     whose labels do not fill its length) is refused with a reason.
 
-    ``with_references``: the tuple has a seventh item, the image's referenced nodes for
-    :func:`graft_image` (a bit per node in image order, set where other nodes' templates copy
-    the node's data), or None when there is no image."""
+    ``with_references``: the tuple has a seventh item, what :func:`graft_image` needs to know
+    of the image, or None when there is no image: ``(references, absent)``, a byte per node in
+    image order (REF_DATA where other nodes' templates copy the node's data, REF_ABSENCE where
+    they depend on a name below it not existing) and those names, each cut to the missing
+    child of its node (wire format, lower-cased, one after another; None if they could not be
+    kept)."""
     cdef Ctx c
     cdef Py_ssize_t parts, i
     cdef object part
@@ -1769,6 +1820,7 @@ cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire, object image_buffer,
     cdef const uint8_t* origin_p = origin_wire
     cdef uint8_t* out
     cdef bytes references = None
+    cdef object absent
     cdef uint8_t* bits
     memset(&nodes, 0, sizeof(Buf))
     memset(&type_buf, 0, sizeof(Buf))
@@ -1848,15 +1900,15 @@ cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire, object image_buffer,
             memcpy(out + sections[4][1], c.blob.data, c.blob.length)
             memcpy(out + at, c.origin_lower, c.origin_len)
         if with_references:
-            references = PyBytes_FromStringAndSize(NULL, (c.nnodes + 7) // 8)
+            references = PyBytes_FromStringAndSize(NULL, c.nnodes)
             bits = <uint8_t*> PyBytes_AS_STRING(references)
             with nogil:
-                memset(bits, 0, (c.nnodes + 7) // 8)
                 for i in range(c.nnodes):
-                    if c.referenced[c.bfs_order[i]]:
-                        bits[i >> 3] |= 1 << (i & 7)
+                    bits[i] = c.referenced[c.bfs_order[i]]
+            absent = None if c.absent_lost else PyBytes_FromStringAndSize(
+                <const char*> c.absent.data, c.absent.length)
             return (image, None, c.nrrsets, c.refs[c.rrsets[c.soa_rrset].rd_start],
-                    c.rrsets[c.soa_rrset].ttl, c.serial, references)
+                    c.rrsets[c.soa_rrset].ttl, c.serial, (references, absent))
         return (image, None, c.nrrsets, c.refs[c.rrsets[c.soa_rrset].rd_start],
                 c.rrsets[c.soa_rrset].ttl, c.serial)
     finally:

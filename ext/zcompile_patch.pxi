@@ -1,24 +1,30 @@
 # -- a change grafted onto the last image instead of a recompile (issue 8) ---------------------
 #
-# A change to a hosted zone of a million record sets most often replaces the values of record
-# sets that exist already (an address, a TXT string) and moves the SOA serial forward. Neither
-# changes the trie: the nodes, their labels and which types each has stay as they are. What
-# changes is the body of the templates that hold those record sets, and the serial in every
-# template that holds the SOA. ``graft_image`` makes the new image from the last one by copying
-# it, appending the new bodies to its blob and pointing the old template records at them, and
-# writing the new serial over the old one: a copy and a walk of the template table instead of a
-# sort, a trie and a million templates.
+# Most changes to a hosted zone of a million record sets replace the values of record sets that
+# exist (an address, a TXT string), add a record set (a new name under one that exists, a type
+# at a name that has others) or delete one, and move the SOA serial forward. ``graft_image``
+# makes the new image from the last one instead of compiling every record set again: the
+# changed record sets' templates come from the same compiler run on a zone of only the SOA, the
+# apex NS and those record sets (``mini``: a positive template depends on nothing but its record
+# set and its owner's name, so it is the one a full compile writes); a replaced record set's
+# template record is pointed at its new body, appended to the blob; a node whose types change
+# gets a new type table at the end of the types section; a new name is inserted into its
+# parent's run of children (breadth-first order, children sorted canonically, as
+# fastdns.image.TrieBuilder lays them out), a deleted one taken out, and every node index is
+# renumbered and the child links rebuilt from the parent links; the new serial is written over
+# the old one in every template that holds the SOA. A copy of the image and a few passes over
+# its tables instead of a sort, a trie and a million templates.
 #
-# It grafts a record set only where its template is all of what that record set puts in the
-# image: the node is neither a zone cut nor below one (glue is written into referrals), no other
-# node's template copies its data (``compile_packed(with_references=True)`` marks the nodes that
-# CNAME chains and additional sections copy), it holds no CNAME (whose answers are chains), and
-# the type brings nothing else with it (NS, MX and SRV add addresses; CNAME, SOA, DS are
-# structure). The new templates come from the same compiler, run on a zone of only the SOA, the
-# apex NS and the changed record sets (``mini``): a positive template depends on nothing but
-# its record set and its owner's name, so it is the one a full compile writes. tests/
-# test_zcompile_graft.py compares grafted images with full compiles of the same records, template
-# by template.
+# It grafts only what changes nothing but the changed names' own templates: not at or below a
+# zone cut (glue is written into referrals), not where other templates copy the node's data
+# (``compile_packed(with_references=True)``: REF_DATA marks CNAME chain hops and ends and the
+# in-zone NS, MX and SRV targets), not a new name that a lookup looked for and did not find (a
+# chain ending in NXDOMAIN or at a wildcard, an absent MX target: the names ``absent`` lists),
+# not the removal of a name below which such a lookup ended (REF_ABSENCE), not at a CNAME, not of a type that brings other data or is
+# structure (NS, MX and SRV add addresses; CNAME, SOA, DS), not a new name that needs an empty
+# non-terminal above it, not a deletion that would leave one behind. Anything else is refused
+# with a reason and the caller compiles. tests/test_zcompile_graft.py compares grafted images
+# with full compiles of the same records, template by template.
 
 cdef enum:
     HW_NODE_COUNT = 2              # header words (fastdns.image.HEADER)
@@ -240,84 +246,331 @@ cdef int reserial(uint8_t* body, uint32_t n, uint32_t rrs, uint32_t old_serial,
     return 0 if at == n else -1
 
 
-def graft_image(old, mini, targets, long long old_serial, long long new_serial,
-                const uint8_t[::1] references, image_buffer=None) -> tuple:
-    """``(image, None)``: the image of ``old``'s zone after a change that replaced the record
-    sets ``targets`` names and moved the SOA serial from ``old_serial`` to ``new_serial``
-    (both -1: the SOA did not change); or ``(None, reason)`` when the change cannot be grafted
-    and the zone must be compiled again.
+cdef enum:
+    CHANGE_REPLACED = 0
+    CHANGE_ADDED = 1
+    CHANGE_DELETED = 2
+    MAX_NODE_TYPES = 64            # as fill() and pack_sections() allow
+    PLAIN = 0xFFFFFFFE
 
-    ``old`` is the zone's last image (compile_packed) or one this function made from it, and
-    ``references`` the referenced nodes compile_packed gave with that image; ``mini`` is
-    compile_packed's image of the zone's new SOA, its apex NS and the new record sets;
-    ``targets`` lists each replaced record set as (owner in wire format, type). The result
-    answers every query as a full compile of the changed zone does (see above for the
-    changes it refuses); ``image_buffer`` as for compile_columns."""
+
+cdef struct Change:
+    const uint8_t* owner
+    uint16_t rtype
+    uint8_t kind
+    uint32_t node                  # its node in the old image, or NONE32 (a new name)
+    uint32_t new_node              # a new name: its entry in the new-node list
+    uint32_t mini_tmpl             # its template in ``mini`` (not for a deletion)
+    uint32_t tmpl                  # replaced: the old template; added: its new number
+
+
+cdef struct NewNode:
+    const uint8_t* owner
+    uint32_t parent                # in the old image
+    uint32_t pos                   # inserted before this old node (node count: at the end)
+    uint32_t label_off             # in the new labels section
+    uint32_t types_first           # in the new types section
+    uint16_t types_count
+
+
+cdef struct Retyped:               # an old node whose types change
+    uint32_t node
+    uint32_t types_first
+    uint16_t types_count
+    bint removed                   # no types and no children left: taken out of the trie
+
+
+cdef uint32_t first_with_parent_after(View* v, uint32_t parent, bint inclusive) noexcept nogil:
+    """The first node whose parent is ``parent`` or after it (``inclusive``), else after it:
+    parents' runs of children follow their parents' order (breadth-first)."""
+    cdef uint32_t lo = 1
+    cdef uint32_t hi = v.h[HW_NODE_COUNT]
+    cdef uint32_t mid, p
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        p = v.nodes[mid].parent
+        if p < parent or (p == parent and not inclusive):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef uint32_t insertion_point(View* v, uint32_t parent, const uint8_t* label) noexcept nogil:
+    """Where a new child ``label`` of ``parent`` goes in the old node order: before the first
+    child that sorts after it (RFC 4034 §6.1), else where the parent's run ends."""
+    cdef uint32_t lo = first_with_parent_after(v, parent, True)
+    cdef uint32_t hi = first_with_parent_after(v, parent, False)
+    cdef uint32_t mid
+    cdef const uint8_t* s
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        s = v.labels + v.nodes[mid].label_off
+        if label_compare(label + 1, label[0], s + 1, s[0]) < 0:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+cdef int compare_new_nodes(const void* x, const void* y, void* arg) noexcept nogil:
+    cdef const NewNode* a = <const NewNode*> x
+    cdef const NewNode* b = <const NewNode*> y
+    if a.pos != b.pos:
+        return (a.pos > b.pos) - (a.pos < b.pos)
+    if a.parent != b.parent:
+        return (a.parent > b.parent) - (a.parent < b.parent)
+    return label_compare(a.owner + 1, a.owner[0], b.owner + 1, b.owner[0])
+
+
+cdef int write_types(ImgTypeRec* out, const uint32_t* pairs, uint32_t n) noexcept nogil:
+    """A node's (type, template) pairs (ANY excluded) as its type table: ANY added with the
+    lowest type's template (RFC 8482 §4.1, as fill() does), sorted by type."""
+    cdef uint32_t sorted_pairs[2 * (MAX_NODE_TYPES + 1)]
+    cdef uint32_t i, lowest = 0
+    if n == 0:
+        return 0
+    memcpy(sorted_pairs, pairs, 8 * n)
+    for i in range(1, n):
+        if pairs[2 * i] < pairs[2 * lowest]:
+            lowest = i
+    sorted_pairs[2 * n] = T_ANY
+    sorted_pairs[2 * n + 1] = pairs[2 * lowest + 1]
+    qsort_r(sorted_pairs, n + 1, 8, compare_pairs, NULL)
+    for i in range(n + 1):
+        out[i].qtype = <uint16_t> sorted_pairs[2 * i]
+        out[i].reserved = 0
+        out[i].tmpl = sorted_pairs[2 * i + 1]
+    return n + 1
+
+
+def graft_image(old, mini, changes, long long old_serial, long long new_serial, references,
+                image_buffer=None) -> tuple:
+    """``(image, references, None)``: the image of ``old``'s zone after ``changes`` and the SOA
+    serial moved from ``old_serial`` to ``new_serial`` (both -1: the SOA did not change), and
+    the per-node references of that image; or ``(None, None, reason)`` when the change cannot
+    be grafted and the zone must be compiled again.
+
+    ``old`` is the zone's last image (compile_packed) or one this function made, and
+    ``references`` what compile_packed or this function gave with it (the same kind of pair); ``mini`` is
+    compile_packed's image of the zone's new SOA, its apex NS and the added and replaced record
+    sets; ``changes`` lists each changed record set as (owner in wire format, type, kind): kind
+    0 replaced, 1 added, 2 deleted. The result answers every query as a full compile of the
+    changed zone does (see above for the changes refused); ``image_buffer`` as for
+    compile_columns."""
     cdef const uint8_t[::1] old_bytes = old
     cdef const uint8_t[::1] mini_bytes = mini
+    cdef const uint8_t[::1] node_refs
+    cdef bytes absent
+    cdef const uint8_t* absent_p
+    cdef size_t absent_len, a
     cdef View ov, mv
-    cdef Py_ssize_t count = len(targets)
-    cdef Py_ssize_t i
-    cdef uint32_t* old_t = NULL
-    cdef uint32_t* mini_t = NULL
-    cdef uint32_t node, t, blob_off
-    cdef bint cut
+    cdef Py_ssize_t count = len(changes)
+    cdef Py_ssize_t i, j, k
+    cdef Change* ch = NULL
+    cdef NewNode* fresh = NULL
+    cdef Retyped* retyped = NULL
+    cdef uint32_t* node_map = NULL
+    cdef uint32_t* pairs = NULL
+    cdef uint32_t nfresh = 0, nretyped = 0, nremoved = 0, nadded = 0
+    cdef uint32_t node, t, parent, n, q, new_count, count_nodes, children, type_total
+    cdef uint32_t old_nodes, old_types, old_tmpls, old_labels_len, old_blob_len
+    cdef bint cut, has_cname, found
     cdef bytes owner
-    cdef const uint8_t* owner_p
-    cdef int rtype
-    cdef size_t extra = 0, total, at, n
+    cdef int rtype, kind
+    cdef size_t extra_blob = 0, extra_labels = 0, extra_types = 0
+    cdef size_t at, total, nodes_off, types_off, tmpls_off, labels_off, blob_off, apex_off
     cdef object image = None
+    cdef bytes new_references
+    cdef uint8_t* refs_out
     cdef uint8_t[::1] dest
     cdef uint8_t* out
     cdef uint32_t* header
+    cdef ImgNodeRec* nodes_out
+    cdef ImgTypeRec* types_out
+    cdef ImgTmplRec* tmpls_out
     cdef ImgTmplRec* rec
     cdef const ImgTmplRec* src
+    cdef const ImgNodeRec* nd
+    cdef uint8_t* labels_out
+    cdef uint8_t* blob_out
+    cdef const uint8_t* label
     cdef int failed = 0
     if old_bytes.shape[0] == 0 or mini_bytes.shape[0] == 0:
-        return None, "no image"
+        return None, None, "no image"
     if not view_open(&ov, &old_bytes[0], old_bytes.shape[0]) \
             or not view_open(&mv, &mini_bytes[0], mini_bytes.shape[0]):
-        return None, "not an image a change can be grafted onto"
-    if <size_t> references.shape[0] * 8 < ov.h[HW_NODE_COUNT]:
-        raise ValueError("graft_image: references do not cover the image's nodes")
+        return None, None, "not an image a change can be grafted onto"
+    old_nodes = ov.h[HW_NODE_COUNT]
+    old_types = ov.h[HW_TYPE_COUNT]
+    old_tmpls = ov.h[HW_TMPL_COUNT]
+    old_labels_len = ov.h[HW_LABELS_LEN]
+    old_blob_len = ov.h[HW_BLOB_LEN]
+    node_refs, absent = references
+    if <size_t> node_refs.shape[0] != old_nodes:
+        raise ValueError("graft_image: references do not match the image's nodes")
+    absent_p = NULL
+    absent_len = 0
+    if absent is not None:
+        absent_p = absent
+        absent_len = len(absent)
     if count > MAX_GRAFTS:
-        return None, "too many record sets changed"
+        return None, None, "too many record sets changed"
     if (old_serial < 0) != (new_serial < 0) or old_serial > 0xFFFFFFFF \
             or new_serial > 0xFFFFFFFF:
         raise ValueError("graft_image: serials are both -1 or both 32-bit")
-    old_t = <uint32_t*> malloc((count + 1) * 4)
-    mini_t = <uint32_t*> malloc((count + 1) * 4)
+    owners = []  # keeps the owners' bytes alive while ``ch`` points into them
+    ch = <Change*> calloc(count + 1, sizeof(Change))
+    fresh = <NewNode*> calloc(count + 1, sizeof(NewNode))
+    retyped = <Retyped*> calloc(count + 1, sizeof(Retyped))
+    pairs = <uint32_t*> malloc(8 * (MAX_NODE_TYPES + 1))
     try:
-        if old_t == NULL or mini_t == NULL:
+        if ch == NULL or fresh == NULL or retyped == NULL or pairs == NULL:
             raise MemoryError()
+        # 1. Each change against the old image: its node (or its new node's parent), whether it
+        # may be grafted, and its template in ``mini``.
         for i in range(count):
-            owner, rtype = targets[i]
+            owner, rtype, kind = changes[i]
             if len(owner) == 0 or len(owner) > MAX_NAME_WIRE or not _well_formed(owner):
                 raise ValueError(f"graft_image: owner {owner!r} is not a wire-format name")
-            if rtype in (T_SOA, T_NS, T_CNAME, T_DS, T_MX, T_SRV) or not 0 < rtype < 65536:
-                return None, f"type {rtype} is structure or brings additional data"
-            owner_p = owner
-            node = view_node(&ov, owner_p, &cut)
-            if node == NONE32:
-                return None, "a record set that is not in the image"
-            if cut:
-                return None, "a record set at or below a zone cut"
-            if references[node >> 3] & (1 << (node & 7)):
-                return None, "a record set other answers copy"
-            t = view_template(&ov, node, <uint16_t> rtype)
-            if t == NONE32:
-                return None, "a record set the image does not answer with a template of its own"
-            old_t[i] = t
-            node = view_node(&mv, owner_p, &cut)
-            t = view_template(&mv, node, <uint16_t> rtype) if node != NONE32 else NONE32
-            if t == NONE32 or not template_inside(&mv, t) or mv.tmpls[t].twin:
-                return None, "the change's own compile has no template for a record set"
-            mini_t[i] = t
-            extra += template_size(&mv, t)
-        blob_off = ov.h[HW_BLOB_OFF]
-        total = ov.size + aligned(extra)
+            if not 0 < rtype < 65536 or kind not in (CHANGE_REPLACED, CHANGE_ADDED,
+                                                     CHANGE_DELETED):
+                raise ValueError(f"graft_image: change {changes[i]!r}")
+            if rtype in (T_SOA, T_NS, T_CNAME, T_DS, T_MX, T_SRV, T_ANY):
+                return None, None, f"type {rtype} is structure or brings additional data"
+            owners.append(owner)
+            ch[i].owner = owner
+            ch[i].rtype = <uint16_t> rtype
+            ch[i].kind = <uint8_t> kind
+            ch[i].node = node = view_node(&ov, ch[i].owner, &cut)
+            ch[i].tmpl = NONE32
+            if node != NONE32:
+                if cut:
+                    return None, None, "a record set at or below a zone cut"
+                if node_refs[node] & REF_DATA:
+                    return None, None, "a record set other answers copy"
+                nd = &ov.nodes[node]
+                if <uint64_t> nd.types_first + nd.types_count > old_types:
+                    return None, None, "not an image a change can be grafted onto"
+                has_cname = found = False
+                for k in range(nd.types_first, nd.types_first + nd.types_count):
+                    has_cname |= ov.types[k].qtype == T_CNAME
+                    found |= ov.types[k].qtype == rtype
+                if has_cname:
+                    return None, None, "a record set at a CNAME"
+                if kind == CHANGE_ADDED:
+                    if found:
+                        return None, None, "an added record set the image has"
+                else:
+                    ch[i].tmpl = view_template(&ov, node, ch[i].rtype)
+                    if ch[i].tmpl == NONE32:
+                        return None, None, "a record set the image does not answer with a " \
+                            "template of its own"
+            else:
+                if kind != CHANGE_ADDED:
+                    return None, None, "a record set that is not in the image"
+                if ch[i].owner[0] == 0:
+                    return None, None, "a record set that is not in the image"
+                parent = view_node(&ov, ch[i].owner + ch[i].owner[0] + 1, &cut)
+                if parent == NONE32:
+                    return None, None, "a new name whose parent is not in the image"
+                if cut:
+                    return None, None, "a record set at or below a zone cut"
+                if absent_p == NULL:
+                    return None, None, "a new name, and no list of the names looked up"
+                if ch[i].owner[0] == 1 and ch[i].owner[1] == 42 \
+                        and node_refs[parent] & REF_ABSENCE:
+                    # RFC 4592 §3.3.1: a new *.<parent> answers every name looked up below it.
+                    return None, None, "a new wildcard where other answers looked up a name"
+                a = 0
+                while a < absent_len:
+                    if name_equal(absent_p + a, ch[i].owner):
+                        return None, None, "a new name other answers looked up and did not find"
+                    a += name_length(absent_p + a)
+                for j in range(nfresh):
+                    if name_equal(fresh[j].owner, ch[i].owner):
+                        break
+                else:
+                    j = nfresh
+                    nfresh += 1
+                    fresh[j].owner = ch[i].owner
+                    fresh[j].parent = parent
+                    fresh[j].pos = insertion_point(&ov, parent, ch[i].owner)
+                    extra_labels += 1 + ch[i].owner[0]
+                ch[i].new_node = <uint32_t> j
+            if kind != CHANGE_DELETED:
+                node = view_node(&mv, ch[i].owner, &cut)
+                t = view_template(&mv, node, ch[i].rtype) if node != NONE32 else NONE32
+                if t == NONE32 or not template_inside(&mv, t) or mv.tmpls[t].twin:
+                    return None, None, "the change's own compile has no template for a " \
+                        "record set"
+                ch[i].mini_tmpl = t
+                extra_blob += template_size(&mv, t)
+                if kind == CHANGE_ADDED:
+                    ch[i].tmpl = old_tmpls + nadded
+                    nadded += 1
+        # 2. Old nodes whose types change (a record set added or deleted): their new type
+        # tables; those left without types and children are taken out.
+        for i in range(count):
+            if ch[i].kind == CHANGE_REPLACED or ch[i].node == NONE32:
+                continue
+            for j in range(nretyped):
+                if retyped[j].node == ch[i].node:
+                    break
+            else:
+                retyped[nretyped].node = ch[i].node
+                nretyped += 1
+        for j in range(nretyped):
+            n = _node_pairs(&ov, retyped[j].node, ch, count, pairs, NONE32)
+            if n > MAX_NODE_TYPES:
+                return None, None, "more types at one name than worth a native path"
+            node = retyped[j].node
+            if n == 0 and ov.nodes[node].child_count == 0:
+                for i in range(nfresh):
+                    if fresh[i].parent == node:
+                        break
+                else:
+                    if node_refs[node] & REF_ABSENCE:
+                        return None, None, "a name other answers looked up below"
+                    retyped[j].removed = True
+                    nremoved += 1
+            extra_types += n + 1 if n else 0
+        for j in range(nretyped):
+            # A deletion must not leave an empty non-terminal without children behind.
+            if not retyped[j].removed:
+                continue
+            parent = ov.nodes[retyped[j].node].parent
+            if parent == 0 or ov.nodes[parent].types_count:
+                continue
+            children = ov.nodes[parent].child_count
+            for k in range(nretyped):
+                if retyped[k].removed and ov.nodes[retyped[k].node].parent == parent:
+                    children -= 1
+            for k in range(nfresh):
+                if fresh[k].parent == parent:
+                    children += 1
+            if children == 0:
+                return None, None, "a deletion that leaves an empty non-terminal"
+            for k in range(nretyped):
+                if retyped[k].node == parent:
+                    return None, None, "a deletion below a name whose types change"
+        for j in range(nfresh):
+            n = _node_pairs(&ov, NONE32, ch, count, pairs, <uint32_t> j)
+            if n > MAX_NODE_TYPES:
+                return None, None, "more types at one name than worth a native path"
+            extra_types += n + 1
+        # 3. The new image: header, nodes, types, templates, labels, blob, apex.
+        count_nodes = old_nodes + nfresh - nremoved
+        type_total = old_types + <uint32_t> extra_types
+        nodes_off = HEADER_SIZE
+        types_off = aligned(nodes_off + <size_t> count_nodes * NODE_SIZE)
+        tmpls_off = aligned(types_off + <size_t> type_total * TYPE_SIZE)
+        labels_off = aligned(tmpls_off + (<size_t> old_tmpls + nadded) * TEMPLATE_SIZE)
+        blob_off = aligned(labels_off + old_labels_len + extra_labels)
+        apex_off = aligned(blob_off + old_blob_len + extra_blob)
+        total = aligned(apex_off + ov.h[HW_APEX_LEN])
         if total > 0xFFFFFFFF:
-            return None, _REASONS[R_TOO_LARGE]
+            return None, None, _REASONS[R_TOO_LARGE]
         if image_buffer is not None:
             image = image_buffer(total)
         if image is None:
@@ -328,46 +581,213 @@ def graft_image(old, mini, targets, long long old_serial, long long new_serial,
             if <size_t> dest.shape[0] != total:
                 raise ValueError(f"image buffer of {dest.shape[0]} bytes for {total}")
             out = &dest[0]
+        new_references = PyBytes_FromStringAndSize(NULL, count_nodes)
+        refs_out = <uint8_t*> PyBytes_AS_STRING(new_references)
+        node_map = <uint32_t*> malloc(<size_t> old_nodes * 4)
+        if node_map == NULL:
+            raise MemoryError()
         with nogil:
-            memcpy(out, ov.base, ov.size)
-            at = ov.size
-            for i in range(count):
-                # The new body and its lists at the end of the blob (which the header extends
-                # to the end of the image, over the apex name: sections may overlap); the old
-                # template record points there. Its old body stays, unused, until the zone is
-                # compiled again.
-                src = &mv.tmpls[mini_t[i]]
-                rec = <ImgTmplRec*> (out + ov.h[HW_TMPLS_OFF]) + old_t[i]
-                rec[0] = src[0]
-                rec.body_off = <uint32_t> (at - blob_off)
-                memcpy(out + at, mv.blob + src.body_off, src.body_len)
-                at += src.body_len
-                rec.ptr_off = <uint32_t> (at - blob_off)
-                memcpy(out + at, mv.blob + src.ptr_off, 2 * <size_t> src.ptr_count)
-                at += 2 * <size_t> src.ptr_count
-                rec.mark_off = <uint32_t> (at - blob_off)
-                memcpy(out + at, mv.blob + src.mark_off, 2 * <size_t> src.ar)
-                at += 2 * <size_t> src.ar
-            memset(out + at, 0, total - at)
+            # Zero only the padding after each section (the sections are all written below).
+            memset(out + nodes_off + <size_t> count_nodes * NODE_SIZE, 0,
+                   types_off - nodes_off - <size_t> count_nodes * NODE_SIZE)
+            memset(out + types_off + <size_t> type_total * TYPE_SIZE, 0,
+                   tmpls_off - types_off - <size_t> type_total * TYPE_SIZE)
+            memset(out + labels_off - 3, 0, 3)
+            memset(out + blob_off - 3, 0, 3)
+            memset(out + apex_off - 3, 0, 3)
+            memset(out + total - 3, 0, 3)
+            memcpy(out, ov.base, HEADER_SIZE)
             header = <uint32_t*> out
+            nodes_out = <ImgNodeRec*> (out + nodes_off)
+            types_out = <ImgTypeRec*> (out + types_off)
+            tmpls_out = <ImgTmplRec*> (out + tmpls_off)
+            labels_out = out + labels_off
+            blob_out = out + blob_off
+            memcpy(types_out, ov.types, <size_t> old_types * TYPE_SIZE)
+            memcpy(tmpls_out, ov.tmpls, <size_t> old_tmpls * TEMPLATE_SIZE)
+            memcpy(labels_out, ov.labels, old_labels_len)
+            memcpy(blob_out, ov.blob, old_blob_len)
+            memcpy(out + apex_off, ov.base + ov.h[HW_APEX_OFF], ov.h[HW_APEX_LEN])
+            # Templates: a replaced one's record points at its new body; an added one is new.
+            at = old_blob_len
+            for i in range(count):
+                if ch[i].kind == CHANGE_DELETED:
+                    continue
+                src = &mv.tmpls[ch[i].mini_tmpl]
+                rec = &tmpls_out[ch[i].tmpl]
+                rec[0] = src[0]
+                rec.body_off = <uint32_t> at
+                memcpy(blob_out + at, mv.blob + src.body_off, src.body_len)
+                at += src.body_len
+                rec.ptr_off = <uint32_t> at
+                memcpy(blob_out + at, mv.blob + src.ptr_off, 2 * <size_t> src.ptr_count)
+                at += 2 * <size_t> src.ptr_count
+                rec.mark_off = <uint32_t> at
+                memcpy(blob_out + at, mv.blob + src.mark_off, 2 * <size_t> src.ar)
+                at += 2 * <size_t> src.ar
+            # Type tables of the old nodes whose types change and of the new nodes, after the
+            # old tables; labels of the new nodes after the old labels.
+            q = old_types
+            for j in range(nretyped):
+                n = _node_pairs(&ov, retyped[j].node, ch, count, pairs, NONE32)
+                retyped[j].types_first = q
+                retyped[j].types_count = <uint16_t> write_types(types_out + q, pairs, n)
+                q += retyped[j].types_count
+            at = old_labels_len
+            for j in range(nfresh):
+                n = _node_pairs(&ov, NONE32, ch, count, pairs, <uint32_t> j)
+                fresh[j].types_first = q
+                fresh[j].types_count = <uint16_t> write_types(types_out + q, pairs, n)
+                q += fresh[j].types_count
+                fresh[j].label_off = <uint32_t> at
+                label = fresh[j].owner
+                labels_out[at] = label[0]
+                for k in range(label[0]):
+                    labels_out[at + 1 + k] = lower(label[1 + k])
+                at += 1 + label[0]
+            # Nodes: the old ones in order, the new ones inserted where their parents' runs of
+            # children put them, the removed ones left out; parents renumbered, then every
+            # node's children and wildcard found again from its children's parent links.
+            if q != type_total:
+                failed = 1
+            qsort_r(fresh, nfresh, sizeof(NewNode), compare_new_nodes, NULL)
+            # node_map: first which retyped entry an old node has (PLAIN: none), then its new
+            # number (NONE32: removed).
+            for node in range(old_nodes):
+                node_map[node] = PLAIN
+            for k in range(nretyped):
+                node_map[retyped[k].node] = <uint32_t> k
+            n = 0
+            j = 0
+            for node in range(old_nodes + 1):
+                while j < nfresh and fresh[j].pos == node:
+                    nodes_out[n].label_off = fresh[j].label_off
+                    nodes_out[n].parent = fresh[j].parent
+                    nodes_out[n].types_first = fresh[j].types_first
+                    nodes_out[n].types_count = fresh[j].types_count
+                    nodes_out[n].flags = 0
+                    nodes_out[n].default_tmpl = 0  # NODATA
+                    refs_out[n] = 0
+                    n += 1
+                    j += 1
+                if node == old_nodes:
+                    break
+                k = node_map[node]
+                if k != PLAIN and retyped[k].removed:
+                    node_map[node] = NONE32
+                    continue
+                nodes_out[n] = ov.nodes[node]
+                if k != PLAIN:
+                    nodes_out[n].types_first = retyped[k].types_first
+                    nodes_out[n].types_count = retyped[k].types_count
+                refs_out[n] = node_refs[node]
+                node_map[node] = n
+                n += 1
+            if n != count_nodes or j != nfresh:
+                failed = 1
+            elif not failed:
+                failed = _relink(nodes_out, count_nodes, node_map, labels_out)
+            header[HW_NODE_COUNT] = count_nodes
+            header[HW_NODES_OFF] = <uint32_t> nodes_off
+            header[HW_TYPE_COUNT] = type_total
+            header[HW_TYPES_OFF] = <uint32_t> types_off
+            header[HW_TMPL_COUNT] = old_tmpls + nadded
+            header[HW_TMPLS_OFF] = <uint32_t> tmpls_off
+            header[HW_LABELS_LEN] = <uint32_t> (old_labels_len + extra_labels)
+            header[HW_LABELS_OFF] = <uint32_t> labels_off
+            header[HW_BLOB_LEN] = <uint32_t> (old_blob_len + extra_blob)
+            header[HW_BLOB_OFF] = <uint32_t> blob_off
+            header[HW_APEX_OFF] = <uint32_t> apex_off
             header[HW_TOTAL] = <uint32_t> total
-            header[HW_BLOB_LEN] = <uint32_t> (total - blob_off)
-            if new_serial >= 0:
-                rec = <ImgTmplRec*> (out + ov.h[HW_TMPLS_OFF])
-                for t in range(ov.h[HW_TMPL_COUNT]):
-                    n = rec[t].body_off
-                    if n + rec[t].body_len > total - blob_off or reserial(
-                            out + blob_off + n, rec[t].body_len,
-                            <uint32_t> rec[t].an + rec[t].ns + rec[t].ar,
-                            <uint32_t> old_serial, <uint32_t> new_serial) < 0:
-                        failed = 1
+            if not failed and new_serial >= 0:
+                for t in range(old_tmpls + nadded):
+                    if <size_t> tmpls_out[t].body_off + tmpls_out[t].body_len \
+                            > old_blob_len + extra_blob or reserial(
+                                blob_out + tmpls_out[t].body_off, tmpls_out[t].body_len,
+                                <uint32_t> tmpls_out[t].an + tmpls_out[t].ns + tmpls_out[t].ar,
+                                <uint32_t> old_serial, <uint32_t> new_serial) < 0:
+                        failed = 2
                         break
+        if failed == 1:
+            return None, None, "the trie could not be relinked"
         if failed:
-            return None, "a template whose SOA does not hold the old serial"
-        return image, None
+            return None, None, "a template whose SOA does not hold the old serial"
+        return image, (new_references, absent), None
     finally:
-        free(old_t)
-        free(mini_t)
+        free(ch)
+        free(fresh)
+        free(retyped)
+        free(node_map)
+        free(pairs)
+
+
+cdef uint32_t _node_pairs(View* v, uint32_t node, const Change* ch, Py_ssize_t count,
+                          uint32_t* pairs, uint32_t fresh) noexcept nogil:
+    """The (type, template) pairs of old node ``node`` after the changes (its old types but
+    ANY and the deleted ones, then the added ones), or of new node ``fresh``; how many (more
+    than MAX_NODE_TYPES: too many, ``pairs`` holds the first ones)."""
+    cdef uint32_t n = 0
+    cdef uint32_t k
+    cdef Py_ssize_t i
+    cdef bint deleted
+    cdef const ImgNodeRec* nd
+    if node != NONE32:
+        nd = &v.nodes[node]
+        for k in range(nd.types_first, nd.types_first + nd.types_count):
+            if v.types[k].qtype == T_ANY:
+                continue
+            deleted = False
+            for i in range(count):
+                if ch[i].node == node and ch[i].kind == CHANGE_DELETED \
+                        and ch[i].rtype == v.types[k].qtype:
+                    deleted = True
+            if deleted:
+                continue
+            if n == MAX_NODE_TYPES:
+                return n + 1
+            pairs[2 * n] = v.types[k].qtype
+            pairs[2 * n + 1] = v.types[k].tmpl
+            n += 1
+    for i in range(count):
+        if ch[i].kind != CHANGE_ADDED:
+            continue
+        if (node != NONE32 and ch[i].node == node) or \
+                (node == NONE32 and ch[i].node == NONE32 and ch[i].new_node == fresh):
+            if n == MAX_NODE_TYPES:
+                return n + 1
+            pairs[2 * n] = ch[i].rtype
+            pairs[2 * n + 1] = ch[i].tmpl
+            n += 1
+    return n
+
+
+cdef int _relink(ImgNodeRec* nodes, uint32_t count, const uint32_t* node_map,
+                 const uint8_t* labels) noexcept nogil:
+    """Renumber parents (old numbers to new through ``node_map``), then set every node's
+    first child, child count and wildcard child from its children's parent links; 1 if the
+    children of a node are not one run after their parent (the insertion went wrong)."""
+    cdef uint32_t n, p
+    cdef const uint8_t* label
+    for n in range(count):
+        if n > 0:
+            p = nodes[n].parent
+            nodes[n].parent = node_map[p]
+            if nodes[n].parent == NONE32 or nodes[n].parent >= n:
+                return 1
+        nodes[n].first_child = NONE32
+        nodes[n].child_count = 0
+        nodes[n].wildcard = NONE32
+    for n in range(1, count):
+        p = nodes[n].parent
+        if nodes[p].first_child == NONE32:
+            nodes[p].first_child = n
+        elif nodes[p].first_child + nodes[p].child_count != n:
+            return 1
+        nodes[p].child_count += 1
+        label = labels + nodes[n].label_off
+        if label[0] == 1 and label[1] == 42:
+            nodes[p].wildcard = n
+    return 0
 
 
 cdef bint _well_formed(bytes name):

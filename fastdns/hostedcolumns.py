@@ -8,8 +8,8 @@ records in wire format); a change re-packs only the record sets it touched
 (``Store.record_set_edits``), so a one-record change in a zone of a million record sets costs
 the native compile of the packed parts, not a Python object per record.
 
-A change that only replaces the values of record sets (and moves the SOA serial) in a zone whose
-image is large is grafted onto the last image (``fastdns._zcompile.graft_image``) rather than
+A change to a zone whose image is large -- record sets replaced, added or deleted, and the SOA
+serial moved -- is grafted onto the last image (``fastdns._zcompile.graft_image``) rather than
 compiled again, where the compiler's rules allow it: the image answers as a full compile would,
 for a copy of the old image instead of a compile of every record set.
 
@@ -49,6 +49,7 @@ log = logging.getLogger("fastdns")
 _HEAD = struct.Struct("=HIH")  # type, TTL, record count (after the owner)
 _RDLEN = struct.Struct("=H")
 _TYPE = struct.Struct("=H")
+REPLACED, ADDED, DELETED = 0, 1, 2  # graft_image's kinds of change
 
 # Grafting (see the module's doc): at most this many record sets changed at once, and until the
 # bodies grafted onto an image since its compile are an eighth of it (the old bodies stay in it,
@@ -141,9 +142,10 @@ class HostedColumns:
         self.packed: dict[RecordSetKey, bytes] = {}
         self.unhandled: dict[RecordSetKey, str] = {}
         self.record_sets: Mapping[RecordSetKey, ResourceRecordSet] = {}
-        # Since the last compile: record sets replaced in place, each with its packed form
-        # before; ``reshaped`` when record sets came or went (the image's trie changes).
-        self.replaced: dict[RecordSetKey, bytes] = {}
+        # Since the last compile: the record sets changed, each with its packed form before
+        # (None: added); ``reshaped`` when the zone must be compiled (packed afresh, or a record
+        # set moved between packed and unhandled).
+        self.changed: dict[RecordSetKey, bytes | None] = {}
         self.reshaped = True
         # The last image when it is large (a SealedImage, shared with the served zone) and what
         # grafting onto it needs: its referenced nodes, record sets, serial and compiled size.
@@ -177,20 +179,19 @@ class HostedColumns:
         else:
             added = []
             for key in keys:
+                before = self.packed.get(key)
+                if key in self.unhandled:
+                    self.reshaped = True
+                elif key not in self.changed:
+                    self.changed[key] = before
                 if key not in record_sets:
                     self.packed.pop(key, None)
                     self.unhandled.pop(key, None)
-                    self.reshaped = True
-                elif key in self.packed or key in self.unhandled:
-                    before = self.packed.get(key)
-                    if before is None:
-                        self.reshaped = True
-                    else:
-                        self.replaced.setdefault(key, before)
+                elif before is not None or key in self.unhandled:
                     self._pack(key, record_sets[key])
                 else:
                     added.append(key)
-            if added:
+            if len(added) >= _PACK_AS_TEXT:
                 self.reshaped = True
             if len(added) > 1:
                 wanted = set(added)
@@ -257,7 +258,7 @@ class HostedColumns:
             self._forget()
             return None, next(iter(self.unhandled.values())), 0, 0
         grafted = self._graft(origin)
-        self.replaced = {}
+        self.changed = {}
         self.reshaped = False
         if grafted is not None:
             return grafted, None, self.image_record_sets, self.image_serial
@@ -274,12 +275,12 @@ class HostedColumns:
 
     def _forget(self) -> None:
         self.image = self.references = None
-        self.replaced = {}
+        self.changed = {}
 
     def _graft(self, origin: dns.name.Name) -> SealedImage | None:
         """The last image with this compile's changes grafted on, or None when the zone must
         be compiled (see the module's doc)."""
-        if self.image is None or self.reshaped or len(self.replaced) > GRAFT_MAX_RECORD_SETS:
+        if self.image is None or self.reshaped or len(self.changed) > GRAFT_MAX_RECORD_SETS:
             return None
         if len(self.image) - self.compiled_size > self.compiled_size // GRAFT_MAX_GROWTH:
             return None
@@ -287,41 +288,49 @@ class HostedColumns:
         soa, ns = self.packed.get((apex, "SOA", "")), self.packed.get((apex, "NS", ""))
         if soa is None or ns is None:
             return None
-        targets: list[tuple[bytes, int]] = []
+        changes: list[tuple[bytes, int, int]] = []
         parts = [soa, ns]
         serials = (-1, -1)
-        for key, before in self.replaced.items():
-            after = self.packed[key]
+        added = 0
+        for key, before in self.changed.items():
+            after = self.packed.get(key)
             if after == before:
-                continue
+                continue  # the same again, or added and deleted
             if key[1] == "SOA":
-                serials = _serial_change(before, after)
+                serials = _serial_change(before, after) if before and after else None
                 if serials is None:
                     return None
                 continue
-            owner_end = 1 + after[0]
-            targets.append((after[1:owner_end], _TYPE.unpack_from(after, owner_end)[0]))
-            parts.append(after)
-        if not targets and serials[0] < 0:
+            if after is not None:
+                parts.append(after)
+            packed = after if after is not None else before
+            kind = REPLACED if before is not None and after is not None else ADDED
+            if after is None:
+                kind = DELETED
+            added += (kind == ADDED) - (kind == DELETED)
+            owner_end = 1 + packed[0]
+            changes.append((packed[1:owner_end], _TYPE.unpack_from(packed, owner_end)[0], kind))
+        if not changes and serials[0] < 0:
             return self.image
         mini, reason, *_ = compile_packed(parts, origin.to_wire())
         if mini is None:
             log.debug("hosted zone %s: compiled, not grafted: %s", self.zone_id, reason)
             return None
-        image, reason = graft_image(
-            self.image, mini, targets, *serials, self.references, image_buffer
+        image, references, reason = graft_image(
+            self.image, mini, changes, *serials, self.references, image_buffer
         )
         if image is None:
             log.debug("hosted zone %s: compiled, not grafted: %s", self.zone_id, reason)
             return None
-        self.image = sealed_image(image)
+        self.image, self.references = sealed_image(image), references
+        self.image_record_sets += added
         if serials[1] >= 0:
             self.image_serial = serials[1]
         log.info(
-            "hosted zone %s: %d record sets%s grafted onto the last image (%d bytes grafted "
-            "since its compile)",
+            "hosted zone %s: %d record sets%s grafted onto the last image (%d bytes more "
+            "than its compile)",
             self.zone_id,
-            len(targets),
+            len(changes),
             " and the SOA serial" if serials[1] >= 0 else "",
             len(self.image) - self.compiled_size,
         )
