@@ -540,6 +540,9 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             if not retyped[j].removed:
                 continue
             parent = ov.nodes[retyped[j].node].parent
+            for k in range(nretyped):
+                if retyped[k].node == parent:
+                    return None, None, "a deletion below a name whose types change"
             if parent == 0 or ov.nodes[parent].types_count:
                 continue
             children = ov.nodes[parent].child_count
@@ -551,9 +554,6 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                     children += 1
             if children == 0:
                 return None, None, "a deletion that leaves an empty non-terminal"
-            for k in range(nretyped):
-                if retyped[k].node == parent:
-                    return None, None, "a deletion below a name whose types change"
         for j in range(nfresh):
             n = _node_pairs(&ov, NONE32, ch, count, pairs, <uint32_t> j)
             if n > MAX_NODE_TYPES:

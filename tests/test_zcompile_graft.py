@@ -269,6 +269,15 @@ def test_a_change_that_reaches_other_answers_is_refused(why):
     assert result is None and why in reason
 
 
+def test_a_name_and_its_only_child_deleted_together_are_compiled():
+    # t2 would be left as an empty leaf: a full compile drops it (NXDOMAIN, not NODATA).
+    zone = [*base_zone(), rrset(f"_x.t2.{ORIGIN}", "TXT", '"child"')]
+    image, references = compiled(zone)
+    after = [soa(2), *(r for r in zone[1:] if not r.name.to_text().endswith(f"t2.{ORIGIN}"))]
+    result, _references, reason = graft(image, references, zone, after)
+    assert result is None and reason == "a deletion below a name whose types change"
+
+
 @pytest.mark.parametrize(("key", "why"), list(REFUSED.items()))
 def test_a_replacement_beyond_its_own_template_is_refused(key, why):
     zone = base_zone()
