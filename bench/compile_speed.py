@@ -19,7 +19,8 @@ compile with the scratch memory kept from the one before (ext/scratch.h) and eac
 back first, with their system time and page faults; then what a one-record change to that zone
 costs when it is grafted onto the last image instead (``graft_image``, as
 fastdns.hostedcolumns runs it: the change's own small compile, then the copy of the image with
-the new template and the new SOA serial), each graft onto the one before.
+the new template and the new SOA serial), each graft onto the one before: a new value for an
+A record, then an A record at a new name.
 """
 
 from __future__ import annotations
@@ -131,27 +132,32 @@ def time_packed(records: int, runs: int) -> None:
         packed, origin, image_buffer, with_references=True
     )
     soa_line, ns_line = packed[0], packed[1]
-    rows = []
-    for serial in range(2, runs + 2):
-        soa = soa_line[:-20] + serial.to_bytes(4, "big") + soa_line[-16:]
-        host = serial * 7919 % records
-        changed = pack_scanned(
-            scan_zone_text(f"h{host} 60 A 198.51.100.{serial % 250}\n".encode(), "change",
-                           "packed.test."), [1]
-        )[0]  # fmt: skip
-        before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-        mini, reason, *_ = compile_packed([soa, ns_line, changed], origin)
-        assert reason is None, reason
-        target = (changed[1 : 1 + changed[0]], 1)
-        image, reason = graft_image(
-            image, mini, [target], serial - 1, serial, references, image_buffer
-        )
-        wall = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_SELF)
-        assert reason is None, reason
-        rows.append((wall, after.ru_stime - before.ru_stime, after.ru_minflt - before.ru_minflt))
-        soa_line = soa
-    report("a one-record change grafted", rows)
+    serial = 1
+    for label, owner, kind in (("a new value", "h", 0), ("a new name", "new", 1)):
+        rows = []
+        for _ in range(runs):
+            serial += 1
+            soa = soa_line[:-20] + serial.to_bytes(4, "big") + soa_line[-16:]
+            host = serial * 7919 % records
+            changed = pack_scanned(
+                scan_zone_text(f"{owner}{host} 60 A 198.51.100.{serial % 250}\n".encode(),
+                               "change", "packed.test."), [1]
+            )[0]  # fmt: skip
+            before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+            mini, reason, *_ = compile_packed([soa, ns_line, changed], origin)
+            assert reason is None, reason
+            change = (changed[1 : 1 + changed[0]], 1, kind)
+            image, references, reason = graft_image(
+                image, mini, [change], serial - 1, serial, references, image_buffer
+            )
+            wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            assert reason is None, reason
+            rows.append(
+                (wall, after.ru_stime - before.ru_stime, after.ru_minflt - before.ru_minflt)
+            )
+            soa_line = soa
+        report(f"a one-record change grafted ({label})", rows)
 
 
 def main(argv: list[str] | None = None) -> None:
