@@ -197,8 +197,13 @@ class ZoneLoadAhead:
 def catalog_order(zones: Mapping[dns.name.Name, ServedZone]) -> list[ServedZone]:
     """``zones`` in canonical origin order (RFC 4034 §6.1; a catalog's order, reproducibly),
     sorted by key rather than by ``dns.name.Name`` comparisons, which cost a second for
-    100,000 zones."""
-    return [zones[origin] for origin in sorted(zones, key=canonical_key)]
+    100,000 zones (and taken with their origins, not looked up by them: ``Name`` hashes its
+    labels on every call)."""
+    return [zone for _origin, zone in sorted(zones.items(), key=_origin_order)]
+
+
+def _origin_order(item: tuple[dns.name.Name, ServedZone]) -> tuple[bytes, ...]:
+    return canonical_key(item[0])
 
 
 def log_load(load: ZoneLoad) -> None:

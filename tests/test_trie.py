@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 
+import dns.message
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -283,3 +284,27 @@ def test_canonical_key_sorts_as_dnspython_compares() -> None:
                   for _ in range(rng.randint(1, 4))]  # fmt: skip
         names.append(dns.name.Name([*labels, b""]))
     assert sorted(names, key=canonical_key) == sorted(names)
+
+
+def test_the_index_is_built_again_only_when_the_apexes_change() -> None:
+    """build_index keeps its last index for the same apexes (a change to a zone's records
+    leaves the catalog's zones as they were); other apexes, or the same in another order, get
+    their own, and a catalog answers from either as it should."""
+    from fastdns.image import _build_index, build_index
+
+    names = [dns.name.from_text(t) for t in ("a.test.", "b.test.", "c.example.")]
+    apexes = [n.to_wire().lower() for n in names]
+    first = build_index(apexes)
+    assert build_index(list(apexes)) is first
+    assert first == _build_index(apexes)
+    swapped = build_index([apexes[1], apexes[0], apexes[2]])
+    assert swapped is not first and swapped == _build_index([apexes[1], apexes[0], apexes[2]])
+    fewer = build_index(apexes[:2])
+    assert fewer == _build_index(apexes[:2]) and build_index(apexes) is not first
+    images = [compile_zone(build_zone(name, [], set())) for name in names]
+    for order in (images, images[::-1], images):
+        catalog = _core.Catalog(order)  # the index of one order, then the other, then again
+        for name in names:
+            query = dns.message.make_query(name, "SOA")
+            response = dns.message.from_wire(catalog.answer(query.to_wire()))
+            assert response.answer[0].name == name
