@@ -20,11 +20,15 @@
 # (``compile_packed(with_references=True)``: REF_DATA marks CNAME chain hops and ends and the
 # in-zone NS, MX and SRV targets), not a new name that a lookup looked for and did not find (a
 # chain ending in NXDOMAIN or at a wildcard, an absent MX target: the names ``absent`` lists),
-# not the removal of a name below which such a lookup ended (REF_ABSENCE), not at a CNAME, not of a type that brings other data or is
-# structure (NS, MX and SRV add addresses; CNAME, SOA, DS), not a new name that needs an empty
-# non-terminal above it, not a deletion that would leave one behind. Anything else is refused
-# with a reason and the caller compiles. tests/test_zcompile_graft.py compares grafted images
-# with full compiles of the same records, template by template.
+# not the removal of a name below which such a lookup ended (REF_ABSENCE), not of a type that
+# is structure (SOA, NS, DS), not a new name that needs an empty non-terminal above it, not a
+# deletion that would leave one behind. A CNAME, MX or SRV record set added or replaced must
+# point outside the zone -- the caller checks that (fastdns.hostedcolumns.targets_outside) --
+# so that its answers in ``mini`` are its answers in the zone; a node with a CNAME before or
+# after the change takes its whole shape from ``mini`` (type table, default, templates: a
+# CNAME's answers are chains, RFC 1034 §3.6.2). Anything else is refused with a reason and the
+# caller compiles. tests/test_zcompile_graft.py compares grafted images with full compiles of
+# the same records, node by node and template by template.
 
 cdef enum:
     HW_NODE_COUNT = 2              # header words (fastdns.image.HEADER)
@@ -262,6 +266,7 @@ cdef struct Change:
     uint32_t new_node              # a new name: its entry in the new-node list
     uint32_t mini_tmpl             # its template in ``mini`` (not for a deletion)
     uint32_t tmpl                  # replaced: the old template; added: its new number
+    bint shaped                    # its node takes its whole shape from ``mini`` (a CNAME)
 
 
 cdef struct NewNode:
@@ -271,6 +276,9 @@ cdef struct NewNode:
     uint32_t label_off             # in the new labels section
     uint32_t types_first           # in the new types section
     uint16_t types_count
+    uint32_t mini_node             # its node in ``mini``, whose shape it takes
+    uint32_t tmpl_base             # the new number of the first template copied from there
+    uint32_t default_tmpl
 
 
 cdef struct Retyped:               # an old node whose types change
@@ -278,6 +286,62 @@ cdef struct Retyped:               # an old node whose types change
     uint32_t types_first
     uint16_t types_count
     bint removed                   # no types and no children left: taken out of the trie
+    bint shaped                    # takes its shape from ``mini`` (NONE32 there: none)
+    uint32_t mini_node
+    uint32_t tmpl_base
+    uint32_t default_tmpl
+
+
+cdef uint32_t shape_templates(View* v, uint32_t node, uint32_t* distinct) noexcept nogil:
+    """The templates of ``node`` in ``v`` a new image copies to take its shape: those of its
+    type entries and its default, each once, in that order, leaving out NODATA and NXDOMAIN
+    (templates 0 and 1 of every image of the zone, alike); how many. 0 for NONE32."""
+    cdef uint32_t n = 0
+    cdef uint32_t k, j, t
+    cdef const ImgNodeRec* nd
+    if node == NONE32:
+        return 0
+    nd = &v.nodes[node]
+    for k in range(nd.types_first, nd.types_first + nd.types_count + 1):
+        t = v.types[k].tmpl if k < nd.types_first + nd.types_count else nd.default_tmpl
+        if t < 2:
+            continue
+        for j in range(n):
+            if distinct[j] == t:
+                break
+        else:
+            distinct[n] = t
+            n += 1
+    return n
+
+
+cdef uint32_t shaped_template(uint32_t t, const uint32_t* distinct, uint32_t n,
+                              uint32_t base) noexcept nogil:
+    """Template ``t`` of ``mini`` as numbered in the new image (see shape_templates)."""
+    cdef uint32_t j
+    if t < 2:
+        return t
+    for j in range(n):
+        if distinct[j] == t:
+            return base + j
+    return NONE32
+
+
+cdef void copy_template(ImgTmplRec* rec, uint8_t* blob_out, size_t* at, View* v,
+                        uint32_t t) noexcept nogil:
+    """Template ``t`` of ``v`` into ``rec``, its body and lists appended to ``blob_out`` at
+    ``at`` (moved on)."""
+    cdef const ImgTmplRec* src = &v.tmpls[t]
+    rec[0] = src[0]
+    rec.body_off = <uint32_t> at[0]
+    memcpy(blob_out + at[0], v.blob + src.body_off, src.body_len)
+    at[0] += src.body_len
+    rec.ptr_off = <uint32_t> at[0]
+    memcpy(blob_out + at[0], v.blob + src.ptr_off, 2 * <size_t> src.ptr_count)
+    at[0] += 2 * <size_t> src.ptr_count
+    rec.mark_off = <uint32_t> at[0]
+    memcpy(blob_out + at[0], v.blob + src.mark_off, 2 * <size_t> src.ar)
+    at[0] += 2 * <size_t> src.ar
 
 
 cdef uint32_t first_with_parent_after(View* v, uint32_t parent, bint inclusive) noexcept nogil:
@@ -352,12 +416,13 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
     be grafted and the zone must be compiled again.
 
     ``old`` is the zone's last image (compile_packed) or one this function made, and
-    ``references`` what compile_packed or this function gave with it (the same kind of pair); ``mini`` is
-    compile_packed's image of the zone's new SOA, its apex NS and the added and replaced record
+    ``references`` what compile_packed or this function gave with it (the same kind of pair);
+    ``mini`` is compile_packed's image of the zone's new SOA, its apex NS and the added and replaced record
     sets; ``changes`` lists each changed record set as (owner in wire format, type, kind): kind
-    0 replaced, 1 added, 2 deleted. The result answers every query as a full compile of the
-    changed zone does (see above for the changes refused); ``image_buffer`` as for
-    compile_columns."""
+    0 replaced, 1 added, 2 deleted; the caller has checked that every CNAME, MX and SRV record
+    set added or replaced points outside the zone. The result answers every query as a full
+    compile of the changed zone does (see above for the changes refused); ``image_buffer`` as
+    for compile_columns."""
     cdef const uint8_t[::1] old_bytes = old
     cdef const uint8_t[::1] mini_bytes = mini
     cdef const uint8_t[::1] node_refs
@@ -376,6 +441,9 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
     cdef uint32_t node, t, parent, n, q, new_count, count_nodes, children, type_total
     cdef uint32_t old_nodes, old_types, old_tmpls, old_labels_len, old_blob_len
     cdef bint cut, has_cname, found
+    cdef uint32_t distinct[MAX_NODE_TYPES + 24]
+    cdef uint32_t m, mnode, base
+    cdef const ImgNodeRec* mnd
     cdef bytes owner
     cdef int rtype, kind
     cdef size_t extra_blob = 0, extra_labels = 0, extra_types = 0
@@ -436,8 +504,8 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             if not 0 < rtype < 65536 or kind not in (CHANGE_REPLACED, CHANGE_ADDED,
                                                      CHANGE_DELETED):
                 raise ValueError(f"graft_image: change {changes[i]!r}")
-            if rtype in (T_SOA, T_NS, T_CNAME, T_DS, T_MX, T_SRV, T_ANY):
-                return None, None, f"type {rtype} is structure or brings additional data"
+            if rtype in (T_SOA, T_NS, T_DS, T_ANY):
+                return None, None, f"type {rtype} is structure"
             owners.append(owner)
             ch[i].owner = owner
             ch[i].rtype = <uint16_t> rtype
@@ -456,12 +524,11 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                 for k in range(nd.types_first, nd.types_first + nd.types_count):
                     has_cname |= ov.types[k].qtype == T_CNAME
                     found |= ov.types[k].qtype == rtype
-                if has_cname:
-                    return None, None, "a record set at a CNAME"
-                if kind == CHANGE_ADDED:
-                    if found:
-                        return None, None, "an added record set the image has"
-                else:
+                if kind == CHANGE_ADDED and found:
+                    return None, None, "an added record set the image has"
+                if has_cname or rtype == T_CNAME:
+                    ch[i].shaped = True  # its answers are chains: the node takes mini's shape
+                elif kind != CHANGE_ADDED:
                     ch[i].tmpl = view_template(&ov, node, ch[i].rtype)
                     if ch[i].tmpl == NONE32:
                         return None, None, "a record set the image does not answer with a " \
@@ -496,9 +563,20 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                     fresh[j].owner = ch[i].owner
                     fresh[j].parent = parent
                     fresh[j].pos = insertion_point(&ov, parent, ch[i].owner)
+                    fresh[j].mini_node = view_node(&mv, ch[i].owner, &cut)
+                    if fresh[j].mini_node == NONE32:
+                        return None, None, "the change's own compile has no node for a new name"
                     extra_labels += 1 + ch[i].owner[0]
                 ch[i].new_node = <uint32_t> j
-            if kind != CHANGE_DELETED:
+        # A node with a CNAME before or after takes its whole shape from ``mini``, whatever
+        # else changed there (a CNAME has no other data beside it, RFC 1034 §3.6.2).
+        for i in range(count):
+            if ch[i].shaped:
+                for j in range(count):
+                    if ch[j].node == ch[i].node:
+                        ch[j].shaped = True
+        for i in range(count):
+            if ch[i].kind != CHANGE_DELETED and ch[i].node != NONE32 and not ch[i].shaped:
                 node = view_node(&mv, ch[i].owner, &cut)
                 t = view_template(&mv, node, ch[i].rtype) if node != NONE32 else NONE32
                 if t == NONE32 or not template_inside(&mv, t) or mv.tmpls[t].twin:
@@ -506,23 +584,30 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                         "record set"
                 ch[i].mini_tmpl = t
                 extra_blob += template_size(&mv, t)
-                if kind == CHANGE_ADDED:
+                if ch[i].kind == CHANGE_ADDED:
                     ch[i].tmpl = old_tmpls + nadded
                     nadded += 1
         # 2. Old nodes whose types change (a record set added or deleted): their new type
         # tables; those left without types and children are taken out.
         for i in range(count):
-            if ch[i].kind == CHANGE_REPLACED or ch[i].node == NONE32:
+            if (ch[i].kind == CHANGE_REPLACED and not ch[i].shaped) or ch[i].node == NONE32:
                 continue
             for j in range(nretyped):
                 if retyped[j].node == ch[i].node:
                     break
             else:
                 retyped[nretyped].node = ch[i].node
+                retyped[nretyped].shaped = ch[i].shaped
+                if ch[i].shaped:
+                    retyped[nretyped].mini_node = view_node(&mv, ch[i].owner, &cut)
                 nretyped += 1
         for j in range(nretyped):
-            n = _node_pairs(&ov, retyped[j].node, ch, count, pairs, NONE32)
-            if n > MAX_NODE_TYPES:
+            if retyped[j].shaped:
+                n = mv.nodes[retyped[j].mini_node].types_count \
+                    if retyped[j].mini_node != NONE32 else 0
+            else:
+                n = _node_pairs(&ov, retyped[j].node, ch, count, pairs, NONE32)
+            if n > MAX_NODE_TYPES + 1:
                 return None, None, "more types at one name than worth a native path"
             node = retyped[j].node
             if n == 0 and ov.nodes[node].child_count == 0:
@@ -534,7 +619,10 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                         return None, None, "a name other answers looked up below"
                     retyped[j].removed = True
                     nremoved += 1
-            extra_types += n + 1 if n else 0
+            if retyped[j].shaped:
+                extra_types += n  # mini's table, ANY included
+            else:
+                extra_types += n + 1 if n else 0
         for j in range(nretyped):
             # A deletion must not leave an empty non-terminal without children behind.
             if not retyped[j].removed:
@@ -554,11 +642,26 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                     children += 1
             if children == 0:
                 return None, None, "a deletion that leaves an empty non-terminal"
-        for j in range(nfresh):
-            n = _node_pairs(&ov, NONE32, ch, count, pairs, <uint32_t> j)
-            if n > MAX_NODE_TYPES:
-                return None, None, "more types at one name than worth a native path"
-            extra_types += n + 1
+        # The templates the nodes that take their shape from mini copy from there.
+        for j in range(nretyped + nfresh):
+            if j < nretyped:
+                if not retyped[j].shaped or retyped[j].removed:
+                    continue
+                node = retyped[j].mini_node
+            else:
+                node = fresh[j - nretyped].mini_node
+                extra_types += mv.nodes[node].types_count
+            n = shape_templates(&mv, node, distinct)
+            for k in range(n):
+                if not template_inside(&mv, distinct[k]) or mv.tmpls[distinct[k]].twin \
+                        or distinct[k] & TMPL_POLICY_BIT or distinct[k] >= mv.h[HW_TMPL_COUNT]:
+                    return None, None, "the change's own compile has a template it cannot give"
+                extra_blob += template_size(&mv, distinct[k])
+            if j < nretyped:
+                retyped[j].tmpl_base = old_tmpls + nadded
+            else:
+                fresh[j - nretyped].tmpl_base = old_tmpls + nadded
+            nadded += n
         # 3. The new image: header, nodes, types, templates, labels, blob, apex.
         count_nodes = old_nodes + nfresh - nremoved
         type_total = old_types + <uint32_t> extra_types
@@ -611,34 +714,54 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             # Templates: a replaced one's record points at its new body; an added one is new.
             at = old_blob_len
             for i in range(count):
-                if ch[i].kind == CHANGE_DELETED:
+                if ch[i].kind == CHANGE_DELETED or ch[i].node == NONE32 or ch[i].shaped:
                     continue
-                src = &mv.tmpls[ch[i].mini_tmpl]
-                rec = &tmpls_out[ch[i].tmpl]
-                rec[0] = src[0]
-                rec.body_off = <uint32_t> at
-                memcpy(blob_out + at, mv.blob + src.body_off, src.body_len)
-                at += src.body_len
-                rec.ptr_off = <uint32_t> at
-                memcpy(blob_out + at, mv.blob + src.ptr_off, 2 * <size_t> src.ptr_count)
-                at += 2 * <size_t> src.ptr_count
-                rec.mark_off = <uint32_t> at
-                memcpy(blob_out + at, mv.blob + src.mark_off, 2 * <size_t> src.ar)
-                at += 2 * <size_t> src.ar
+                copy_template(&tmpls_out[ch[i].tmpl], blob_out, &at, &mv, ch[i].mini_tmpl)
+            # The templates, type tables and defaults of the nodes shaped from mini.
+            q = old_types
+            for j in range(nretyped + nfresh):
+                if j < nretyped:
+                    if not retyped[j].shaped or retyped[j].removed:
+                        continue
+                    mnode = retyped[j].mini_node
+                    base = retyped[j].tmpl_base
+                else:
+                    mnode = fresh[j - nretyped].mini_node
+                    base = fresh[j - nretyped].tmpl_base
+                n = shape_templates(&mv, mnode, distinct)
+                for k in range(n):
+                    copy_template(&tmpls_out[base + k], blob_out, &at, &mv, distinct[k])
+                m = 0
+                t = 0  # NODATA: a node mini does not have (everything at it deleted)
+                if mnode != NONE32:
+                    mnd = &mv.nodes[mnode]
+                    for k in range(mnd.types_count):
+                        types_out[q + k].qtype = mv.types[mnd.types_first + k].qtype
+                        types_out[q + k].reserved = 0
+                        types_out[q + k].tmpl = shaped_template(
+                            mv.types[mnd.types_first + k].tmpl, distinct, n, base)
+                    m = mnd.types_count
+                    t = shaped_template(mnd.default_tmpl, distinct, n, base)
+                if j < nretyped:
+                    retyped[j].types_first = q
+                    retyped[j].types_count = <uint16_t> m
+                    retyped[j].default_tmpl = t
+                else:
+                    fresh[j - nretyped].types_first = q
+                    fresh[j - nretyped].types_count = <uint16_t> m
+                    fresh[j - nretyped].default_tmpl = t
+                q += m
             # Type tables of the old nodes whose types change and of the new nodes, after the
             # old tables; labels of the new nodes after the old labels.
-            q = old_types
             for j in range(nretyped):
+                if retyped[j].shaped:
+                    continue
                 n = _node_pairs(&ov, retyped[j].node, ch, count, pairs, NONE32)
                 retyped[j].types_first = q
                 retyped[j].types_count = <uint16_t> write_types(types_out + q, pairs, n)
                 q += retyped[j].types_count
             at = old_labels_len
             for j in range(nfresh):
-                n = _node_pairs(&ov, NONE32, ch, count, pairs, <uint32_t> j)
-                fresh[j].types_first = q
-                fresh[j].types_count = <uint16_t> write_types(types_out + q, pairs, n)
-                q += fresh[j].types_count
                 fresh[j].label_off = <uint32_t> at
                 label = fresh[j].owner
                 labels_out[at] = label[0]
@@ -666,7 +789,7 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                     nodes_out[n].types_first = fresh[j].types_first
                     nodes_out[n].types_count = fresh[j].types_count
                     nodes_out[n].flags = 0
-                    nodes_out[n].default_tmpl = 0  # NODATA
+                    nodes_out[n].default_tmpl = fresh[j].default_tmpl
                     refs_out[n] = 0
                     n += 1
                     j += 1
@@ -680,6 +803,8 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                 if k != PLAIN:
                     nodes_out[n].types_first = retyped[k].types_first
                     nodes_out[n].types_count = retyped[k].types_count
+                    if retyped[k].shaped:
+                        nodes_out[n].default_tmpl = retyped[k].default_tmpl
                 refs_out[n] = node_refs[node]
                 node_map[node] = n
                 n += 1

@@ -285,6 +285,7 @@ class HostedColumns:
         if len(self.image) - self.compiled_size > self.compiled_size // GRAFT_MAX_GROWTH:
             return None
         apex = name_text(origin)
+        origin_wire = origin.to_wire().lower()
         soa, ns = self.packed.get((apex, "SOA", "")), self.packed.get((apex, "NS", ""))
         if soa is None or ns is None:
             return None
@@ -302,6 +303,8 @@ class HostedColumns:
                     return None
                 continue
             if after is not None:
+                if key[1] in _TARGET_TYPES and not targets_outside(after, origin_wire):
+                    return None  # its answers hold other names' data (graft_image's contract)
                 parts.append(after)
             packed = after if after is not None else before
             kind = REPLACED if before is not None and after is not None else ADDED
@@ -335,6 +338,31 @@ class HostedColumns:
             len(self.image) - self.compiled_size,
         )
         return self.image
+
+
+# Types whose answers follow a name in their RDATA (a CNAME chain, MX and SRV targets'
+# addresses): grafted only when every such name is outside the zone.
+_TARGET_TYPES = {"CNAME": 0, "MX": 2, "SRV": 6}  # the name's offset in the RDATA
+
+
+def targets_outside(packed: bytes, origin_wire: bytes) -> bool:
+    """Whether every name a packed CNAME, MX or SRV record set points at is outside the zone
+    whose origin is ``origin_wire`` (uncompressed wire format, lower-cased)."""
+    owner_end = 1 + packed[0]
+    rtype = dns.rdatatype.to_text(_TYPE.unpack_from(packed, owner_end)[0])
+    skip = _TARGET_TYPES[rtype]
+    count = _RDLEN.unpack_from(packed, owner_end + 6)[0]
+    at = owner_end + 8
+    for _ in range(count):
+        rdlen = _RDLEN.unpack_from(packed, at)[0]
+        name = packed[at + 2 + skip : at + 2 + rdlen].lower()
+        at += 2 + rdlen
+        label = 0
+        while label < len(name):
+            if name[label:] == origin_wire:
+                return False
+            label += 1 + name[label]
+    return True
 
 
 def _serial_change(before: bytes, after: bytes) -> tuple[int, int] | None:
