@@ -36,7 +36,7 @@ import dns.rdatatype
 
 from fastdns._zcompile import NATIVE_TYPES, compile_packed, graft_image, pack_scanned
 from fastdns._zscanner import ZoneScanError, scan_zone_text
-from fastdns.model import RecordSet, Zone
+from fastdns.model import POLICY_FIELDS, RecordSet, Zone
 from fastdns.route53.names import name_text
 from fastdns.route53.recordset import RecordSetKey, ResourceRecordSet
 from fastdns.snapshot import SealedImage, image_buffer, sealed_image
@@ -88,6 +88,7 @@ def pack_record_set(rrset: ResourceRecordSet) -> bytes | str:
 # Record sets packed together from their text (a zone's load, or a change that adds many) rather
 # than through dnspython one by one.
 _PACK_AS_TEXT = 64
+_NOT_PLAIN_FIELDS = frozenset(("SetIdentifier", "AliasTarget", *POLICY_FIELDS))
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
@@ -104,15 +105,20 @@ def master_file_text(rrsets: Iterable[ResourceRecordSet]) -> tuple[bytes, list[i
     for rrset in rrsets:
         data = rrset.data
         records = data.get("ResourceRecords")
-        if not records or not_plain(rrset) is not None:
+        # Most record sets have none of the fields that make one not plain: a set operation
+        # rather than not_plain's lookups (a million record sets: 1.9 -> 1.5 s).
+        if (
+            not records
+            or (not _NOT_PLAIN_FIELDS.isdisjoint(data) and not_plain(rrset) is not None)
+            or _native_type(rrset.type) is None
+        ):
             counts.append(0)
             continue
         owner = data["Name"]
         if "\\" in owner:
             owner = _OCTAL_ESCAPE.sub(lambda m: f"\\{int(m.group(1), 8):03d}", owner)
         head = f"{owner} {data['TTL']} IN {rrset.type} "
-        for record in records:
-            lines.append(head + record["Value"])
+        lines += [head + record["Value"] for record in records]
         counts.append(len(records))
     if not lines:
         return None
