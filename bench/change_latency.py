@@ -119,6 +119,26 @@ def update_a(port: int, origin: str, name: str, address: str) -> None:
         raise RuntimeError(f"UPDATE answered {dns.rcode.to_text(response.rcode())}")
 
 
+def change_a(client, zone_id: str, action: str, name: str, address: str) -> None:
+    """One ChangeResourceRecordSets of one A record (``action``: UPSERT or CREATE)."""
+    client.change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": action,
+                    "ResourceRecordSet": {
+                        "Name": name,
+                        "Type": "A",
+                        "TTL": 300,
+                        "ResourceRecords": [{"Value": address}],
+                    },
+                }
+            ]
+        },
+    )
+
+
 def summary(label: str, values: list[float]) -> str:
     each = ", ".join(f"{v * 1000:.0f}" for v in values)
     return (
@@ -181,47 +201,13 @@ def run_fastdns(args, work: Path, results: dict) -> None:
         )
         zone_id = wait_api(client, server)
         api, update, sighup = [], [], []
-        for n in range(args.changes):
-            time.sleep(args.idle)
-            name, address = f"h{n}.{HOSTED}", f"198.51.100.{n % 250 + 1}"
-            client.change_resource_record_sets(
-                HostedZoneId=zone_id,
-                ChangeBatch={
-                    "Changes": [
-                        {
-                            "Action": "UPSERT",
-                            "ResourceRecordSet": {
-                                "Name": name,
-                                "Type": "A",
-                                "TTL": 300,
-                                "ResourceRecords": [{"Value": address}],
-                            },
-                        }
-                    ]
-                },
-            )
-            api.append(wait_for(dns_port, name, address, time.monotonic()))
         created = []
-        for n in range(args.changes):
-            time.sleep(args.idle)
-            name, address = f"new{n}.{HOSTED}", f"198.51.100.{n % 250 + 1}"
-            client.change_resource_record_sets(
-                HostedZoneId=zone_id,
-                ChangeBatch={
-                    "Changes": [
-                        {
-                            "Action": "CREATE",
-                            "ResourceRecordSet": {
-                                "Name": name,
-                                "Type": "A",
-                                "TTL": 300,
-                                "ResourceRecords": [{"Value": address}],
-                            },
-                        }
-                    ]
-                },
-            )
-            created.append(wait_for(dns_port, name, address, time.monotonic()))
+        for action, prefix, series in (("UPSERT", "h", api), ("CREATE", "new", created)):
+            for n in range(args.changes):
+                time.sleep(args.idle)
+                name, address = f"{prefix}{n}.{HOSTED}", f"198.51.100.{n % 250 + 1}"
+                change_a(client, zone_id, action, name, address)
+                series.append(wait_for(dns_port, name, address, time.monotonic()))
         for n in range(args.changes):
             time.sleep(args.idle)
             name, address = f"h{n + 100}.{HOSTED}", f"203.0.113.{n % 250 + 1}"

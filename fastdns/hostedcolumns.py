@@ -313,9 +313,7 @@ class HostedColumns:
                     return None  # its answers hold other names' data (graft_image's contract)
                 parts.append(after)
             packed = after if after is not None else before
-            kind = REPLACED if before is not None and after is not None else ADDED
-            if after is None:
-                kind = DELETED
+            kind = ADDED if before is None else DELETED if after is None else REPLACED
             added += (kind == ADDED) - (kind == DELETED)
             owner_end = 1 + packed[0]
             changes.append((packed[1:owner_end], _TYPE.unpack_from(packed, owner_end)[0], kind))
