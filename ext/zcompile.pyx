@@ -1513,9 +1513,10 @@ cdef int compile_ctx(Ctx* c) noexcept nogil:
     c.w.marks = <uint32_t*> malloc(LIST_CAPACITY * 4)
     c.w.targets = <Target*> malloc(LIST_CAPACITY * sizeof(Target))
     c.w.seen = <uint32_t*> malloc(LIST_CAPACITY * 4)
-    if c.referenced == NULL or c.default_tmpl == NULL or c.any_tmpl == NULL or c.extra_start == NULL \
-            or c.extra_count == NULL or c.w.buf == NULL or c.w.pointers == NULL \
-            or c.w.marks == NULL or c.w.targets == NULL or c.w.seen == NULL:
+    if c.referenced == NULL or c.default_tmpl == NULL or c.any_tmpl == NULL \
+            or c.extra_start == NULL or c.extra_count == NULL or c.w.buf == NULL \
+            or c.w.pointers == NULL or c.w.marks == NULL or c.w.targets == NULL \
+            or c.w.seen == NULL:
         return R_NOMEM
     # Templates 0 and 1: NODATA and NXDOMAIN (the hot path's TEMPLATE_NODATA, _NXDOMAIN).
     err = negative(c, NOERROR)

@@ -417,12 +417,12 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
 
     ``old`` is the zone's last image (compile_packed) or one this function made, and
     ``references`` what compile_packed or this function gave with it (the same kind of pair);
-    ``mini`` is compile_packed's image of the zone's new SOA, its apex NS and the added and replaced record
-    sets; ``changes`` lists each changed record set as (owner in wire format, type, kind): kind
-    0 replaced, 1 added, 2 deleted; the caller has checked that every CNAME, MX and SRV record
-    set added or replaced points outside the zone. The result answers every query as a full
-    compile of the changed zone does (see above for the changes refused); ``image_buffer`` as
-    for compile_columns."""
+    ``mini`` is compile_packed's image of the zone's new SOA, its apex NS and the added and
+    replaced record sets; ``changes`` lists each changed record set as (owner in wire format,
+    type, kind): kind 0 replaced, 1 added, 2 deleted; the caller has checked that every CNAME,
+    MX and SRV record set added or replaced points outside the zone. The result answers every
+    query as a full compile of the changed zone does (see above for the changes refused);
+    ``image_buffer`` as for compile_columns."""
     cdef const uint8_t[::1] old_bytes = old
     cdef const uint8_t[::1] mini_bytes = mini
     cdef const uint8_t[::1] node_refs
