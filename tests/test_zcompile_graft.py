@@ -26,7 +26,7 @@ from fastdns._native import _core
 from fastdns._zcompile import compile_packed, graft_image
 from fastdns.compile import compile_zone
 from fastdns.hostedcolumns import pack_record_set
-from fastdns.hostedcolumns import targets_outside as packed_targets_outside
+from fastdns.hostedcolumns import targets_outside as targets_outside_packed
 from fastdns.hostedzones import _columns, compile_hosted_zone
 from fastdns.route53.recordset import ResourceRecordSet
 from fastdns.route53.tozone import zone_from_record_sets
@@ -113,7 +113,7 @@ def compiled(rrsets: list[ResourceRecordSet]):
 
 
 def targets_outside(r: ResourceRecordSet, origin: bytes) -> bool:
-    return packed_targets_outside(pack_record_set(r), origin)
+    return targets_outside_packed(pack_record_set(r), origin)
 
 
 def key_of(r: ResourceRecordSet) -> tuple[str, str]:
@@ -471,3 +471,27 @@ def test_server_serves_grafted_changes(tmp_path):
         log = api.dns.stderr_text()
         assert "compiled through the model" not in log
         assert "grafted" in log
+
+
+@pytest.mark.parametrize(
+    ("rtype", "value", "outside"),
+    [
+        ("CNAME", "lb.elsewhere.example.", True),
+        ("CNAME", "WWW.Graft.Test.", False),  # case does not matter (RFC 4343)
+        ("CNAME", "graft.test.", False),  # the apex itself
+        ("CNAME", "notgraft.test.", True),  # a suffix, but not at a label boundary
+        ("CNAME", "graft.test.example.", True),
+        ("MX", "10 mail.graft.test.", False),
+        ("MX", "10 mail.elsewhere.example.", True),
+        ("SRV", "0 5 443 svc.graft.test.", False),
+        ("SRV", "0 5 443 svc.elsewhere.example.", True),
+    ],
+)
+def test_targets_outside_the_zone(rtype, value, outside):
+    packed = pack_record_set(rrset(f"x.{ORIGIN}", rtype, value))
+    assert targets_outside_packed(packed, WIRE_ORIGIN.lower()) is outside
+
+
+def test_targets_outside_the_zone_checks_every_record():
+    both = rrset(f"x.{ORIGIN}", "MX", "10 mx.elsewhere.example.", f"20 mail.{ORIGIN}")
+    assert not targets_outside_packed(pack_record_set(both), WIRE_ORIGIN.lower())
