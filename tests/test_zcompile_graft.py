@@ -25,7 +25,7 @@ from fastdns import snapshot
 from fastdns._native import _core
 from fastdns._zcompile import compile_packed, graft_image
 from fastdns.compile import compile_zone
-from fastdns.hostedcolumns import pack_record_set
+from fastdns.hostedcolumns import HostedZoneModel, pack_record_set
 from fastdns.hostedcolumns import targets_outside as targets_outside_packed
 from fastdns.hostedzones import _columns, compile_hosted_zone
 from fastdns.route53.recordset import ResourceRecordSet
@@ -425,6 +425,37 @@ def test_a_zone_compiles_again_once_grafts_have_grown_it(tmp_path, monkeypatch):
     assert answer_table(result.image) == reference_table(store, hosted.id)
     # Grafts grow the image until it is an eighth larger; then it is compiled afresh.
     assert max(sizes) > columns.compiled_size // 8 - 512 and sizes.count(0) >= 2
+
+
+def test_a_grafted_zone_goes_to_the_reference_path_and_back(tmp_path, monkeypatch):
+    """A routing-policy record set sends the zone through the model (nothing to graft onto
+    then); once it goes, the zone is compiled natively afresh and grafted onto again."""
+    monkeypatch.setattr(snapshot, "SEGMENT_MIN_BYTES", 0)
+    store = Store(tmp_path / "state.db")
+    hosted, _ = store.create_hosted_zone(ORIGIN, "ref", None, (f"ns1.{ORIGIN}",), base_zone())
+    compile_hosted_zone(store, hosted.id)
+    columns = _columns[hosted.id]
+
+    def step(*batch):
+        store.change_record_sets(hosted.id, list(batch), None)
+        result = compile_hosted_zone(store, hosted.id)
+        if isinstance(result.zone, HostedZoneModel):
+            assert answer_table(result.image) == reference_table(store, hosted.id)
+        return result, columns.image is not None and len(result.image) != columns.compiled_size
+
+    assert step(("UPSERT", rrset(f"h1.{ORIGIN}", "A", "203.0.113.1")))[1]  # grafted
+    weighted = ResourceRecordSet.from_api(
+        {"Name": f"w.{ORIGIN}", "Type": "A", "TTL": 60, "SetIdentifier": "one", "Weight": 1,
+         "ResourceRecords": [{"Value": "192.0.2.7"}]}
+    )  # fmt: skip
+    result, _grafted = step(("CREATE", weighted))
+    assert not isinstance(result.zone, HostedZoneModel) and columns.image is None
+    result, _grafted = step(("UPSERT", rrset(f"h2.{ORIGIN}", "A", "203.0.113.2")))
+    assert not isinstance(result.zone, HostedZoneModel) and columns.image is None
+    result, grafted = step(("DELETE", weighted))
+    assert isinstance(result.zone, HostedZoneModel) and not grafted  # compiled afresh
+    result, grafted = step(("CREATE", rrset(f"fresh.{ORIGIN}", "TXT", '"again"')))
+    assert isinstance(result.zone, HostedZoneModel) and grafted
 
 
 def test_server_serves_grafted_changes(tmp_path):
