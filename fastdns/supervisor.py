@@ -218,6 +218,16 @@ def build_snapshot(
     snapshot and check it the way a worker will read it (mapped, every image validated by a
     ``Catalog``), so a bad one is never sent. Large images travel as segments (see
     fastdns.snapshot); one that an earlier snapshot had keeps its segment."""
+    with collector_paused():  # see fastdns.collector: objects per zone, no cycles
+        return _build_snapshot(zones, generation, udp_max_payload, classifiers)
+
+
+def _build_snapshot(
+    zones: Mapping[dns.name.Name, ServedZone],
+    generation: int,
+    udp_max_payload: int,
+    classifiers: Sequence[bytes],
+) -> Snapshot:
     ordered = catalog_order(zones)
     names = [z.log_name for z in ordered]
     images = _segments.take([z.image for z in ordered])
