@@ -337,3 +337,41 @@ def test_the_supervisor_keeps_small_images_only_in_the_snapshot(tmp_path):
     gc.collect()
     assert old_mapping() is None  # nothing holds the first snapshot's mapping any more
     second.close()
+
+
+def test_served_zones_take_a_hosted_zone_over_a_file_over_a_secondary(caplog) -> None:
+    """Supervisor.served_zones merges its three sources without hashing every origin again
+    (dict.update); a name in two of them is served from the stronger one, and logged."""
+    import logging
+    from types import SimpleNamespace
+
+    import dns.name
+
+    from fastdns.supervisor import Supervisor
+
+    a, b, c = (dns.name.from_text(t) for t in ("a.test.", "b.test.", "c.test."))
+    sources = SimpleNamespace(
+        secondaries={a: "secondary a", b: "secondary b"},
+        zones={b: "file b", c: "file c"},
+        hosted={c: SimpleNamespace(hosted_zone_id="ZC")},
+    )
+    caplog.set_level(logging.ERROR, logger="fastdns")
+    zones = Supervisor.served_zones(sources)
+    assert zones[a] == "secondary a" and zones[b] == "file b"
+    assert zones[c].hosted_zone_id == "ZC" and len(zones) == 3
+    assert "zone b.test.: both a zone file and a secondary zone" in caplog.text
+    assert "zone c.test.: both a zone file and hosted zone ZC" in caplog.text
+
+
+def test_the_control_plane_reads_models_through_the_served_zones() -> None:
+    from types import SimpleNamespace
+
+    import dns.name
+
+    from fastdns.supervisor import _ZoneModels
+
+    a, b = dns.name.from_text("a.test."), dns.name.from_text("b.test.")
+    models = _ZoneModels({a: SimpleNamespace(zone="model a"), b: SimpleNamespace(zone=None)})
+    assert models[a] == "model a" and models.get(b) is None and b not in models
+    assert a in models and list(models) == [a] and len(models) == 1
+    assert dict(models.items()) == {a: "model a"}

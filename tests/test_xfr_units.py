@@ -301,3 +301,13 @@ def test_notify_gives_up_after_its_tries(zone, caplog) -> None:
 
     asyncio.run(scenario())
     assert "no answer after 3 tries" in caplog.text
+
+
+def test_notify_without_targets_walks_no_zones() -> None:
+    class Unwalkable(dict):
+        def items(self):
+            raise AssertionError("walked every zone with nothing to notify")
+
+    notifier = Notifier(TransferConfig(), Keyring())
+    notifier.zones_served(Unwalkable({ORIGIN: None}))
+    assert notifier._notified == {}

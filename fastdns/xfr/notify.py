@@ -80,6 +80,9 @@ class Notifier:
 
     def zones_served(self, zones: Mapping[dns.name.Name, Zone]) -> None:
         """The workers now serve ``zones``: NOTIFY the secondaries of each changed one."""
+        if not self.transfer.default.notify and not self.transfer.zones:
+            self._notified.clear()  # nothing to notify (no walk of 100,000 zones each time)
+            return
         for origin, zone in zones.items():
             policy = self.transfer.for_zone(origin)
             if not policy.notify:
