@@ -1138,7 +1138,7 @@ class Supervisor:
                 log.debug("reload failure", exc_info=True)
             else:
                 log_load(load)
-                for origin in sorted(set(previous) - set(load.zones)):
+                for origin in sorted(load.removed):
                     log.info("zone %s: no longer served (file removed)", origin)
                 self.zones = load.zones
                 generation = await self._swap_snapshot()

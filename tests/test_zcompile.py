@@ -368,9 +368,18 @@ def test_a_reload_drops_removed_zones_keeps_broken_ones_and_adds_new_ones(tmp_pa
     assert second.zones[c] is first.zones[c]
     assert any("b.test.zone" in error for error in second.errors)
 
+    assert second.removed == [a]
+
     (tmp_path / "b.test.zone").unlink()  # a broken zone whose file is gone is not kept
     third = load_zones(tmp_path, second.zones)
-    assert list(third.zones) == [c, d] and third.kept == []
+    assert list(third.zones) == [c, d] and third.kept == [] and third.removed == [b]
+
+    # No new file: the previous dict is changed in place, in its order.
+    (tmp_path / "c.test.zone").write_text(PLAIN.replace("plain.test.", "c.test.") + "x A 1.2.3.4\n")
+    fourth = load_zones(tmp_path, third.zones)
+    assert list(fourth.zones) == [c, d] and fourth.removed == [] and fourth.kept == []
+    assert fourth.zones[c] is not third.zones[c] and fourth.zones[d] is third.zones[d]
+    assert fourth.zones[c].record_sets == third.zones[c].record_sets + 1
 
 
 def large_zone_text(hosts: int, step: int) -> str:
