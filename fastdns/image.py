@@ -29,6 +29,7 @@ matches, the closest encloser and the canonical predecessor.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -404,15 +405,19 @@ def build_index(apexes: list[bytes]) -> bytes:
     change to a zone's records leaves the zones as they were, and each new catalog of 100,000
     zones would otherwise build the same index again (about half a second, in the supervisor
     and in every worker)."""
+    # Keyed by a digest of the apexes, not by a copy of them (100,000 names: some 7 MB in
+    # every process); wire names end with their root label, so their concatenation is
+    # unambiguous.
+    key = hashlib.sha256(b"".join(apexes)).digest() + len(apexes).to_bytes(8, "little")
     last = _last_index
-    if last is not None and last[0] == apexes:
+    if last is not None and last[0] == key:
         return last[1]
     index = _build_index(apexes)
-    globals()["_last_index"] = (list(apexes), index)
+    globals()["_last_index"] = (key, index)
     return index
 
 
-_last_index: tuple[list[bytes], bytes] | None = None
+_last_index: tuple[bytes, bytes] | None = None
 
 
 def _build_index(apexes: list[bytes]) -> bytes:
