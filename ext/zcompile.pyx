@@ -39,6 +39,9 @@ cdef extern from "scratch.h" nogil:
     size_t scratch_kept()
 from libc.string cimport memcmp, memcpy, memset
 
+# The image's records as the hot path reads them (zcompile_patch.pxi reads and writes images).
+from core_types cimport TMPL_POLICY, ImageHeader, ImgNode, ImgTemplate, ImgType
+
 __all__ = [
     "NATIVE_TYPES",
     "compile_columns",

@@ -31,70 +31,16 @@
 # the same records, node by node and template by template.
 
 cdef enum:
-    HW_NODE_COUNT = 2              # header words (fastdns.image.HEADER)
-    HW_NODES_OFF = 3
-    HW_TYPE_COUNT = 4
-    HW_TYPES_OFF = 5
-    HW_TMPL_COUNT = 6
-    HW_TMPLS_OFF = 7
-    HW_LABELS_LEN = 8
-    HW_LABELS_OFF = 9
-    HW_BLOB_LEN = 10
-    HW_BLOB_OFF = 11
-    HW_APEX_OFF = 12
-    HW_APEX_LEN = 13
-    HW_APEX_LABELS = 14
-    HW_TOTAL = 15
-    HW_GROUP_COUNT = 17
-    HW_NSEC3_OFF = 18
-    HW_NSEC3_COUNT = 19
-    HW_NODE_SEC_OFF = 20
-    HW_ONLINE_OFF = 21
-    HEADER_WORDS = 22
-    TMPL_POLICY_BIT = 0x80000000
     MAX_GRAFTS = 4096
-
-
-cdef struct ImgNodeRec:            # fastdns.image.NODE
-    uint32_t label_off
-    uint32_t first_child
-    uint32_t child_count
-    uint32_t parent
-    uint32_t wildcard
-    uint32_t types_first
-    uint16_t types_count
-    uint16_t flags
-    uint32_t default_tmpl
-
-
-cdef struct ImgTypeRec:            # fastdns.image.TYPE_ENTRY
-    uint16_t qtype
-    uint16_t reserved
-    uint32_t tmpl
-
-
-cdef struct ImgTmplRec:            # fastdns.image.TEMPLATE
-    uint32_t body_off
-    uint32_t ptr_off
-    uint32_t mark_off
-    uint16_t body_len
-    uint16_t ptr_count
-    uint16_t an
-    uint16_t ns
-    uint16_t ar
-    uint16_t ar_required
-    uint16_t flags
-    uint16_t qname_len
-    uint32_t twin
 
 
 cdef struct View:
     const uint8_t* base
     size_t size
-    const uint32_t* h
-    const ImgNodeRec* nodes
-    const ImgTypeRec* types
-    const ImgTmplRec* tmpls
+    const ImageHeader* h
+    const ImgNode* nodes
+    const ImgType* types
+    const ImgTemplate* tmpls
     const uint8_t* labels
     const uint8_t* blob
 
@@ -102,30 +48,30 @@ cdef struct View:
 cdef bint view_open(View* v, const uint8_t* base, size_t size) noexcept nogil:
     """Whether ``base[:size]`` is an unsigned image without policy groups whose sections lie
     inside it (the images compile_packed writes)."""
-    cdef const uint32_t* h = <const uint32_t*> base
-    if size < HEADER_SIZE or memcmp(base, b"FDZ1", 4) != 0 or h[1] != IMAGE_VERSION \
-            or h[HW_TOTAL] != size:
+    cdef const ImageHeader* h = <const ImageHeader*> base
+    if size < HEADER_SIZE or memcmp(base, b"FDZ1", 4) != 0 or h.version != IMAGE_VERSION \
+            or h.total_len != size:
         return False
-    if h[HW_GROUP_COUNT] or h[HW_NSEC3_OFF] or h[HW_NSEC3_COUNT] or h[HW_NODE_SEC_OFF] \
-            or h[HW_ONLINE_OFF]:
+    if h.reserved1 or h.nsec3_off or h.nsec3_count or h.node_sec_off \
+            or h.online_off:
         return False
-    if <uint64_t> h[HW_NODES_OFF] + <uint64_t> h[HW_NODE_COUNT] * NODE_SIZE > size \
-            or <uint64_t> h[HW_TYPES_OFF] + <uint64_t> h[HW_TYPE_COUNT] * TYPE_SIZE > size \
-            or <uint64_t> h[HW_TMPLS_OFF] + <uint64_t> h[HW_TMPL_COUNT] * TEMPLATE_SIZE > size \
-            or <uint64_t> h[HW_LABELS_OFF] + h[HW_LABELS_LEN] > size \
-            or <uint64_t> h[HW_BLOB_OFF] + h[HW_BLOB_LEN] > size \
-            or <uint64_t> h[HW_APEX_OFF] + h[HW_APEX_LEN] > size \
-            or h[HW_NODE_COUNT] == 0 or h[HW_TMPL_COUNT] < 2 or h[HW_APEX_LEN] == 0 \
-            or h[HW_NODES_OFF] % 4 or h[HW_TYPES_OFF] % 4 or h[HW_TMPLS_OFF] % 4:
+    if <uint64_t> h.nodes_off + <uint64_t> h.node_count * NODE_SIZE > size \
+            or <uint64_t> h.types_off + <uint64_t> h.type_count * TYPE_SIZE > size \
+            or <uint64_t> h.tmpls_off + <uint64_t> h.tmpl_count * TEMPLATE_SIZE > size \
+            or <uint64_t> h.labels_off + h.labels_len > size \
+            or <uint64_t> h.blob_off + h.blob_len > size \
+            or <uint64_t> h.apex_off + h.apex_len > size \
+            or h.node_count == 0 or h.tmpl_count < 2 or h.apex_len == 0 \
+            or h.nodes_off % 4 or h.types_off % 4 or h.tmpls_off % 4:
         return False
     v.base = base
     v.size = size
     v.h = h
-    v.nodes = <const ImgNodeRec*> (base + h[HW_NODES_OFF])
-    v.types = <const ImgTypeRec*> (base + h[HW_TYPES_OFF])
-    v.tmpls = <const ImgTmplRec*> (base + h[HW_TMPLS_OFF])
-    v.labels = base + h[HW_LABELS_OFF]
-    v.blob = base + h[HW_BLOB_OFF]
+    v.nodes = <const ImgNode*> (base + h.nodes_off)
+    v.types = <const ImgType*> (base + h.types_off)
+    v.tmpls = <const ImgTemplate*> (base + h.tmpls_off)
+    v.labels = base + h.labels_off
+    v.blob = base + h.blob_off
     return True
 
 
@@ -134,14 +80,14 @@ cdef uint32_t view_node(View* v, const uint8_t* name, bint* cut) noexcept nogil:
     the node is a zone cut or below one. Children are sorted canonically (fastdns.image)."""
     cdef uint32_t offsets[128]
     cdef int n = label_offsets(name, offsets)
-    cdef int k = n - <int> v.h[HW_APEX_LABELS]
+    cdef int k = n - <int> v.h.apex_labels
     cdef uint32_t at = 0
     cdef uint32_t lo, hi, mid
     cdef const uint8_t* label
     cdef const uint8_t* s
     cdef int j, d
     cut[0] = False
-    if k < 0 or (k < n and not name_equal(name + offsets[k], v.base + v.h[HW_APEX_OFF])):
+    if k < 0 or (k < n and not name_equal(name + offsets[k], v.base + v.h.apex_off)):
         return NONE32
     for j in range(k - 1, -1, -1):
         if v.nodes[at].flags & NODE_CUT:
@@ -149,12 +95,12 @@ cdef uint32_t view_node(View* v, const uint8_t* name, bint* cut) noexcept nogil:
         label = name + offsets[j]
         lo = v.nodes[at].first_child
         hi = lo + v.nodes[at].child_count
-        if v.nodes[at].child_count == 0 or hi > v.h[HW_NODE_COUNT]:
+        if v.nodes[at].child_count == 0 or hi > v.h.node_count:
             return NONE32
         at = NONE32
         while lo < hi:
             mid = lo + (hi - lo) // 2
-            if v.nodes[mid].label_off >= v.h[HW_LABELS_LEN]:
+            if v.nodes[mid].label_off >= v.h.labels_len:
                 return NONE32
             s = v.labels + v.nodes[mid].label_off
             d = label_compare(label + 1, label[0], s + 1, s[0])
@@ -175,29 +121,29 @@ cdef uint32_t view_node(View* v, const uint8_t* name, bint* cut) noexcept nogil:
 cdef uint32_t view_template(View* v, uint32_t node, uint16_t qtype) noexcept nogil:
     """The template answering ``qtype`` at ``node`` if that is the positive answer of a record
     set of the node's own (not NODATA, a policy group or a CNAME chain), else NONE32."""
-    cdef const ImgNodeRec* nd = &v.nodes[node]
+    cdef const ImgNode* nd = &v.nodes[node]
     cdef uint32_t i, found = NONE32
-    if <uint64_t> nd.types_first + nd.types_count > v.h[HW_TYPE_COUNT]:
+    if <uint64_t> nd.types_first + nd.types_count > v.h.type_count:
         return NONE32
     for i in range(nd.types_first, nd.types_first + nd.types_count):
         if v.types[i].qtype == T_CNAME:
             return NONE32
         if v.types[i].qtype == qtype:
             found = v.types[i].tmpl
-    if found == NONE32 or found & TMPL_POLICY_BIT or found < 2 or found >= v.h[HW_TMPL_COUNT]:
+    if found == NONE32 or found & TMPL_POLICY or found < 2 or found >= v.h.tmpl_count:
         return NONE32
     return found
 
 
 cdef size_t template_size(View* v, uint32_t t) noexcept nogil:
     """The blob bytes of template ``t``: body, pointer positions, additional marks."""
-    cdef const ImgTmplRec* r = &v.tmpls[t]
+    cdef const ImgTemplate* r = &v.tmpls[t]
     return <size_t> r.body_len + 2 * <size_t> r.ptr_count + 2 * <size_t> r.ar
 
 
 cdef bint template_inside(View* v, uint32_t t) noexcept nogil:
-    cdef const ImgTmplRec* r = &v.tmpls[t]
-    cdef uint64_t blob_len = v.h[HW_BLOB_LEN]
+    cdef const ImgTemplate* r = &v.tmpls[t]
+    cdef uint64_t blob_len = v.h.blob_len
     return <uint64_t> r.body_off + r.body_len <= blob_len \
         and <uint64_t> r.ptr_off + 2 * <uint64_t> r.ptr_count <= blob_len \
         and <uint64_t> r.mark_off + 2 * <uint64_t> r.ar <= blob_len
@@ -263,7 +209,6 @@ cdef struct Change:
     uint16_t rtype
     uint8_t kind
     uint32_t node                  # its node in the old image, or NONE32 (a new name)
-    uint32_t new_node              # a new name: its entry in the new-node list
     uint32_t mini_tmpl             # its template in ``mini`` (not for a deletion)
     uint32_t tmpl                  # replaced: the old template; added: its new number
     bint shaped                    # its node takes its whole shape from ``mini`` (a CNAME)
@@ -298,7 +243,7 @@ cdef uint32_t shape_templates(View* v, uint32_t node, uint32_t* distinct) noexce
     (templates 0 and 1 of every image of the zone, alike); how many. 0 for NONE32."""
     cdef uint32_t n = 0
     cdef uint32_t k, j, t
-    cdef const ImgNodeRec* nd
+    cdef const ImgNode* nd
     if node == NONE32:
         return 0
     nd = &v.nodes[node]
@@ -327,11 +272,11 @@ cdef uint32_t shaped_template(uint32_t t, const uint32_t* distinct, uint32_t n,
     return NONE32
 
 
-cdef void copy_template(ImgTmplRec* rec, uint8_t* blob_out, size_t* at, View* v,
+cdef void copy_template(ImgTemplate* rec, uint8_t* blob_out, size_t* at, View* v,
                         uint32_t t) noexcept nogil:
     """Template ``t`` of ``v`` into ``rec``, its body and lists appended to ``blob_out`` at
     ``at`` (moved on)."""
-    cdef const ImgTmplRec* src = &v.tmpls[t]
+    cdef const ImgTemplate* src = &v.tmpls[t]
     rec[0] = src[0]
     rec.body_off = <uint32_t> at[0]
     memcpy(blob_out + at[0], v.blob + src.body_off, src.body_len)
@@ -348,7 +293,7 @@ cdef uint32_t first_with_parent_after(View* v, uint32_t parent, bint inclusive) 
     """The first node whose parent is ``parent`` or after it (``inclusive``), else after it:
     parents' runs of children follow their parents' order (breadth-first)."""
     cdef uint32_t lo = 1
-    cdef uint32_t hi = v.h[HW_NODE_COUNT]
+    cdef uint32_t hi = v.h.node_count
     cdef uint32_t mid, p
     while lo < hi:
         mid = lo + (hi - lo) // 2
@@ -387,7 +332,7 @@ cdef int compare_new_nodes(const void* x, const void* y, void* arg) noexcept nog
     return label_compare(a.owner + 1, a.owner[0], b.owner + 1, b.owner[0])
 
 
-cdef int write_types(ImgTypeRec* out, const uint32_t* pairs, uint32_t n) noexcept nogil:
+cdef int write_types(ImgType* out, const uint32_t* pairs, uint32_t n) noexcept nogil:
     """A node's (type, template) pairs (ANY excluded) as its type table: ANY added with the
     lowest type's template (RFC 8482 §4.1, as fill() does), sorted by type."""
     cdef uint32_t sorted_pairs[2 * (MAX_NODE_TYPES + 1)]
@@ -438,12 +383,12 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
     cdef uint32_t* node_map = NULL
     cdef uint32_t* pairs = NULL
     cdef uint32_t nfresh = 0, nretyped = 0, nremoved = 0, nadded = 0
-    cdef uint32_t node, t, parent, n, q, new_count, count_nodes, children, type_total
+    cdef uint32_t node, t, parent, n, q, count_nodes, children, type_total
     cdef uint32_t old_nodes, old_types, old_tmpls, old_labels_len, old_blob_len
     cdef bint cut, has_cname, found
     cdef uint32_t distinct[MAX_NODE_TYPES + 24]
     cdef uint32_t m, mnode, base
-    cdef const ImgNodeRec* mnd
+    cdef const ImgNode* mnd
     cdef bytes owner
     cdef int rtype, kind
     cdef size_t extra_blob = 0, extra_labels = 0, extra_types = 0
@@ -453,13 +398,11 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
     cdef uint8_t* refs_out
     cdef uint8_t[::1] dest
     cdef uint8_t* out
-    cdef uint32_t* header
-    cdef ImgNodeRec* nodes_out
-    cdef ImgTypeRec* types_out
-    cdef ImgTmplRec* tmpls_out
-    cdef ImgTmplRec* rec
-    cdef const ImgTmplRec* src
-    cdef const ImgNodeRec* nd
+    cdef ImageHeader* header
+    cdef ImgNode* nodes_out
+    cdef ImgType* types_out
+    cdef ImgTemplate* tmpls_out
+    cdef const ImgNode* nd
     cdef uint8_t* labels_out
     cdef uint8_t* blob_out
     cdef const uint8_t* label
@@ -469,11 +412,11 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
     if not view_open(&ov, &old_bytes[0], old_bytes.shape[0]) \
             or not view_open(&mv, &mini_bytes[0], mini_bytes.shape[0]):
         return None, None, "not an image a change can be grafted onto"
-    old_nodes = ov.h[HW_NODE_COUNT]
-    old_types = ov.h[HW_TYPE_COUNT]
-    old_tmpls = ov.h[HW_TMPL_COUNT]
-    old_labels_len = ov.h[HW_LABELS_LEN]
-    old_blob_len = ov.h[HW_BLOB_LEN]
+    old_nodes = ov.h.node_count
+    old_types = ov.h.type_count
+    old_tmpls = ov.h.tmpl_count
+    old_labels_len = ov.h.labels_len
+    old_blob_len = ov.h.blob_len
     node_refs, absent = references
     if <size_t> node_refs.shape[0] != old_nodes:
         raise ValueError("graft_image: references do not match the image's nodes")
@@ -567,7 +510,6 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                     if fresh[j].mini_node == NONE32:
                         return None, None, "the change's own compile has no node for a new name"
                     extra_labels += 1 + ch[i].owner[0]
-                ch[i].new_node = <uint32_t> j
         # A node with a CNAME before or after takes its whole shape from ``mini``, whatever
         # else changed there (a CNAME has no other data beside it, RFC 1034 §3.6.2).
         for i in range(count):
@@ -606,7 +548,7 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                 n = mv.nodes[retyped[j].mini_node].types_count \
                     if retyped[j].mini_node != NONE32 else 0
             else:
-                n = _node_pairs(&ov, retyped[j].node, ch, count, pairs, NONE32)
+                n = _node_pairs(&ov, retyped[j].node, ch, count, pairs)
             if n > MAX_NODE_TYPES + 1:
                 return None, None, "more types at one name than worth a native path"
             node = retyped[j].node
@@ -654,7 +596,7 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             n = shape_templates(&mv, node, distinct)
             for k in range(n):
                 if not template_inside(&mv, distinct[k]) or mv.tmpls[distinct[k]].twin \
-                        or distinct[k] & TMPL_POLICY_BIT or distinct[k] >= mv.h[HW_TMPL_COUNT]:
+                        or distinct[k] & TMPL_POLICY or distinct[k] >= mv.h.tmpl_count:
                     return None, None, "the change's own compile has a template it cannot give"
                 extra_blob += template_size(&mv, distinct[k])
             if j < nretyped:
@@ -671,7 +613,7 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
         labels_off = aligned(tmpls_off + (<size_t> old_tmpls + nadded) * TEMPLATE_SIZE)
         blob_off = aligned(labels_off + old_labels_len + extra_labels)
         apex_off = aligned(blob_off + old_blob_len + extra_blob)
-        total = aligned(apex_off + ov.h[HW_APEX_LEN])
+        total = aligned(apex_off + ov.h.apex_len)
         if total > 0xFFFFFFFF:
             return None, None, _REASONS[R_TOO_LARGE]
         if image_buffer is not None:
@@ -700,17 +642,17 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             memset(out + apex_off - 3, 0, 3)
             memset(out + total - 3, 0, 3)
             memcpy(out, ov.base, HEADER_SIZE)
-            header = <uint32_t*> out
-            nodes_out = <ImgNodeRec*> (out + nodes_off)
-            types_out = <ImgTypeRec*> (out + types_off)
-            tmpls_out = <ImgTmplRec*> (out + tmpls_off)
+            header = <ImageHeader*> out
+            nodes_out = <ImgNode*> (out + nodes_off)
+            types_out = <ImgType*> (out + types_off)
+            tmpls_out = <ImgTemplate*> (out + tmpls_off)
             labels_out = out + labels_off
             blob_out = out + blob_off
             memcpy(types_out, ov.types, <size_t> old_types * TYPE_SIZE)
             memcpy(tmpls_out, ov.tmpls, <size_t> old_tmpls * TEMPLATE_SIZE)
             memcpy(labels_out, ov.labels, old_labels_len)
             memcpy(blob_out, ov.blob, old_blob_len)
-            memcpy(out + apex_off, ov.base + ov.h[HW_APEX_OFF], ov.h[HW_APEX_LEN])
+            memcpy(out + apex_off, ov.base + ov.h.apex_off, ov.h.apex_len)
             # Templates: a replaced one's record points at its new body; an added one is new.
             at = old_blob_len
             for i in range(count):
@@ -756,7 +698,7 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             for j in range(nretyped):
                 if retyped[j].shaped:
                     continue
-                n = _node_pairs(&ov, retyped[j].node, ch, count, pairs, NONE32)
+                n = _node_pairs(&ov, retyped[j].node, ch, count, pairs)
                 retyped[j].types_first = q
                 retyped[j].types_count = <uint16_t> write_types(types_out + q, pairs, n)
                 q += retyped[j].types_count
@@ -812,18 +754,18 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                 failed = 1
             elif not failed:
                 failed = _relink(nodes_out, count_nodes, node_map, labels_out)
-            header[HW_NODE_COUNT] = count_nodes
-            header[HW_NODES_OFF] = <uint32_t> nodes_off
-            header[HW_TYPE_COUNT] = type_total
-            header[HW_TYPES_OFF] = <uint32_t> types_off
-            header[HW_TMPL_COUNT] = old_tmpls + nadded
-            header[HW_TMPLS_OFF] = <uint32_t> tmpls_off
-            header[HW_LABELS_LEN] = <uint32_t> (old_labels_len + extra_labels)
-            header[HW_LABELS_OFF] = <uint32_t> labels_off
-            header[HW_BLOB_LEN] = <uint32_t> (old_blob_len + extra_blob)
-            header[HW_BLOB_OFF] = <uint32_t> blob_off
-            header[HW_APEX_OFF] = <uint32_t> apex_off
-            header[HW_TOTAL] = <uint32_t> total
+            header.node_count = count_nodes
+            header.nodes_off = <uint32_t> nodes_off
+            header.type_count = type_total
+            header.types_off = <uint32_t> types_off
+            header.tmpl_count = old_tmpls + nadded
+            header.tmpls_off = <uint32_t> tmpls_off
+            header.labels_len = <uint32_t> (old_labels_len + extra_labels)
+            header.labels_off = <uint32_t> labels_off
+            header.blob_len = <uint32_t> (old_blob_len + extra_blob)
+            header.blob_off = <uint32_t> blob_off
+            header.apex_off = <uint32_t> apex_off
+            header.total_len = <uint32_t> total
             if not failed and new_serial >= 0:
                 for t in range(old_tmpls + nadded):
                     if <size_t> tmpls_out[t].body_off + tmpls_out[t].body_len \
@@ -847,37 +789,32 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
 
 
 cdef uint32_t _node_pairs(View* v, uint32_t node, const Change* ch, Py_ssize_t count,
-                          uint32_t* pairs, uint32_t fresh) noexcept nogil:
-    """The (type, template) pairs of old node ``node`` after the changes (its old types but
-    ANY and the deleted ones, then the added ones), or of new node ``fresh``; how many (more
-    than MAX_NODE_TYPES: too many, ``pairs`` holds the first ones)."""
+                          uint32_t* pairs) noexcept nogil:
+    """The (type, template) pairs of old node ``node`` after the changes: its old types but
+    ANY and the deleted ones, then the added ones; how many (more than MAX_NODE_TYPES: too
+    many, ``pairs`` holds the first ones). New names and CNAME nodes take mini's table."""
     cdef uint32_t n = 0
     cdef uint32_t k
     cdef Py_ssize_t i
     cdef bint deleted
-    cdef const ImgNodeRec* nd
-    if node != NONE32:
-        nd = &v.nodes[node]
-        for k in range(nd.types_first, nd.types_first + nd.types_count):
-            if v.types[k].qtype == T_ANY:
-                continue
-            deleted = False
-            for i in range(count):
-                if ch[i].node == node and ch[i].kind == CHANGE_DELETED \
-                        and ch[i].rtype == v.types[k].qtype:
-                    deleted = True
-            if deleted:
-                continue
-            if n == MAX_NODE_TYPES:
-                return n + 1
-            pairs[2 * n] = v.types[k].qtype
-            pairs[2 * n + 1] = v.types[k].tmpl
-            n += 1
-    for i in range(count):
-        if ch[i].kind != CHANGE_ADDED:
+    cdef const ImgNode* nd = &v.nodes[node]
+    for k in range(nd.types_first, nd.types_first + nd.types_count):
+        if v.types[k].qtype == T_ANY:
             continue
-        if (node != NONE32 and ch[i].node == node) or \
-                (node == NONE32 and ch[i].node == NONE32 and ch[i].new_node == fresh):
+        deleted = False
+        for i in range(count):
+            if ch[i].node == node and ch[i].kind == CHANGE_DELETED \
+                    and ch[i].rtype == v.types[k].qtype:
+                deleted = True
+        if deleted:
+            continue
+        if n == MAX_NODE_TYPES:
+            return n + 1
+        pairs[2 * n] = v.types[k].qtype
+        pairs[2 * n + 1] = v.types[k].tmpl
+        n += 1
+    for i in range(count):
+        if ch[i].kind == CHANGE_ADDED and ch[i].node == node:
             if n == MAX_NODE_TYPES:
                 return n + 1
             pairs[2 * n] = ch[i].rtype
@@ -886,7 +823,7 @@ cdef uint32_t _node_pairs(View* v, uint32_t node, const Change* ch, Py_ssize_t c
     return n
 
 
-cdef int _relink(ImgNodeRec* nodes, uint32_t count, const uint32_t* node_map,
+cdef int _relink(ImgNode* nodes, uint32_t count, const uint32_t* node_map,
                  const uint8_t* labels) noexcept nogil:
     """Renumber parents (old numbers to new through ``node_map``), then set every node's
     first child, child count and wildcard child from its children's parent links; 1 if the
