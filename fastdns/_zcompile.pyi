@@ -23,9 +23,24 @@ def compile_packed(
     packed: list[bytes] | tuple[bytes, ...],
     origin: bytes,
     image_buffer: Callable[[int], Any | None] | None = None,
-) -> tuple[Any, str | None, int, int, int, int]:
+    with_references: bool = False,
+) -> tuple[Any, ...]:
     """As ``compile_columns``, for record sets packed by ``fastdns.hostedcolumns``: a list of
-    ``bytes``, each one or more packed record sets."""
+    ``bytes``, each one or more packed record sets. ``with_references``: a seventh item,
+    ``(references, absent)`` for ``graft_image`` (None when there is no image)."""
+
+def graft_image(
+    old: Any,
+    mini: Any,
+    changes: list[tuple[bytes, int, int]],
+    old_serial: int,
+    new_serial: int,
+    references: tuple[bytes, bytes | None],
+    image_buffer: Callable[[int], Any | None] | None = None,
+) -> tuple[Any, tuple[bytes, bytes | None] | None, str | None]:
+    """``(image, references, None)``: ``old`` with ``changes`` (owner wire, type, kind: 0
+    replaced, 1 added, 2 deleted) grafted on from ``mini`` and the serial moved, or
+    ``(None, None, reason)`` when the zone must be compiled (ext/zcompile_patch.pxi)."""
 
 def release_scratch() -> int:
     """Give back the memory kept from earlier compiles (ext/scratch.h); the bytes given back."""

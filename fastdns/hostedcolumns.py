@@ -48,7 +48,6 @@ log = logging.getLogger("fastdns")
 
 _HEAD = struct.Struct("=HIH")  # type, TTL, record count (after the owner)
 _RDLEN = struct.Struct("=H")
-_TYPE = struct.Struct("=H")
 REPLACED, ADDED, DELETED = 0, 1, 2  # graft_image's kinds of change
 
 # Grafting (see the module's doc): at most this many record sets changed at once, and until the
@@ -316,7 +315,7 @@ class HostedColumns:
             kind = ADDED if before is None else DELETED if after is None else REPLACED
             added += (kind == ADDED) - (kind == DELETED)
             owner_end = 1 + packed[0]
-            changes.append((packed[1:owner_end], _TYPE.unpack_from(packed, owner_end)[0], kind))
+            changes.append((packed[1:owner_end], _HEAD.unpack_from(packed, owner_end)[0], kind))
         if not changes and serials[0] < 0:
             return self.image
         mini, reason, *_ = compile_packed(parts, origin.to_wire())
@@ -353,9 +352,8 @@ def targets_outside(packed: bytes, origin_wire: bytes) -> bool:
     """Whether every name a packed CNAME, MX or SRV record set points at is outside the zone
     whose origin is ``origin_wire`` (uncompressed wire format, lower-cased)."""
     owner_end = 1 + packed[0]
-    rtype = dns.rdatatype.to_text(_TYPE.unpack_from(packed, owner_end)[0])
-    skip = _TARGET_TYPES[rtype]
-    count = _RDLEN.unpack_from(packed, owner_end + 6)[0]
+    rtype, _ttl, count = _HEAD.unpack_from(packed, owner_end)
+    skip = _TARGET_TYPES[dns.rdatatype.to_text(rtype)]
     at = owner_end + 8
     for _ in range(count):
         rdlen = _RDLEN.unpack_from(packed, at)[0]
