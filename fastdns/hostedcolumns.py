@@ -8,10 +8,8 @@ records in wire format); a change re-packs only the record sets it touched
 (``Store.record_set_edits``), so a one-record change in a zone of a million record sets costs
 the native compile of the packed parts, not a Python object per record.
 
-A change to a zone whose image is large -- record sets replaced, added or deleted, and the SOA
-serial moved -- is grafted onto the last image (``fastdns._zcompile.graft_image``) rather than
-compiled again, where the compiler's rules allow it: the image answers as a full compile would,
-for a copy of the old image instead of a compile of every record set.
+A change to a zone whose image is large is grafted onto the last image rather than compiled
+again (fastdns.packedzone, which this module's class extends).
 
 A record set the native compiler does not handle -- a routing-policy member, an alias (its
 values depend on its target), a type outside ``fastdns._zcompile.NATIVE_TYPES`` -- is kept as
@@ -27,34 +25,30 @@ from __future__ import annotations
 
 import logging
 import re
-import struct
 import weakref
 from collections.abc import Iterable, Mapping
 
 import dns.name
 import dns.rdatatype
 
-from fastdns._zcompile import NATIVE_TYPES, compile_packed, graft_image, pack_scanned
+from fastdns._zcompile import NATIVE_TYPES, pack_scanned
 from fastdns._zscanner import ZoneScanError, scan_zone_text
 from fastdns.model import POLICY_FIELDS, RecordSet, Zone
+from fastdns.packedzone import PackedZone, pack_records, targets_outside
 from fastdns.route53.names import name_text
 from fastdns.route53.recordset import RecordSetKey, ResourceRecordSet
-from fastdns.snapshot import SealedImage, image_buffer, sealed_image
+from fastdns.snapshot import SealedImage
 from fastdns.store import Store
 
-__all__ = ["HostedColumns", "HostedZoneModel", "master_file_text", "pack_record_set"]
+__all__ = [
+    "HostedColumns",
+    "HostedZoneModel",
+    "master_file_text",
+    "pack_record_set",
+    "targets_outside",
+]
 
 log = logging.getLogger("fastdns")
-
-_HEAD = struct.Struct("=HIH")  # type, TTL, record count (after the owner)
-_RDLEN = struct.Struct("=H")
-REPLACED, ADDED, DELETED = 0, 1, 2  # graft_image's kinds of change
-
-# Grafting (see the module's doc): at most this many record sets changed at once, and until the
-# bodies grafted onto an image since its compile are an eighth of it (the old bodies stay in it,
-# unused, until the next compile).
-GRAFT_MAX_RECORD_SETS = 256
-GRAFT_MAX_GROWTH = 8
 
 
 def not_plain(rrset: ResourceRecordSet) -> str | None:
@@ -75,13 +69,9 @@ def pack_record_set(rrset: ResourceRecordSet) -> bytes | str:
     if reason is not None:
         return reason
     rtype = _native_type(rrset.type)
-    owner = rrset.name.to_wire()
-    parts = [bytes((len(owner),)), owner, _HEAD.pack(rtype, rrset.ttl or 0, len(rrset.rdatas))]
-    for rdata in rrset.rdatas:
-        wire = rdata.to_wire()
-        parts.append(_RDLEN.pack(len(wire)))
-        parts.append(wire)
-    return b"".join(parts)
+    return pack_records(
+        rrset.name.to_wire(), rtype, rrset.ttl or 0, (rdata.to_wire() for rdata in rrset.rdatas)
+    )
 
 
 # Record sets packed together from their text (a zone's load, or a change that adds many) rather
@@ -138,27 +128,15 @@ def _native_type(rtype: str) -> int | None:
         return found
 
 
-class HostedColumns:
+class HostedColumns(PackedZone):
     """One hosted zone's record sets, packed, kept in step with the store by :meth:`sync`."""
 
     def __init__(self, zone_id: str):
+        super().__init__(f"hosted zone {zone_id}")
         self.zone_id = zone_id
         self.generation = -1  # the store's edit generation last synced with
-        self.packed: dict[RecordSetKey, bytes] = {}
         self.unhandled: dict[RecordSetKey, str] = {}
         self.record_sets: Mapping[RecordSetKey, ResourceRecordSet] = {}
-        # Since the last compile: the record sets changed, each with its packed form before
-        # (None: added); ``reshaped`` when the zone must be compiled (packed afresh, or a record
-        # set moved between packed and unhandled).
-        self.changed: dict[RecordSetKey, bytes | None] = {}
-        self.reshaped = True
-        # The last image when it is large (a SealedImage, shared with the served zone) and what
-        # grafting onto it needs: its referenced nodes, record sets, serial and compiled size.
-        self.image: SealedImage | None = None
-        self.references: bytes | None = None
-        self.image_record_sets = 0
-        self.image_serial = 0
-        self.compiled_size = 0
 
     def sync(self, store: Store) -> int:
         """Bring the packed record sets in step with the store; how many were packed.
@@ -254,126 +232,18 @@ class HostedColumns:
             self.unhandled.pop(key, None)
             self.packed[key] = packed
 
+    def apex_key(self, origin: dns.name.Name, rtype: int) -> RecordSetKey:
+        return (name_text(origin), dns.rdatatype.to_text(rtype), "")
+
     def compile(
         self, origin: dns.name.Name
     ) -> tuple[bytes | SealedImage | None, str | None, int, int]:
         """``(image, None, record_sets, serial)`` from the packed record sets, or
         ``(None, reason, 0, 0)`` when the zone must take the reference path."""
         if self.unhandled:
-            self._forget()
+            self.forget()
             return None, next(iter(self.unhandled.values())), 0, 0
-        grafted = self._graft(origin)
-        self.changed = {}
-        self.reshaped = False
-        if grafted is not None:
-            return grafted, None, self.image_record_sets, self.image_serial
-        self._forget()
-        image, reason, record_sets, _soa, _ttl, serial, references = compile_packed(
-            list(self.packed.values()), origin.to_wire(), image_buffer, with_references=True
-        )
-        image = sealed_image(image)
-        if isinstance(image, SealedImage):
-            self.image, self.references = image, references
-            self.image_record_sets, self.image_serial = record_sets, serial
-            self.compiled_size = len(image)
-        return image, reason, record_sets, serial
-
-    def _forget(self) -> None:
-        self.image = self.references = None
-        self.changed = {}
-
-    def _graft(self, origin: dns.name.Name) -> SealedImage | None:
-        """The last image with this compile's changes grafted on, or None when the zone must
-        be compiled (see the module's doc)."""
-        if self.image is None or self.reshaped or len(self.changed) > GRAFT_MAX_RECORD_SETS:
-            return None
-        if len(self.image) - self.compiled_size > self.compiled_size // GRAFT_MAX_GROWTH:
-            return None
-        apex = name_text(origin)
-        origin_wire = origin.to_wire().lower()
-        soa, ns = self.packed.get((apex, "SOA", "")), self.packed.get((apex, "NS", ""))
-        if soa is None or ns is None:
-            return None
-        changes: list[tuple[bytes, int, int]] = []
-        parts = [soa, ns]
-        serials = (-1, -1)
-        added = 0
-        for key, before in self.changed.items():
-            after = self.packed.get(key)
-            if after == before:
-                continue  # the same again, or added and deleted
-            if key[1] == "SOA":
-                serials = _serial_change(before, after) if before and after else None
-                if serials is None:
-                    return None
-                continue
-            if after is not None:
-                if key[1] in _TARGET_TYPES and not targets_outside(after, origin_wire):
-                    return None  # its answers hold other names' data (graft_image's contract)
-                parts.append(after)
-            packed = after if after is not None else before
-            kind = ADDED if before is None else DELETED if after is None else REPLACED
-            added += (kind == ADDED) - (kind == DELETED)
-            owner_end = 1 + packed[0]
-            changes.append((packed[1:owner_end], _HEAD.unpack_from(packed, owner_end)[0], kind))
-        if not changes and serials[0] < 0:
-            return self.image
-        mini, reason, *_ = compile_packed(parts, origin.to_wire())
-        if mini is None:
-            log.debug("hosted zone %s: compiled, not grafted: %s", self.zone_id, reason)
-            return None
-        image, references, reason = graft_image(
-            self.image, mini, changes, *serials, self.references, image_buffer
-        )
-        if image is None:
-            log.debug("hosted zone %s: compiled, not grafted: %s", self.zone_id, reason)
-            return None
-        self.image, self.references = sealed_image(image), references
-        self.image_record_sets += added
-        if serials[1] >= 0:
-            self.image_serial = serials[1]
-        log.info(
-            "hosted zone %s: %d record sets%s grafted onto the last image (%d bytes more "
-            "than its compile)",
-            self.zone_id,
-            len(changes),
-            " and the SOA serial" if serials[1] >= 0 else "",
-            len(self.image) - self.compiled_size,
-        )
-        return self.image
-
-
-# Types whose answers follow a name in their RDATA (a CNAME chain, MX and SRV targets'
-# addresses): grafted only when every such name is outside the zone.
-_TARGET_TYPES = {"CNAME": 0, "MX": 2, "SRV": 6}  # the name's offset in the RDATA
-
-
-def targets_outside(packed: bytes, origin_wire: bytes) -> bool:
-    """Whether every name a packed CNAME, MX or SRV record set points at is outside the zone
-    whose origin is ``origin_wire`` (uncompressed wire format, lower-cased)."""
-    owner_end = 1 + packed[0]
-    rtype, _ttl, count = _HEAD.unpack_from(packed, owner_end)
-    skip = _TARGET_TYPES[dns.rdatatype.to_text(rtype)]
-    at = owner_end + 8
-    for _ in range(count):
-        rdlen = _RDLEN.unpack_from(packed, at)[0]
-        name = packed[at + 2 + skip : at + 2 + rdlen].lower()
-        at += 2 + rdlen
-        label = 0
-        while label < len(name):
-            if name[label:] == origin_wire:
-                return False
-            label += 1 + name[label]
-    return True
-
-
-def _serial_change(before: bytes, after: bytes) -> tuple[int, int] | None:
-    """(old serial, new serial) when two packed SOA record sets differ in the serial alone
-    (the last record's RDATA ends with serial, refresh, retry, expire, minimum: RFC 1035
-    §3.3.13), else None."""
-    if len(before) != len(after) or before[-16:] != after[-16:] or before[:-20] != after[:-20]:
-        return None
-    return int.from_bytes(before[-20:-16], "big"), int.from_bytes(after[-20:-16], "big")
+        return super().compile(origin)
 
 
 class HostedZoneModel(Zone):

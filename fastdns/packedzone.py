@@ -1,0 +1,218 @@
+"""A zone's record sets packed for the native compiler, and its image grafted per change (issue 8).
+
+Two kinds of zone change a few record sets at a time while they are served: hosted zones
+(the API and RFC 2136 UPDATE, fastdns.hostedcolumns) and secondary zones (RFC 1995 IXFR,
+fastdns.xfr.secondary). Both keep each record set packed in the layout
+``fastdns._zcompile.compile_packed`` takes -- owner, type, TTL, records in wire format -- and
+hand this module the record sets each change touched.
+
+A change to a zone whose image is large -- record sets replaced, added or deleted, and the SOA
+serial moved -- is grafted onto the last image (``fastdns._zcompile.graft_image``) rather than
+compiled again, where the compiler's rules allow it: the image answers as a full compile would,
+for a copy of the old image instead of a compile of every record set.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Hashable, Iterable
+
+import dns.name
+
+from fastdns._zcompile import compile_packed, graft_image
+from fastdns.snapshot import SealedImage, image_buffer, sealed_image
+
+__all__ = ["PackedZone", "pack_records", "packed_type", "targets_outside", "unpack_records"]
+
+log = logging.getLogger("fastdns")
+
+HEAD = struct.Struct("=HIH")  # type, TTL, record count (after the owner)
+RDLEN = struct.Struct("=H")
+REPLACED, ADDED, DELETED = 0, 1, 2  # graft_image's kinds of change
+SOA, CNAME, MX, SRV = 6, 5, 15, 33
+
+# Grafting (see the module's doc): at most this many record sets changed at once, and until the
+# bodies grafted onto an image since its compile are an eighth of it (the old bodies stay in it,
+# unused, until the next compile).
+GRAFT_MAX_RECORD_SETS = 256
+GRAFT_MAX_GROWTH = 8
+
+
+def pack_records(owner: bytes, rtype: int, ttl: int, rdatas: Iterable[bytes]) -> bytes:
+    """One record set in ``compile_packed``'s layout: ``owner`` in uncompressed wire format,
+    each RDATA in uncompressed wire format (at most 65535 of them)."""
+    rdatas = list(rdatas)
+    parts = [bytes((len(owner),)), owner, HEAD.pack(rtype, ttl, len(rdatas))]
+    for rdata in rdatas:
+        parts.append(RDLEN.pack(len(rdata)))
+        parts.append(rdata)
+    return b"".join(parts)
+
+
+def unpack_records(packed: bytes) -> tuple[bytes, int, int, list[bytes]]:
+    """``(owner, type, TTL, RDATAs)`` of a record set packed by :func:`pack_records`."""
+    owner_end = 1 + packed[0]
+    rtype, ttl, count = HEAD.unpack_from(packed, owner_end)
+    rdatas = []
+    at = owner_end + HEAD.size
+    for _ in range(count):
+        rdlen = RDLEN.unpack_from(packed, at)[0]
+        rdatas.append(packed[at + 2 : at + 2 + rdlen])
+        at += 2 + rdlen
+    return packed[1:owner_end], rtype, ttl, rdatas
+
+
+def packed_type(packed: bytes) -> int:
+    """The type of a packed record set."""
+    return HEAD.unpack_from(packed, 1 + packed[0])[0]
+
+
+class PackedZone:
+    """A zone's packed record sets (``packed``, keyed as the subclass keeps them) and its last
+    image when it is large, with what grafting onto it needs. The subclass fills ``packed``,
+    notes each record set it touches in ``changed`` (its packed form before, None when it was
+    added) and sets ``reshaped`` when the zone must be compiled afresh; :meth:`compile` then
+    grafts or compiles."""
+
+    def __init__(self, label: str):
+        self.label = label  # what the log calls the zone ("hosted zone Z1", "secondary zone x.")
+        self.packed: dict[Hashable, bytes] = {}
+        # Since the last compile: the record sets changed, each with its packed form before
+        # (None: added); ``reshaped`` when the zone must be compiled.
+        self.changed: dict[Hashable, bytes | None] = {}
+        self.reshaped = True
+        # The last image when it is large (a SealedImage, shared with the served zone) and what
+        # grafting onto it needs: its referenced nodes, record sets, serial and compiled size.
+        self.image: SealedImage | None = None
+        self.references: bytes | None = None
+        self.image_record_sets = 0
+        self.image_serial = 0
+        self.compiled_size = 0
+
+    def apex_key(self, origin: dns.name.Name, rtype: int) -> Hashable:
+        """The key of the record set of type ``rtype`` (SOA, NS) at the apex."""
+        raise NotImplementedError
+
+    def note_change(self, key: Hashable) -> None:
+        """Note that the record set ``key`` is about to change (keeps its first packed form)."""
+        if key not in self.changed:
+            self.changed[key] = self.packed.get(key)
+
+    def compile(
+        self, origin: dns.name.Name
+    ) -> tuple[bytes | SealedImage | None, str | None, int, int]:
+        """``(image, None, record_sets, serial)`` from the packed record sets, or
+        ``(None, reason, 0, 0)`` when the native compiler does not take the zone."""
+        grafted = self._graft(origin)
+        self.changed = {}
+        self.reshaped = False
+        if grafted is not None:
+            return grafted, None, self.image_record_sets, self.image_serial
+        self.forget()
+        image, reason, record_sets, _soa, _ttl, serial, references = compile_packed(
+            list(self.packed.values()), origin.to_wire(), image_buffer, with_references=True
+        )
+        image = sealed_image(image)
+        if isinstance(image, SealedImage):
+            self.image, self.references = image, references
+            self.image_record_sets, self.image_serial = record_sets, serial
+            self.compiled_size = len(image)
+        return image, reason, record_sets, serial
+
+    def forget(self) -> None:
+        """Forget the last image: the next compile is a full one."""
+        self.image = self.references = None
+        self.changed = {}
+
+    def _graft(self, origin: dns.name.Name) -> SealedImage | None:
+        """The last image with this compile's changes grafted on, or None when the zone must
+        be compiled (see the module's doc)."""
+        if self.image is None or self.reshaped or len(self.changed) > GRAFT_MAX_RECORD_SETS:
+            return None
+        if len(self.image) - self.compiled_size > self.compiled_size // GRAFT_MAX_GROWTH:
+            return None
+        origin_wire = origin.to_wire().lower()
+        soa = self.packed.get(self.apex_key(origin, SOA))
+        ns = self.packed.get(self.apex_key(origin, 2))
+        if soa is None or ns is None:
+            return None
+        changes: list[tuple[bytes, int, int]] = []
+        parts = [soa, ns]
+        serials = (-1, -1)
+        added = 0
+        for key, before in self.changed.items():
+            after = self.packed.get(key)
+            if after == before:
+                continue  # the same again, or added and deleted
+            packed = after if after is not None else before
+            rtype = packed_type(packed)
+            if rtype == SOA:
+                serials = _serial_change(before, after) if before and after else None
+                if serials is None:
+                    return None
+                continue
+            if after is not None:
+                if rtype in _TARGET_OFFSET and not targets_outside(after, origin_wire):
+                    return None  # its answers hold other names' data (graft_image's contract)
+                parts.append(after)
+            kind = ADDED if before is None else DELETED if after is None else REPLACED
+            added += (kind == ADDED) - (kind == DELETED)
+            changes.append((packed[1 : 1 + packed[0]], rtype, kind))
+        if not changes and serials[0] < 0:
+            return self.image
+        mini, reason, *_ = compile_packed(parts, origin.to_wire())
+        if mini is None:
+            log.debug("%s: compiled, not grafted: %s", self.label, reason)
+            return None
+        image, references, reason = graft_image(
+            self.image, mini, changes, *serials, self.references, image_buffer
+        )
+        if image is None:
+            log.debug("%s: compiled, not grafted: %s", self.label, reason)
+            return None
+        self.image, self.references = sealed_image(image), references
+        self.image_record_sets += added
+        if serials[1] >= 0:
+            self.image_serial = serials[1]
+        log.info(
+            "%s: %d record sets%s grafted onto the last image (%d bytes more than its compile)",
+            self.label,
+            len(changes),
+            " and the SOA serial" if serials[1] >= 0 else "",
+            len(self.image) - self.compiled_size,
+        )
+        return self.image
+
+
+# Types whose answers follow a name in their RDATA (a CNAME chain, MX and SRV targets'
+# addresses): grafted only when every such name is outside the zone.
+_TARGET_OFFSET = {CNAME: 0, MX: 2, SRV: 6}  # the name's offset in the RDATA
+
+
+def targets_outside(packed: bytes, origin_wire: bytes) -> bool:
+    """Whether every name a packed CNAME, MX or SRV record set points at is outside the zone
+    whose origin is ``origin_wire`` (uncompressed wire format, lower-cased)."""
+    owner_end = 1 + packed[0]
+    rtype, _ttl, count = HEAD.unpack_from(packed, owner_end)
+    skip = _TARGET_OFFSET[rtype]
+    at = owner_end + HEAD.size
+    for _ in range(count):
+        rdlen = RDLEN.unpack_from(packed, at)[0]
+        name = packed[at + 2 + skip : at + 2 + rdlen].lower()
+        at += 2 + rdlen
+        label = 0
+        while label < len(name):
+            if name[label:] == origin_wire:
+                return False
+            label += 1 + name[label]
+    return True
+
+
+def _serial_change(before: bytes, after: bytes) -> tuple[int, int] | None:
+    """(old serial, new serial) when two packed SOA record sets differ in the serial alone
+    (the last record's RDATA ends with serial, refresh, retry, expire, minimum: RFC 1035
+    §3.3.13), else None."""
+    if len(before) != len(after) or before[-16:] != after[-16:] or before[:-20] != after[:-20]:
+        return None
+    return int.from_bytes(before[-20:-16], "big"), int.from_bytes(after[-20:-16], "big")
