@@ -49,8 +49,10 @@ __all__ = [
     "graft_image",
     "kept_scratch",
     "pack_scanned",
+    "read_transfer_message",
     "release_scratch",
     "same_bytes",
+    "TransferFormError",
 ]
 
 
@@ -2011,3 +2013,4 @@ def _label_count(bytes wire) -> int:
 
 
 include "zcompile_patch.pxi"
+include "zcompile_xfr.pxi"

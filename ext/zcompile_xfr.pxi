@@ -1,0 +1,235 @@
+# -- zone transfer responses read into compile_packed's records (issue 8) -----------------------
+#
+# A secondary zone of a million records arrives as a few thousand AXFR messages (RFC 5936) of
+# compressed RFC 1035 wire. dnspython makes an rdata object of every record (seconds, and
+# hundreds of MB for a large zone); ``read_transfer_message`` reads one message into tuples of
+# its answer records with their owners and the names in their RDATA decompressed (RFC 3597 §4:
+# a receiver must decompress the names of the RFC 1035 types, and should those of RP, AFSDB,
+# RT, PX, NAPTR and SRV), which is the form compile_packed takes, and checks the RDATA of every
+# type whose names the compiler reads (fastdns.xfr.inbound groups them into record sets). The
+# TSIG record (RFC 8945), which must be the last of the additional section, is handed back
+# with its offset for dns.tsig.validate; every other non-answer record is skipped.
+
+cdef enum:
+    XFR_HEADER = 12
+    MAX_POINTERS = 127             # a compressed name cannot follow more than this many
+    T_MD = 3
+    T_MF = 4
+    T_MB = 7
+    T_MG = 8
+    T_MR = 9
+    T_MINFO = 14
+    T_RP = 17
+    T_AFSDB = 18
+    T_RT = 21
+    T_PX = 26
+    T_KX = 36
+    T_DNAME = 39
+    T_OPT = 41
+    T_TSIG = 250
+
+
+class TransferFormError(ValueError):
+    """A zone transfer message that does not parse (RFC 1035 §4.1 framing, a name, or the
+    RDATA of a type whose layout is checked)."""
+
+
+cdef int read_name(const uint8_t* msg, size_t size, size_t* at, uint8_t* out,
+                   size_t* out_len) noexcept nogil:
+    """The name at ``msg[at[0]:]`` written uncompressed to ``out`` (at ``out_len[0]``, which
+    it advances); ``at[0]`` moves past the name as it is in the message. 0, or -1 when it does
+    not parse: a pointer that does not point back (RFC 1035 §4.1.4 lets it point only at a
+    prior occurrence; this also ends any loop), a label type other than 00 and 11, a name over
+    255 octets."""
+    cdef size_t p = at[0]
+    cdef size_t start = out_len[0]
+    cdef size_t target
+    cdef uint8_t length
+    cdef int jumps = 0
+    cdef bint jumped = False
+    while True:
+        if p >= size:
+            return -1
+        length = msg[p]
+        if length >= 0xC0:
+            if p + 1 >= size:
+                return -1
+            target = ((length & 0x3F) << 8) | msg[p + 1]
+            if not jumped:
+                at[0] = p + 2
+                jumped = True
+            if target >= p or jumps >= MAX_POINTERS:
+                return -1
+            jumps += 1
+            p = target
+            continue
+        if length > 63:
+            return -1
+        if out_len[0] - start + 1 + length > MAX_NAME_WIRE or p + 1 + length > size:
+            return -1
+        memcpy(out + out_len[0], msg + p, 1 + length)
+        out_len[0] += 1 + length
+        p += 1 + length
+        if length == 0:
+            if not jumped:
+                at[0] = p
+            return 0
+
+
+cdef int read_rdata(const uint8_t* msg, size_t start, size_t end, uint16_t rtype,
+                    uint8_t* out, size_t* out_len, bint* checked) noexcept nogil:
+    """The RDATA at ``msg[start:end]`` written to ``out`` with its names decompressed.
+    ``checked``: the layout was checked here (the types whose names are read, A, AAAA);
+    other types are copied as they are. 0, or -1 when a checked layout does not parse."""
+    cdef size_t at = start
+    cdef size_t fixed = 0
+    cdef int names = 0
+    cdef int strings = 0
+    cdef int k
+    checked[0] = True
+    out_len[0] = 0
+    if rtype == T_A:
+        if end - start != 4:
+            return -1
+    elif rtype == T_AAAA:
+        if end - start != 16:
+            return -1
+    elif (rtype == T_NS or rtype == T_CNAME or rtype == T_PTR or rtype == T_MD
+            or rtype == T_MF or rtype == T_MB or rtype == T_MG or rtype == T_MR
+            or rtype == T_DNAME):
+        names = 1
+    elif rtype == T_MINFO or rtype == T_RP:
+        names = 2
+    elif rtype == T_SOA:
+        names = 2
+    elif rtype == T_MX or rtype == T_AFSDB or rtype == T_RT or rtype == T_KX:
+        fixed, names = 2, 1
+    elif rtype == T_PX:
+        fixed, names = 2, 2
+    elif rtype == T_SRV:
+        fixed, names = 6, 1
+    elif rtype == T_NAPTR:
+        fixed, strings, names = 4, 3, 1
+    elif rtype == T_RRSIG:
+        # TYPE COVERED .. KEY TAG, then the signer's name (RFC 4034 §3.1: not compressed),
+        # then the signature.
+        fixed, names = 18, 1
+    else:
+        checked[0] = False
+    if not checked[0] or (names == 0 and fixed == 0):
+        memcpy(out, msg + start, end - start)
+        out_len[0] = end - start
+        return 0
+    if at + fixed > end:
+        return -1
+    memcpy(out, msg + at, fixed)
+    out_len[0] = fixed
+    at += fixed
+    for k in range(strings):
+        if at >= end or at + 1 + msg[at] > end:
+            return -1
+        memcpy(out + out_len[0], msg + at, 1 + msg[at])
+        out_len[0] += 1 + msg[at]
+        at += 1 + msg[at]
+    for k in range(names):
+        if read_name(msg, end, &at, out, out_len) < 0:
+            return -1
+    if rtype == T_SOA:
+        fixed = 20  # SERIAL .. MINIMUM (RFC 1035 §3.3.13)
+    elif rtype == T_RRSIG:
+        fixed = end - at
+        if fixed == 0:
+            return -1
+    else:
+        fixed = 0
+    if at + fixed != end:
+        return -1
+    memcpy(out + out_len[0], msg + at, fixed)
+    out_len[0] += fixed
+    return 0
+
+
+def read_transfer_message(message) -> tuple:
+    """``(id, flags, question, records, tsig)`` of one zone transfer response (bytes).
+
+    ``question`` is ``(qname, qtype, qclass)`` or None when the message has none (RFC 5936
+    §2.2.1 lets later messages leave it out); ``records`` lists the answer section's records
+    as ``(owner, type, class, TTL, RDATA, checked)``, owner and RDATA names uncompressed and
+    spelled as sent, ``checked`` True when the RDATA's layout was checked here; ``tsig`` is
+    ``(offset, owner, RDATA)`` of the TSIG record or None.
+
+    :raises TransferFormError: the message does not parse, or has a TSIG record that is not
+        the last one."""
+    cdef const uint8_t[::1] view = message
+    cdef const uint8_t* msg
+    cdef size_t size = view.shape[0]
+    cdef size_t at = XFR_HEADER
+    cdef size_t rr_start, rdata_end, out_len, name_len
+    cdef uint16_t ident, flags, counts[4], rtype, rclass, rdlen
+    cdef uint32_t ttl
+    cdef int section, k
+    cdef bint checked
+    cdef uint8_t name[MAX_NAME_WIRE + 1]
+    cdef uint8_t* rdata = NULL
+    cdef list records = []
+    cdef object question = None
+    cdef object tsig = None
+    if size < XFR_HEADER:
+        raise TransferFormError("a message shorter than its header")
+    msg = &view[0]
+    ident = (msg[0] << 8) | msg[1]
+    flags = (msg[2] << 8) | msg[3]
+    for k in range(4):
+        counts[k] = (msg[4 + 2 * k] << 8) | msg[5 + 2 * k]
+    if counts[0] > 1:
+        raise TransferFormError(f"{counts[0]} questions")
+    if counts[0] == 1:
+        name_len = 0
+        if read_name(msg, size, &at, name, &name_len) < 0 or at + 4 > size:
+            raise TransferFormError("the question does not parse")
+        question = (
+            PyBytes_FromStringAndSize(<char*> name, name_len),
+            (msg[at] << 8) | msg[at + 1],
+            (msg[at + 2] << 8) | msg[at + 3],
+        )
+        at += 4
+    rdata = <uint8_t*> malloc(0x10000 + MAX_NAME_WIRE * 2)
+    if rdata == NULL:
+        raise MemoryError()
+    try:
+        for section in range(1, 4):
+            for k in range(counts[section]):
+                if tsig is not None:
+                    raise TransferFormError("a record after the TSIG record")
+                rr_start = at
+                name_len = 0
+                if read_name(msg, size, &at, name, &name_len) < 0 or at + 10 > size:
+                    raise TransferFormError(f"record {k + 1} of section {section} does not parse")
+                rtype = (msg[at] << 8) | msg[at + 1]
+                rclass = (msg[at + 2] << 8) | msg[at + 3]
+                ttl = ((<uint32_t> msg[at + 4] << 24) | (<uint32_t> msg[at + 5] << 16)
+                       | (<uint32_t> msg[at + 6] << 8) | msg[at + 7])
+                rdlen = (msg[at + 8] << 8) | msg[at + 9]
+                at += 10
+                rdata_end = at + rdlen
+                if rdata_end > size:
+                    raise TransferFormError(f"record {k + 1} of section {section}: RDATA "
+                                            "beyond the message")
+                if section == 3 and rtype == T_TSIG:
+                    tsig = (rr_start, PyBytes_FromStringAndSize(<char*> name, name_len),
+                            PyBytes_FromStringAndSize(<char*> msg + at, rdlen))
+                elif section == 1:
+                    if (read_rdata(msg, at, rdata_end, rtype, rdata, &out_len, &checked) < 0
+                            or out_len > 0xFFFF):
+                        raise TransferFormError(
+                            f"record {k + 1}: the RDATA of type {rtype} does not parse")
+                    records.append((
+                        PyBytes_FromStringAndSize(<char*> name, name_len), rtype, rclass, ttl,
+                        PyBytes_FromStringAndSize(<char*> rdata, out_len), checked,
+                    ))
+                at = rdata_end
+        if at != size:
+            raise TransferFormError("octets after the last record")
+    finally:
+        free(rdata)
+    return ident, flags, question, records, tsig
