@@ -150,6 +150,8 @@ class PackedZone:
             if rtype == SOA:
                 serials = _serial_change(before, after) if before and after else None
                 if serials is None:
+                    log.debug("%s: compiled, not grafted: the SOA changed beyond its serial",
+                              self.label)  # fmt: skip
                     return None
                 continue
             if after is not None:

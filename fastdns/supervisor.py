@@ -51,7 +51,6 @@ from fastdns.health.store import HealthCheckStore
 from fastdns.health.table import HealthTable, open_health_table
 from fastdns.hostedzones import compile_hosted_zone, load_hosted_zones
 from fastdns.metrics import CounterTable, MetricsServer, ServerGauges, render_metrics
-from fastdns.model import Zone
 from fastdns.policy import PolicyEnvironment
 from fastdns.policyenv import build_environment, with_health_slots
 from fastdns.route53.names import name_text
@@ -62,7 +61,6 @@ from fastdns.server import (
     StartupError,
     ZoneLoadAhead,
     catalog_order,
-    compile_served_zone,
     load_zones,
     log_load,
 )
@@ -92,6 +90,7 @@ from fastdns.xfr.secondary import SecondaryZones
 from fastdns.xfr.service import ControlPlaneService
 from fastdns.xfr.tsig import Keyring
 from fastdns.xfr.update import apply_update
+from fastdns.xfr.zonedata import CompiledSecondary
 
 log = logging.getLogger("fastdns")
 
@@ -276,6 +275,14 @@ class _ZoneModels(Mapping):
 
     def __len__(self) -> int:
         return sum(1 for served in self._zones.values() if served.zone is not None)
+
+
+def secondary_served_zone(origin: dns.name.Name, compiled: CompiledSecondary) -> ServedZone:
+    """A compiled secondary zone as the server serves it."""
+    model = compiled.model
+    return ServedZone(
+        origin, compiled.image, compiled.record_sets, compiled.serial, model.source, zone=model
+    )
 
 
 def _share_small_images(
@@ -750,8 +757,8 @@ class Supervisor:
         load = ahead.result() if ahead is not None else load_zones(zone_dir)
         log_load(load)
         self.zones = load.zones
-        for origin, model in self.secondary.load_saved().items():
-            self.secondaries[origin] = compile_served_zone(model)
+        for origin, compiled in self.secondary.load_saved().items():
+            self.secondaries[origin] = secondary_served_zone(origin, compiled)
             log.info("secondary zone %s: serving the saved copy until it is refreshed", origin)
         config = self.config
         try:
@@ -839,24 +846,20 @@ class Supervisor:
             log.exception("IXFR of zone %s: reading the change history failed", origin)
             return None
 
-    def _secondary_updated(self, origin: dns.name.Name, model: Zone | None) -> None:
-        """A secondary zone has new data (or expired: None): compile it and serve it."""
-        asyncio.get_running_loop().create_task(self._serve_secondary(origin, model))
-
-    async def _serve_secondary(self, origin: dns.name.Name, model: Zone | None) -> None:
-        loop = asyncio.get_running_loop()
-        if model is None:
+    def _secondary_updated(self, origin: dns.name.Name, compiled: CompiledSecondary | None) -> None:
+        """A secondary zone has new data, compiled (or expired: None): serve it."""
+        if compiled is None:
             self.secondaries.pop(origin, None)
         else:
-            try:
-                served = await loop.run_in_executor(None, compile_served_zone, model)
-            except Exception:
-                log.exception("secondary zone %s cannot be compiled; still serving the old", origin)
-                return
-            self.secondaries[origin] = served
+            self.secondaries[origin] = secondary_served_zone(origin, compiled)
+        asyncio.get_running_loop().create_task(self._serve_secondary(origin, compiled))
+
+    async def _serve_secondary(
+        self, origin: dns.name.Name, compiled: CompiledSecondary | None
+    ) -> None:
         generation = await self._swap_snapshot()
         log.info("secondary zone %s: %s (snapshot %d)", origin,
-                 f"serial {self.secondaries[origin].serial}" if model else "no longer served",
+                 f"serial {compiled.serial}" if compiled else "no longer served",
                  generation)  # fmt: skip
 
     def _update_zone(self, origin: dns.name.Name, message, peer: str, key_name) -> int:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import dns.rcode
+import pytest
 from support.client import query
 from support.knot import _die_with_parent, _read_log, _stop, knotd_path
 from support.server import running_fastdns
@@ -25,12 +26,13 @@ ORIGIN = "sec.test."
 TIMEOUT = 20.0
 
 
-def zone_text(serial: int, address: str, refresh: int) -> str:
+def zone_text(serial: int, address: str, refresh: int, names: int = 0) -> str:
     return (
         f"$ORIGIN {ORIGIN}\n$TTL 60\n"
         f"@ SOA ns1 hostmaster {serial} {refresh} 1 600 60\n"
         "@ NS ns1\nns1 A 192.0.2.53\n"
         f"www A {address}\n"
+        + "".join(f"h{i} A 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}\n" for i in range(names))
     )
 
 
@@ -78,14 +80,16 @@ def www(host: str, port: int) -> str | None:
     return response.answer[0][0].to_text()
 
 
-def test_fastdns_follows_knot_as_a_secondary(tmp_path):
+# 20,000 names: an image over a MiB, which an IXFR's change is grafted onto (issue 8).
+@pytest.mark.parametrize("names", [0, 20000])
+def test_fastdns_follows_knot_as_a_secondary(tmp_path, names):
     fastdns_port = free_port("127.0.0.1")
     knot_port = free_port("127.0.0.1")
     with tempfile.TemporaryDirectory(prefix="fastdns-knot-primary-") as tmp:
         rundir = Path(tmp)
         (rundir / "db").mkdir()
         zone_file = rundir / f"{ORIGIN}zone"
-        zone_file.write_text(zone_text(1, "192.0.2.1", refresh=2))
+        zone_file.write_text(zone_text(1, "192.0.2.1", refresh=2, names=names))
         conf = rundir / "knot.conf"
         conf.write_text(knot_primary_conf(rundir, knot_port, fastdns_port))
         proc = subprocess.Popen(
@@ -105,7 +109,8 @@ def test_fastdns_follows_knot_as_a_secondary(tmp_path):
                 assert www(server.host, server.port) == "192.0.2.1"
                 # A change on Knot (zone file edited, zone reloaded): Knot keeps the difference
                 # in its journal and NOTIFYs fastdns, which asks for an IXFR.
-                zone_file.write_text(zone_text(2, "192.0.2.2", refresh=3600))
+                # (A large zone keeps its SOA timers: an SOA changed beyond its serial is compiled.)
+                zone_file.write_text(zone_text(2, "192.0.2.2", 2 if names else 3600, names))
                 started = time.monotonic()
                 subprocess.run(
                     ["knotc", "-s", str(rundir / "knot.sock"), "zone-reload", ORIGIN],
@@ -118,13 +123,27 @@ def test_fastdns_follows_knot_as_a_secondary(tmp_path):
                 assert www(server.host, server.port) == "192.0.2.2"
                 log = server.stderr_text()
                 assert "secondary zone sec.test.: serial 1 -> 2" in log, log
+                # Knot's journal gave the difference: one record replaced, the SOA moved.
+                assert "(IXFR of 1 differences" in log, log
+                if names:
+                    assert (
+                        "secondary zone sec.test.: 1 record sets and the SOA serial grafted" in log
+                    )
                 # Knot's NOTIFY reached the control plane (UDP, forwarded by the worker).
                 assert "NOTIFY for sec.test. from 127.0.0.1: refreshing" in log, log
-            # A restart serves the saved copy, even before Knot is asked again.
+            # A restart serves the saved copy (the zone as of the AXFR, and the IXFR in the
+            # journal), even before Knot is asked again.
+            saved = sorted(p.name for p in (tmp_path / "state.db.secondary").iterdir())
+            # (A small zone's journal entry is more than a quarter of it: folded in at once.)
+            journal = ["sec.test.journal"] if names else []
+            assert saved == [*journal, "sec.test.packed"], saved
             _stop(proc)
             with running_fastdns(None, config=config, port=fastdns_port) as server:
                 assert soa_serial(server.host, server.port, ORIGIN) == 2
                 assert www(server.host, server.port) == "192.0.2.2"
+                if names:
+                    h7 = query(server.host, server.port, f"h7.{ORIGIN}", "A")
+                    assert h7.answer[0][0].to_text() == "10.0.0.7"
         finally:
             _stop(proc)
             print(_read_log(rundir / "knotd.log")[-3000:])

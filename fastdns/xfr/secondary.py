@@ -8,17 +8,19 @@ key = "xfr.example."                          # TSIG key for the queries and tra
 
 For each zone a task runs the refresh cycle of RFC 1034 §4.3.5 and RFC 1996: ask a primary for
 the SOA; when its serial is newer (RFC 1982), transfer -- IXFR from the serial held (RFC 1995),
-falling back to AXFR (RFC 5936) when the primary cannot give an increment -- and hand the zone to
-the server, which compiles it and swaps it into the workers like any other zone. Then wait
-REFRESH seconds (RETRY after a failure); a NOTIFY from a primary (``notify``) starts a refresh at
-once. When no primary has answered for EXPIRE seconds the zone stops being served.
+falling back to AXFR (RFC 5936) when the primary cannot give an increment or the increment does
+not apply -- compile, and hand the compiled zone to the server, which swaps it into the workers
+like any other zone. Then wait REFRESH seconds (RETRY after a failure); a NOTIFY from a primary
+(``notify``) starts a refresh at once. When no primary has answered for EXPIRE seconds the zone
+stops being served.
 
-Each transferred zone is also written to ``<data_dir>/<origin>zone`` (master-file format), so a
-restart serves the last copy at once -- unless it has expired since, judged by the file's age --
-while the first refresh runs.
-
-Transfers run in threads (dnspython's blocking ``dns.query.inbound_xfr``, which applies an IXFR
-to the held ``dns.zone.Zone`` in one transaction: a failed transfer changes nothing).
+Transfers are read into packed record sets (fastdns.xfr.inbound), not a dnspython object per
+record, and an IXFR changes only the record sets it touches: the image of a large zone is
+grafted rather than compiled again (fastdns.xfr.zonedata, issue 8). Each zone is also saved in
+``<data_dir>`` (the whole zone after an AXFR, a journal entry after an IXFR), so a restart
+serves the last copy at once -- unless it has expired since, judged by the copy's age -- while
+the first refresh runs. Transfers, compiles and saves run in threads; a failed transfer or
+compile changes nothing that is served.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,14 +39,15 @@ import dns.name
 import dns.query
 import dns.rdataclass
 import dns.rdatatype
-import dns.xfr
-import dns.zone
+import dns.tsig
 
-from fastdns.model import RecordSet, SourceLocation, Zone
-from fastdns.validate import validate_zone
+from fastdns._zcompile import TransferFormError
+from fastdns.model import ZoneLoadError
 from fastdns.xfr.config import NotifyTarget, SecondaryConfig, parse_secondary
+from fastdns.xfr.inbound import TransferError, receive_transfer
 from fastdns.xfr.service import serial_at_least
 from fastdns.xfr.tsig import Keyring
+from fastdns.xfr.zonedata import CompiledSecondary, SecondaryData
 
 log = logging.getLogger("fastdns.xfr")
 
@@ -59,46 +61,40 @@ MIN_REFRESH = 1
 MIN_RETRY = 1
 
 
-def model_from_dnspython(zone: dns.zone.Zone, source: str) -> Zone:
-    """A transferred zone as the server's model (every record set at its own owner)."""
-    model = Zone(zone.origin, source=source)
-    where = SourceLocation(source, 0)
-    for name, rdataset in zone.iterate_rdatasets():
-        owner = name if name.is_absolute() else name.derelativize(zone.origin)
-        model.add(RecordSet(owner, rdataset.rdtype, rdataset.ttl, tuple(rdataset), where))
-    return model
+# What a failed transfer from one primary raises (the next primary is tried).
+TRANSFER_ERRORS = (OSError, EOFError, dns.exception.DNSException, TransferFormError)
 
 
 @dataclass
 class _State:
     config: SecondaryConfig
-    zone: dns.zone.Zone | None = None
+    data: SecondaryData | None = None
     last_success: float | None = None  # wall-clock time of the last successful refresh
     serving: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
+    # After a transfer: the record sets to save (None: the whole zone).
+    unsaved: set | None = field(default_factory=set)
 
     @property
     def serial(self) -> int | None:
-        if self.zone is None:
-            return None
-        return self.zone.get_soa().serial
+        return self.data.serial if self.data is not None else None
 
     def timers(self) -> tuple[int, int, int]:
         """(refresh, retry, expire) of the held SOA (RFC 1035 §3.3.13)."""
-        soa = self.zone.get_soa()
-        return max(soa.refresh, MIN_REFRESH), max(soa.retry, MIN_RETRY), soa.expire
+        refresh, retry, expire, _minimum = self.data.timers()
+        return max(refresh, MIN_REFRESH), max(retry, MIN_RETRY), expire
 
 
 class SecondaryZones:
-    """The refresh tasks of every secondary zone. ``on_update(origin, model or None)`` runs on
-    the event loop when a zone has new data (or expired: None)."""
+    """The refresh tasks of every secondary zone. ``on_update(origin, compiled or None)`` runs
+    on the event loop when a zone has new data (or expired: None)."""
 
     def __init__(
         self,
         configs: Mapping[dns.name.Name, SecondaryConfig],
         keyring: Keyring,
-        on_update: Callable[[dns.name.Name, Zone | None], None],
+        on_update: Callable[[dns.name.Name, CompiledSecondary | None], None],
         data_dir: Path | None = None,
     ) -> None:
         self.keyring = keyring
@@ -108,23 +104,30 @@ class SecondaryZones:
 
     # -- lifecycle
 
-    def load_saved(self) -> dict[dns.name.Name, Zone]:
-        """The saved copies still within their expiry, as models (at startup, before serving)."""
+    def load_saved(self) -> dict[dns.name.Name, CompiledSecondary]:
+        """The saved copies still within their expiry, compiled (at startup, before
+        serving)."""
         served = {}
+        if self.data_dir is None:
+            return served
         for origin, state in self.states.items():
-            path = self._path(origin)
-            if path is None or not path.exists():
+            try:
+                data = SecondaryData.load(origin, self.data_dir)
+            except (OSError, ValueError, dns.exception.DNSException) as exc:
+                log.warning("secondary zone %s: saved copy unreadable: %s", origin, exc)
+                continue
+            if data is None:
+                continue
+            state.data = data
+            state.last_success = data.saved_at(self.data_dir)
+            if state.last_success is None or time.time() - state.last_success >= state.timers()[2]:
                 continue
             try:
-                zone = dns.zone.from_file(str(path), origin, relativize=False)
-            except (OSError, dns.exception.DNSException) as exc:
-                log.warning("secondary zone %s: saved copy %s unreadable: %s", origin, path, exc)
+                served[origin] = data.compile_for_serving()
+            except (ZoneLoadError, ValueError) as exc:
+                log.warning("secondary zone %s: saved copy not served: %s", origin, exc)
                 continue
-            state.zone = zone
-            state.last_success = path.stat().st_mtime
-            if time.time() - state.last_success < state.timers()[2]:
-                state.serving = True
-                served[origin] = model_from_dnspython(zone, f"secondary copy {path}")
+            state.serving = True
         return served
 
     def start(self) -> None:
@@ -164,17 +167,20 @@ class SecondaryZones:
         while True:
             state.wake.clear()
             try:
-                changed = await loop.run_in_executor(None, self._refresh, state)
+                compiled = await loop.run_in_executor(None, self._refresh, state)
             except Exception as exc:  # every primary failed
                 log.warning("secondary zone %s: refresh failed: %s", origin, exc)
-                delay = state.timers()[1] if state.zone is not None else MIN_RETRY * 5
+                delay = state.timers()[1] if state.data is not None else MIN_RETRY * 5
                 self._check_expiry(state)
             else:
                 state.last_success = time.time()
-                if changed:
-                    self._publish(state)
-                elif not state.serving and state.zone is not None:
-                    self._publish(state)  # a saved copy that had expired is current again
+                if compiled is None and not state.serving and state.data is not None:
+                    # A saved copy that had expired is current again.
+                    compiled = await loop.run_in_executor(None, self._compile, state)
+                if compiled is not None:
+                    state.serving = True
+                    self.on_update(origin, compiled)
+                await loop.run_in_executor(None, self._save, state)
                 delay = state.timers()[0]
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(state.wake.wait(), delay)
@@ -192,47 +198,50 @@ class SecondaryZones:
             state.serving = False
             self.on_update(state.config.origin, None)
 
-    def _publish(self, state: _State) -> None:
-        origin = state.config.origin
-        model = model_from_dnspython(state.zone, f"secondary zone {origin} serial {state.serial}")
-        errors = validate_zone(model)
-        if errors:
+    def _compile(self, state: _State) -> CompiledSecondary | None:
+        """The held zone compiled, or None (logged) when it is not valid."""
+        try:
+            return state.data.compile_for_serving()
+        except (ZoneLoadError, ValueError) as exc:
+            errors = getattr(exc, "errors", None)
             log.error(
                 "secondary zone %s serial %s is not valid, not served: %s",
-                origin,
+                state.config.origin,
                 state.serial,
-                "; ".join(str(e) for e in errors[:5]),
+                "; ".join(str(e) for e in errors[:5]) if errors else exc,
             )
-            return
-        state.serving = True
-        self.on_update(origin, model)
+            return None
 
-    def _refresh(self, state: _State) -> bool:
-        """One refresh against the primaries in turn (a thread); whether the zone changed.
-        Raises when no primary could be asked."""
+    def _refresh(self, state: _State) -> CompiledSecondary | None:
+        """One refresh against the primaries in turn (a thread): the zone compiled when it
+        changed, else None. Raises when no primary could be asked."""
         failures = []
         for primary in state.config.primaries:
             try:
-                return self._refresh_from(state, primary)
-            except (OSError, EOFError, dns.exception.DNSException, dns.xfr.TransferError) as exc:
+                if not self._refresh_from(state, primary):
+                    return None
+            except TRANSFER_ERRORS as exc:
                 failures.append(f"{primary}: {exc or type(exc).__name__}")
+                continue
+            return self._compile(state)
         raise RuntimeError("; ".join(failures))
 
-    def _tsig(self, state: _State) -> dict:
+    def _tsig(self, state: _State) -> dns.tsig.Key | None:
         key = state.config.key
         if key is None:
-            return {}
+            return None
         tsig = self.keyring.get(key)
         if tsig is None:
             raise dns.exception.DNSException(f"no TSIG key {key} in [tsig_keys]")
-        return {"keyring": {tsig.name: tsig}, "keyname": tsig.name, "keyalgorithm": tsig.algorithm}
+        return tsig
 
     def _refresh_from(self, state: _State, primary: NotifyTarget) -> bool:
+        """Whether the zone changed: transferred from ``primary`` when its serial is newer."""
         origin = state.config.origin
-        tsig = self._tsig(state)
+        key = self._tsig(state)
         query = dns.message.make_query(origin, dns.rdatatype.SOA)
-        if tsig:
-            query.use_tsig(tsig["keyring"], tsig["keyname"], algorithm=tsig["keyalgorithm"])
+        if key is not None:
+            query.use_tsig({key.name: key}, key.name, algorithm=key.algorithm)
         response = dns.query.udp(query, primary.host, timeout=QUERY_TIMEOUT, port=primary.port)
         soa = response.get_rrset(response.answer, origin, dns.rdataclass.IN, dns.rdatatype.SOA)
         if soa is None:
@@ -240,45 +249,55 @@ class SecondaryZones:
         theirs = soa[0].serial
         ours = state.serial
         if ours is not None and serial_at_least(ours, theirs):
+            state.unsaved = set()  # confirmed: the saved copy's age starts again
             return False
-        if state.zone is not None:
+        started = time.monotonic()
+        if state.data is not None:
             try:
-                self._transfer(state, primary, serial=ours)
-            except (dns.exception.DNSException, dns.xfr.TransferError, EOFError) as exc:
+                kind = self._transfer(state, primary, serial=ours)
+            except TRANSFER_ERRORS as exc:
                 log.info("secondary zone %s: IXFR from %s failed (%s); AXFR", origin, primary, exc)
-                self._transfer(state, primary, serial=None)
+                kind = self._transfer(state, primary, serial=None)
         else:
-            self._transfer(state, primary, serial=None)
-        log.info("secondary zone %s: serial %s -> %s from %s", origin, ours, state.serial, primary)
-        self._save(state)
+            kind = self._transfer(state, primary, serial=None)
+        log.info(
+            "secondary zone %s: serial %s -> %s from %s (%s, %.0f ms)",
+            origin, ours, state.serial, primary, kind, (time.monotonic() - started) * 1000,
+        )  # fmt: skip
         return True
 
-    def _transfer(self, state: _State, primary: NotifyTarget, serial: int | None) -> None:
-        """IXFR from ``serial`` (AXFR when None) into the held zone, in one transaction."""
+    def _transfer(self, state: _State, primary: NotifyTarget, serial: int | None) -> str:
+        """IXFR from ``serial`` (AXFR when None) into the held zone, all or nothing; what
+        kind of transfer it was."""
         origin = state.config.origin
-        zone = state.zone if serial is not None else dns.zone.Zone(origin, relativize=False)
-        query, _ = dns.xfr.make_query(zone, serial=serial, **self._tsig(state))
-        dns.query.inbound_xfr(
-            primary.host, zone, query, port=primary.port, timeout=QUERY_TIMEOUT,
-            lifetime=TRANSFER_LIFETIME,
+        transfer = receive_transfer(
+            primary.host, primary.port, origin, serial, self._tsig(state),
+            timeout=QUERY_TIMEOUT, lifetime=TRANSFER_LIFETIME,
         )  # fmt: skip
-        if zone.get_soa() is None:
-            raise dns.exception.DNSException("the transfer brought no SOA")
-        state.zone = zone
-
-    def _path(self, origin: dns.name.Name) -> Path | None:
-        if self.data_dir is None:
-            return None
-        return self.data_dir / f"{origin.to_text()}zone"
+        if transfer.differences is not None:
+            changed = state.data.apply(transfer.differences)
+            if state.unsaved is not None:
+                state.unsaved.update(changed)
+            return f"IXFR of {len(transfer.differences)} differences"
+        if transfer.record_sets is None:
+            raise TransferError(f"the primary has serial {transfer.serial}, not a newer one")
+        state.data = SecondaryData(origin, transfer.record_sets)
+        state.unsaved = None
+        return f"AXFR of {transfer.records} records"
 
     def _save(self, state: _State) -> None:
-        path = self._path(state.config.origin)
-        if path is None:
+        """Save what the last refresh changed (a thread)."""
+        if self.data_dir is None or state.data is None:
             return
+        unsaved, state.unsaved = state.unsaved, set()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(".tmp")
-            state.zone.to_file(str(temporary), relativize=False)
-            os.replace(temporary, path)
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            if unsaved is None:
+                state.data.save_whole(self.data_dir)
+            elif unsaved:
+                state.data.save_change(self.data_dir, unsaved)
+            else:
+                state.data.touch(self.data_dir)
         except OSError as exc:
-            log.warning("secondary zone %s: cannot save %s: %s", state.config.origin, path, exc)
+            log.warning("secondary zone %s: cannot save it: %s", state.config.origin, exc)
+            state.unsaved = None  # the journal may lack this change: save the whole next time
