@@ -54,3 +54,19 @@ def same_bytes(a: Any, b: Any) -> bool:
 def pack_scanned(scanned: ScannedZone, counts: Iterable[int]) -> list[bytes]:
     """The scanned records as record sets in ``compile_packed``'s layout, ``counts[i]``
     records in the i-th."""
+
+class TransferFormError(ValueError):
+    """A zone transfer message that does not parse (ext/zcompile_xfr.pxi)."""
+
+def read_transfer_message(
+    message: bytes,
+) -> tuple[
+    int,
+    int,
+    tuple[bytes, int, int] | None,
+    list[tuple[bytes, int, int, int, bytes, bool]],
+    tuple[int, bytes, bytes] | None,
+]:
+    """``(id, flags, question, records, tsig)`` of one zone transfer response: the answer
+    records as ``(owner, type, class, TTL, RDATA, checked)`` with names uncompressed, the TSIG
+    record as ``(offset, owner, RDATA)``."""
