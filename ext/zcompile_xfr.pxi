@@ -149,7 +149,75 @@ cdef int read_rdata(const uint8_t* msg, size_t start, size_t end, uint16_t rtype
     return 0
 
 
-def read_transfer_message(message) -> tuple:
+cdef struct Run:
+    # The record set being packed from consecutive records (compile_packed's layout).
+    uint8_t* data
+    size_t length
+    size_t capacity
+    size_t owner_len            # 0: no run open
+    uint16_t rtype
+    uint32_t ttl
+    uint16_t count
+    bint checked
+
+
+cdef int run_put(Run* run, const void* p, size_t n) noexcept nogil:
+    cdef size_t capacity
+    cdef uint8_t* grown
+    if run.length + n > run.capacity:
+        capacity = max(run.capacity * 2, run.length + n + 4096)
+        grown = <uint8_t*> realloc(run.data, capacity)
+        if grown == NULL:
+            return -1
+        run.data, run.capacity = grown, capacity
+    memcpy(run.data + run.length, p, n)
+    run.length += n
+    return 0
+
+
+cdef bint owner_in_zone(const uint8_t* owner, size_t owner_len, const uint8_t* origin,
+                        size_t origin_len) noexcept nogil:
+    """Whether ``owner`` is ``origin`` or below it (RFC 4343: case ignored); ``origin`` is
+    lower-cased."""
+    cdef size_t at = 0
+    cdef size_t i
+    if owner_len < origin_len:
+        return False
+    while owner_len - at > origin_len:
+        at += 1 + owner[at]
+    if owner_len - at != origin_len:
+        return False
+    for i in range(origin_len):
+        if lower(owner[at + i]) != origin[i]:
+            return False
+    return True
+
+
+cdef object run_close(Run* run, list runs):
+    """Append the open run to ``runs`` as ``(key, packed, checked)`` and close it; the key is
+    the owner lower-cased and the type (big-endian), fastdns.xfr.zonedata's record set key."""
+    cdef bytes key, packed
+    cdef uint8_t* k
+    cdef size_t i
+    if run.owner_len == 0:
+        return None
+    memcpy(run.data + 1 + run.owner_len, &run.rtype, 2)
+    memcpy(run.data + 1 + run.owner_len + 2, &run.ttl, 4)
+    memcpy(run.data + 1 + run.owner_len + 6, &run.count, 2)
+    key = PyBytes_FromStringAndSize(NULL, run.owner_len + 2)
+    k = <uint8_t*> PyBytes_AS_STRING(key)
+    for i in range(run.owner_len):
+        k[i] = lower(run.data[1 + i])
+    k[run.owner_len] = run.rtype >> 8
+    k[run.owner_len + 1] = run.rtype & 0xFF
+    packed = PyBytes_FromStringAndSize(<char*> run.data, run.length)
+    runs.append((key, packed, run.checked))
+    run.owner_len = 0
+    run.length = 0
+    return None
+
+
+def read_transfer_message(message, origin=None) -> tuple:
     """``(id, flags, question, records, tsig)`` of one zone transfer response (bytes).
 
     ``question`` is ``(qname, qtype, qclass)`` or None when the message has none (RFC 5936
@@ -158,14 +226,27 @@ def read_transfer_message(message) -> tuple:
     spelled as sent, ``checked`` True when the RDATA's layout was checked here; ``tsig`` is
     ``(offset, owner, RDATA)`` of the TSIG record or None.
 
-    :raises TransferFormError: the message does not parse, or has a TSIG record that is not
-        the last one."""
+    With ``origin`` (the zone's name in wire format, lower-cased) ``records`` is instead a list
+    of runs, each ``(key, packed, checked)``: consecutive records of one owner and type packed
+    as one record set in compile_packed's layout (their smallest TTL, RFC 2181 §5.2), keyed by
+    the owner lower-cased followed by the type (big-endian), ``checked`` when every record's
+    layout was checked. An SOA at ``origin`` is a run of its own. This is how an AXFR's bulk is
+    read without a Python object per record; every record must be of class IN and at or below
+    ``origin``.
+
+    :raises TransferFormError: the message does not parse, has a TSIG record that is not
+        the last one, or (with ``origin``) a record of another class or outside the zone."""
     cdef const uint8_t[::1] view = message
+    cdef const uint8_t[::1] origin_view
+    cdef const uint8_t* zone = NULL
+    cdef size_t zone_len = 0
+    cdef bint grouped = origin is not None
+    cdef Run run
     cdef const uint8_t* msg
     cdef size_t size = view.shape[0]
     cdef size_t at = XFR_HEADER
     cdef size_t rr_start, rdata_end, out_len, name_len
-    cdef uint16_t ident, flags, counts[4], rtype, rclass, rdlen
+    cdef uint16_t ident, flags, counts[4], rtype, rclass, rdlen, u16
     cdef uint32_t ttl
     cdef int section, k
     cdef bint checked
@@ -193,6 +274,10 @@ def read_transfer_message(message) -> tuple:
             (msg[at + 2] << 8) | msg[at + 3],
         )
         at += 4
+    memset(&run, 0, sizeof(Run))
+    if grouped:
+        origin_view = origin
+        zone, zone_len = &origin_view[0], origin_view.shape[0]
     rdata = <uint8_t*> malloc(0x10000 + MAX_NAME_WIRE * 2)
     if rdata == NULL:
         raise MemoryError()
@@ -223,13 +308,38 @@ def read_transfer_message(message) -> tuple:
                             or out_len > 0xFFFF):
                         raise TransferFormError(
                             f"record {k + 1}: the RDATA of type {rtype} does not parse")
-                    records.append((
-                        PyBytes_FromStringAndSize(<char*> name, name_len), rtype, rclass, ttl,
-                        PyBytes_FromStringAndSize(<char*> rdata, out_len), checked,
-                    ))
+                    if not grouped:
+                        records.append((
+                            PyBytes_FromStringAndSize(<char*> name, name_len), rtype, rclass,
+                            ttl, PyBytes_FromStringAndSize(<char*> rdata, out_len), checked,
+                        ))
+                    else:
+                        if rclass != 1:
+                            raise TransferFormError(f"record {k + 1} is of class {rclass}")
+                        if not owner_in_zone(name, name_len, zone, zone_len):
+                            raise TransferFormError(f"record {k + 1} is outside the zone")
+                        if (run.owner_len != name_len or run.rtype != rtype
+                                or run.count == 0xFFFF or rtype == T_SOA
+                                and name_len == zone_len
+                                or not name_equal(run.data + 1, name)):
+                            run_close(&run, records)
+                            if (run_put(&run, &name_len, 1) < 0
+                                    or run_put(&run, name, name_len) < 0
+                                    or run_put(&run, rdata, 8) < 0):  # type, TTL, count later
+                                raise MemoryError()
+                            run.owner_len = name_len
+                            run.rtype, run.ttl, run.count, run.checked = rtype, ttl, 0, True
+                        u16 = <uint16_t> out_len
+                        if run_put(&run, &u16, 2) < 0 or run_put(&run, rdata, out_len) < 0:
+                            raise MemoryError()
+                        run.count += 1
+                        run.ttl = min(run.ttl, ttl)
+                        run.checked = run.checked and checked
                 at = rdata_end
         if at != size:
             raise TransferFormError("octets after the last record")
+        run_close(&run, records)
     finally:
         free(rdata)
+        free(run.data)
     return ident, flags, question, records, tsig

@@ -27,7 +27,7 @@ from support.xfr import KEY256, KEY512
 
 from fastdns._zcompile import TransferFormError, read_transfer_message
 from fastdns.packedzone import unpack_records
-from fastdns.xfr.inbound import TransferError, receive_transfer
+from fastdns.xfr.inbound import TransferError, receive_transfer, set_key
 
 ORIGIN = dns.name.from_text("in.test.")
 
@@ -246,7 +246,7 @@ def test_an_axfr_over_several_messages_is_grouped_into_record_sets(primary):
     assert result.records == 2 + sum(len(r) for r in ZONE) + 100
     sets = sets_of(result)
     assert len(sets) == 1 + len(ZONE) + 100
-    mx = sets[(ORIGIN.to_wire(), dns.rdatatype.MX)]
+    mx = sets[set_key(ORIGIN.to_wire(), dns.rdatatype.MX)]
     assert sorted(dns.rdata.from_wire(1, 15, r, 0, len(r)).to_text() for r in mx[3]) == [
         "10 mail.in.test.",
         "20 mail.other.example.",
@@ -265,7 +265,7 @@ def test_a_record_set_takes_the_smallest_ttl_of_its_records(primary):
     ]
     server = primary(lambda q: messages(q, *split))
     owner = dns.name.from_text("a", ORIGIN).to_wire()
-    assert sets_of(transfer(server))[(owner, 1)][2] == 30  # RFC 2181 §5.2
+    assert sets_of(transfer(server))[set_key(owner, 1)][2] == 30  # RFC 2181 §5.2
 
 
 def test_an_ixfr_brings_difference_sequences(primary):
@@ -367,3 +367,52 @@ def test_a_signed_answer_to_an_unsigned_query_is_refused(primary):
     server = primary(lambda q: messages(q, [soa(5), soa(5)]), KEY256.tsig())
     with pytest.raises(TransferError, match="signed message answers an unsigned query"):
         transfer(server)
+
+
+def test_the_reader_packs_consecutive_records_of_a_set_into_runs():
+    response = dns.message.make_response(dns.message.make_query(ORIGIN, "AXFR"))
+    a = rrset("A", "A", "192.0.2.1", ttl=30)
+    response.answer = [soa(1), soa(1), a, rrset("a", "A", "192.0.2.2", ttl=20), ZONE[7], a]
+    wire = response.to_wire()
+    *_, runs, _ = read_transfer_message(wire, ORIGIN.to_wire())
+    keys = [key for key, _, _ in runs]
+    owner = dns.name.from_text("a", ORIGIN).to_wire()
+    soa_key, a_key = set_key(ORIGIN.to_wire(), 6), set_key(owner, 1)
+    assert keys == [soa_key, soa_key, a_key, set_key(b"\x03txt" + ORIGIN.to_wire(), 16), a_key]
+    _, rtype, ttl, rdatas = unpack_records(runs[2][1])
+    assert (rtype, ttl, len(rdatas)) == (1, 20, 2)  # case-insensitive owners, smallest TTL
+    assert runs[2][1][2:3] == b"A"  # spelled as the first record of the run
+    assert [checked for _, _, checked in runs] == [True, True, True, False, True]
+
+
+@pytest.mark.parametrize(
+    ("record", "error"),
+    [
+        (rrset("x.elsewhere.", "A", "192.0.2.1"), "outside the zone"),
+        (dns.rrset.from_text(dns.name.from_text("c", ORIGIN), 60, "CH", "TXT", '"x"'), "class 3"),
+    ],
+)
+def test_the_reader_refuses_runs_of_another_zone_or_class(record, error):
+    response = dns.message.make_response(dns.message.make_query(ORIGIN, "AXFR"))
+    response.answer = [soa(1), record]
+    with pytest.raises(TransferFormError, match=error):
+        read_transfer_message(response.to_wire(), ORIGIN.to_wire())
+
+
+def test_a_record_set_split_across_messages_or_scattered_is_joined(primary):
+    h = [rrset("h", "A", f"192.0.2.{i}") for i in range(1, 5)]
+    split = [soa(5), h[0]], [h[1], ZONE[0], h[2]], [h[3], rrset("H", "A", "192.0.2.1"), soa(5)]
+    result = transfer(primary(lambda q: messages(q, *split)))
+    owner = dns.name.from_text("h", ORIGIN).to_wire()
+    _, _, _, rdatas = sets_of(result)[set_key(owner, 1)]
+    assert sorted(rdatas) == sorted(r[0].to_wire() for r in h)  # "H": one of h's again
+    assert len(result.record_sets) == 3
+
+
+def test_a_later_message_with_a_record_that_does_not_parse_is_refused(primary):
+    bad = dns.rrset.from_rdata(
+        dns.name.from_text("t", ORIGIN), 60, dns.rdata.GenericRdata(1, 16, b"\x05ab")
+    )
+    split = [soa(5), *ZONE[:3]], [bad, soa(5)]
+    with pytest.raises(TransferError, match="TXT record does not parse"):
+        transfer(primary(lambda q: messages(q, *split)))

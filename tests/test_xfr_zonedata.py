@@ -16,7 +16,7 @@ from support.images import answer_table
 from fastdns.compile import compile_zone
 from fastdns.model import ZoneLoadError
 from fastdns.snapshot import SealedImage
-from fastdns.xfr.inbound import Difference, TransferError
+from fastdns.xfr.inbound import Difference, TransferError, set_key
 from fastdns.xfr.zonedata import SecondaryData
 
 ORIGIN = dns.name.from_text("sec.test.")
@@ -54,7 +54,10 @@ def data_of(records: list[tuple]) -> SecondaryData:
     groups: dict = {}
     for owner, rtype, ttl, rdata in records:
         groups.setdefault((owner.lower(), rtype), [owner, ttl]).append(rdata)
-    packed = {key: pack_records(g[0], key[1], g[1], g[2:]) for key, g in groups.items()}
+    packed = {
+        set_key(g[0], rtype): pack_records(g[0], rtype, g[1], g[2:])
+        for (_, rtype), g in groups.items()
+    }
     return SecondaryData(ORIGIN, packed)
 
 
@@ -99,10 +102,10 @@ def test_an_ixfr_replaces_adds_and_deletes_records():
     assert values(data) == values(expected)
     origin = ORIGIN.to_wire()
     assert changed == {
-        (origin, dns.rdatatype.SOA),
-        (b"\x03ns1" + origin, dns.rdatatype.A),
-        (b"\x03txt" + origin, dns.rdatatype.TXT),
-        (b"\x03new" + origin, dns.rdatatype.AAAA),
+        set_key(origin, dns.rdatatype.SOA),
+        set_key(b"\x03ns1" + origin, dns.rdatatype.A),
+        set_key(b"\x03txt" + origin, dns.rdatatype.TXT),
+        set_key(b"\x03new" + origin, dns.rdatatype.AAAA),
     }
     assert set(data.changed) == changed  # what the next compile grafts
 
@@ -111,7 +114,7 @@ def test_a_deletion_matches_names_in_rdata_without_case_as_rfc_4034_compares_the
     data = data_of(zone_records())
     upper = record("@", "MX", "10 MAIL.Other.Example.")
     data.apply([Difference(soa(1), soa(2), [upper], [])])
-    assert (ORIGIN.to_wire(), dns.rdatatype.MX) not in data.packed
+    assert set_key(ORIGIN.to_wire(), dns.rdatatype.MX) not in data.packed
 
 
 def test_an_ixfr_that_deletes_a_record_the_zone_lacks_changes_nothing():
@@ -154,7 +157,8 @@ def test_a_large_zone_is_grafted_and_answers_as_its_full_compile(caplog):
     fresh = data_of(
         [soa(3), *records[1:], record("fresh", "A", "192.0.2.77"), record("h6", "TXT", '"six"')]
     )
-    fresh.packed[(b"\x02h5" + ORIGIN.to_wire(), 1)] = data.packed[(b"\x02h5" + ORIGIN.to_wire(), 1)]
+    h5 = set_key(b"\x02h5" + ORIGIN.to_wire(), 1)
+    fresh.packed[h5] = data.packed[h5]
     compiled = fresh.compile_for_serving()
     assert answer_table(grafted.image) == answer_table(compiled.image)
     assert grafted.model.soa.rdatas[0].serial == 3

@@ -40,7 +40,7 @@ import dns.zone
 from fastdns._zcompile import NATIVE_TYPES
 from fastdns.model import RecordSet, SourceLocation, Zone, ZoneLoadError
 from fastdns.packedzone import HEAD, PackedZone, pack_records, packed_type, unpack_records
-from fastdns.xfr.inbound import Difference, Record, TransferError, soa_serial
+from fastdns.xfr.inbound import Difference, Record, TransferError, set_key, soa_serial
 
 __all__ = ["CompiledSecondary", "SecondaryData", "SecondaryZoneModel"]
 
@@ -64,7 +64,7 @@ class CompiledSecondary:
 
 
 class SecondaryData(PackedZone):
-    """A secondary zone's record sets, keyed by ``(owner lower-cased, type)``."""
+    """A secondary zone's record sets, keyed by ``fastdns.xfr.inbound.set_key``."""
 
     def __init__(self, origin: dns.name.Name, record_sets: dict | None = None):
         super().__init__(f"secondary zone {origin}")
@@ -73,15 +73,15 @@ class SecondaryData(PackedZone):
         if record_sets is not None:
             self.packed = record_sets
         # Keys of the record sets the native compiler does not take (their types).
-        self.foreign = {key for key in self.packed if key[1] not in NATIVE_TYPES}
+        self.foreign = {key for key in self.packed if _key_type(key) not in NATIVE_TYPES}
         self.journal_size = 0  # bytes appended to the journal since the packed file
 
     def apex_key(self, origin: dns.name.Name, rtype: int) -> Hashable:
-        return (self.origin_wire, rtype)
+        return set_key(self.origin_wire, rtype)
 
     @property
     def soa_rdata(self) -> bytes | None:
-        packed = self.packed.get((self.origin_wire, SOA))
+        packed = self.packed.get(set_key(self.origin_wire, SOA))
         return unpack_records(packed)[3][0] if packed is not None else None
 
     @property
@@ -95,10 +95,10 @@ class SecondaryData(PackedZone):
 
     # -- changes
 
-    def apply(self, differences: list[Difference]) -> set[tuple[bytes, int]]:
+    def apply(self, differences: list[Difference]) -> set[bytes]:
         """Apply an IXFR's difference sequences in order, all or none; the keys of the record
         sets changed. :raises TransferError: a deletion of a record the zone does not have."""
-        work: dict[tuple[bytes, int], list] = {}
+        work: dict[bytes, list] = {}
         for difference in differences:
             for record in (difference.old_soa, *difference.deleted):
                 self._delete(work, record)
@@ -106,9 +106,10 @@ class SecondaryData(PackedZone):
                 self._add(work, record)
         for key, (owner, ttl, rdatas) in work.items():
             self.note_change(key)
+            rtype = _key_type(key)
             if rdatas:
-                self.packed[key] = pack_records(owner, key[1], ttl, rdatas)
-                if key[1] not in NATIVE_TYPES:
+                self.packed[key] = pack_records(owner, rtype, ttl, rdatas)
+                if rtype not in NATIVE_TYPES:
                     self.foreign.add(key)
             else:
                 self.packed.pop(key, None)
@@ -116,7 +117,7 @@ class SecondaryData(PackedZone):
         return set(work)
 
     def _working(self, work: dict, owner: bytes, rtype: int) -> list | None:
-        key = (owner.lower(), rtype)
+        key = set_key(owner, rtype)
         entry = work.get(key)
         if entry is None:
             packed = self.packed.get(key)
@@ -142,7 +143,7 @@ class SecondaryData(PackedZone):
         owner, rtype, ttl, rdata = record
         entry = self._working(work, owner, rtype)
         if entry is None:
-            work[(owner.lower(), rtype)] = [owner, ttl, [rdata]]
+            work[set_key(owner, rtype)] = [owner, ttl, [rdata]]
             return
         if not entry[2]:
             entry[0] = owner
@@ -201,7 +202,9 @@ class SecondaryData(PackedZone):
         parts = []
         for key in keys:
             packed = self.packed.get(key)
-            parts.append(packed if packed is not None else pack_records(key[0], key[1], 0, ()))
+            if packed is None:  # deleted: the set with no records
+                packed = pack_records(key[:-2], _key_type(key), 0, ())
+            parts.append(packed)
         entry = _entry(self.serial, parts)
         if (self.journal_size + len(entry)) * JOURNAL_SHARE > packed_size:
             self.save_whole(directory)
@@ -229,7 +232,7 @@ class SecondaryData(PackedZone):
         if len(entries) != 1 or entries[0][1] != len(raw):
             raise ValueError(f"{path}: not one whole entry")
         for _serial, _end, sets in entries:
-            data.packed = {(p[1 : 1 + p[0]].lower(), packed_type(p)): p for p in sets}
+            data.packed = {set_key(p[1 : 1 + p[0]], packed_type(p)): p for p in sets}
         journal = data._path(directory, "journal")
         try:
             raw = journal.read_bytes()
@@ -247,13 +250,13 @@ class SecondaryData(PackedZone):
                     out.truncate(end)
             for _serial, _end, sets in entries:
                 for p in sets:
-                    key = (p[1 : 1 + p[0]].lower(), packed_type(p))
+                    key = set_key(p[1 : 1 + p[0]], packed_type(p))
                     if _count(p):
                         data.packed[key] = p
                     else:
                         data.packed.pop(key, None)
             data.journal_size = end - len(MAGIC)
-        data.foreign = {key for key in data.packed if key[1] not in NATIVE_TYPES}
+        data.foreign = {key for key in data.packed if _key_type(key) not in NATIVE_TYPES}
         if data.soa_rdata is None:
             raise ValueError(f"{path}: no SOA")
         return data
@@ -291,6 +294,10 @@ def _find(rtype: int, rdatas: list[bytes], rdata: bytes) -> int | None:
 
 def _rdata(rtype: int, wire: bytes) -> dns.rdata.Rdata:
     return dns.rdata.from_wire(dns.rdataclass.IN, rtype, wire, 0, len(wire))
+
+
+def _key_type(key: bytes) -> int:
+    return int.from_bytes(key[-2:], "big")
 
 
 def _count(packed: bytes) -> int:
@@ -340,7 +347,7 @@ def _load_master_file(origin: dns.name.Name, directory: Path) -> SecondaryData |
     record_sets = {}
     for name, rdataset in zone.iterate_rdatasets():
         owner = name.to_wire()
-        record_sets[(owner.lower(), rdataset.rdtype)] = pack_records(
+        record_sets[set_key(owner, rdataset.rdtype)] = pack_records(
             owner, rdataset.rdtype, rdataset.ttl, (rdata.to_wire() for rdata in rdataset)
         )
     return SecondaryData(origin, record_sets)
@@ -359,7 +366,7 @@ class SecondaryZoneModel(Zone):
         self.source = source
         self._record_sets = list(data.packed.values())
         self._loaded: weakref.ref[Zone] | None = None
-        soa = data.packed[(data.origin_wire, SOA)]
+        soa = data.packed[set_key(data.origin_wire, SOA)]
         self._soa = _record_set(soa, SourceLocation(source, 0))
 
     @property
