@@ -359,7 +359,7 @@ def report(args, primary_label: str, secondaries: list[Server], changes: list[di
         print(f"{label:36}" + "".join(f"{cell(s):>{width}}" for s in secondaries))
 
     row("first AXFR: start to serial", lambda s: f"{s.transfer:.2f} s" if s.transfer else "-")
-    for when in ("after AXFR", "after the changes"):
+    for when in ("after AXFR", "after the changes", f"{args.settle:g} s later"):
 
         def mem(s, when=when) -> str:
             m = s.memory.get(when)
@@ -461,6 +461,12 @@ def run(args, work: Path) -> int:
                 failed = True
         for server in secondaries:
             server.note_memory("after the changes")
+        if args.settle:
+            # fastdns gives its compiler's scratch memory back a minute after the last
+            # snapshot (fastdns.supervisor.SCRATCH_HOLD): the memory a quiet server keeps.
+            time.sleep(args.settle)
+            for server in secondaries:
+                server.note_memory(f"{args.settle:g} s later")
         final = soa_serial(primary_port)
         print(
             f"serials at the end: primary {final}, "
@@ -515,6 +521,13 @@ def main() -> int:
         "(Knot's own NOTIFY goes out about 1 s after an UPDATE)",
     )
     parser.add_argument("--keep-log", action="store_true", help="print fastdns's log tail")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="after the changes, wait this long and measure memory again (65: past fastdns's "
+        "scratch hold)",
+    )
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     # A SIGTERM (timeout(1)) stops the servers and removes the directory on the way out.
