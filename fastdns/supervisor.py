@@ -28,6 +28,7 @@ import contextlib
 import ctypes
 import functools
 import logging
+import mmap
 import os
 import signal
 import socket
@@ -244,6 +245,7 @@ def _build_snapshot(
             if isinstance(image, ImageSegment)
         )
         del checked
+        _drop_segment_pages(parts)
         _share_small_images(ordered, images, parts.images)
         images.clear()  # the last references to the images the zones no longer hold
         _trim_heap()
@@ -283,6 +285,17 @@ def secondary_served_zone(origin: dns.name.Name, compiled: CompiledSecondary) ->
     return ServedZone(
         origin, compiled.image, compiled.record_sets, compiled.serial, model.source, zone=model
     )
+
+
+def _drop_segment_pages(parts) -> None:
+    """The check above read every page of the large images (segments), which the supervisor
+    then keeps mapped (``Snapshot.checked``) but serves nothing from: drop them from its
+    mappings. MADV_DONTNEED on a shared mapping of a memfd unmaps the pages from this process
+    only; the memfd keeps them, and a later read (a graft copying the image) maps them again.
+    With a 1M-record zone this is about 100 MB less RSS for the supervisor."""
+    for part, key in zip(parts.images, parts.segment_keys, strict=True):
+        if key is not None and len(part):
+            part.obj.madvise(mmap.MADV_DONTNEED)
 
 
 def _share_small_images(

@@ -375,3 +375,46 @@ def test_the_control_plane_reads_models_through_the_served_zones() -> None:
     assert models[a] == "model a" and models.get(b) is None and b not in models
     assert a in models and list(models) == [a] and len(models) == 1
     assert dict(models.items()) == {a: "model a"}
+
+
+def _memfd_rss() -> int:
+    """Bytes of this process's memfd mappings that are resident (/proc/self/smaps)."""
+    total, memfd = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and len(fields) >= 5 and ":" in fields[3]:
+            memfd = len(fields) > 5 and fields[5].startswith("/memfd:")
+        elif memfd and line.startswith("Rss:"):
+            total += int(fields[1]) * 1024
+    return total
+
+
+def test_the_supervisor_does_not_keep_a_large_image_resident_after_checking_it(tmp_path):
+    # build_snapshot checks every image as a worker will, which reads every page of a large
+    # one; the supervisor serves nothing from them, so they are dropped from its mappings
+    # (the memfd keeps them: the catalog it kept still answers from them).
+    import dns.name
+
+    from fastdns.nativezone import compile_zone_file
+    from fastdns.server import ServedZone
+    from fastdns.snapshot import SealedImage
+    from fastdns.supervisor import build_snapshot
+
+    origin = dns.name.from_text("big.test.")
+    path = tmp_path / "big.test.zone"
+    lines = ["$ORIGIN big.test.", "@ 300 SOA ns hm 1 2 3 4 5", "@ 300 NS ns", "ns 300 A 192.0.2.1"]
+    lines += [f"host{i} 300 A 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}" for i in range(40000)]
+    path.write_text("\n".join(lines) + "\n")
+    compiled = compile_zone_file(str(path), origin)
+    assert isinstance(compiled.image, SealedImage) and len(compiled.image) > 4 << 20
+    before = _memfd_rss()
+    served = ServedZone(origin, compiled.image, compiled.record_sets, compiled.serial, str(path))
+    snapshot = build_snapshot({origin: served}, 1, 1232)
+    try:
+        assert snapshot.checked  # the segment's check is kept for the next snapshot
+        assert _memfd_rss() - before < len(compiled.image) // 8
+        wire = make_query("host39999.big.test.", "A", want_id=3).to_wire()
+        expected = _core.Catalog([bytes(compiled.image)]).answer(wire)
+        assert _core.Catalog([compiled.image]).answer(wire) == expected
+    finally:
+        snapshot.close()
