@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-import dns.dnssec
 import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+# dns.dnssec and cryptography are imported where keys are made or read: a server with no signed
+# zone never loads them (some 13 MB of every supervisor's memory).
 
 __all__ = [
     "ALGORITHMS",
@@ -40,6 +40,8 @@ DNSKEY_TTL = 3600  # the apex DNSKEY RRset's TTL: how long resolvers may cache a
 
 def generate_private_key(algorithm: int):
     """A new private key for ``algorithm`` (13 or 15)."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
     if algorithm == ECDSAP256SHA256:
         return ec.generate_private_key(ec.SECP256R1())
     if algorithm == ED25519:
@@ -48,6 +50,8 @@ def generate_private_key(algorithm: int):
 
 
 def private_key_to_pem(key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -56,6 +60,8 @@ def private_key_to_pem(key) -> bytes:
 
 
 def private_key_from_pem(pem: bytes):
+    from cryptography.hazmat.primitives import serialization
+
     return serialization.load_pem_private_key(pem, password=None)
 
 
@@ -77,18 +83,24 @@ class SigningKey:
 
     @classmethod
     def from_private_key(cls, name: str, role: str, algorithm: int, key) -> SigningKey:
+        from dns import dnssec
+
         flags = KSK_FLAGS if role == "KSK" else ZSK_FLAGS
-        dnskey = dns.dnssec.make_dnskey(key.public_key(), algorithm, flags=flags)
+        dnskey = dnssec.make_dnskey(key.public_key(), algorithm, flags=flags)
         return cls(name, role, algorithm, key, dnskey)
 
     @property
     def tag(self) -> int:
         """The key tag (RFC 4034 Appendix B)."""
-        return dns.dnssec.key_id(self.dnskey)
+        from dns import dnssec
+
+        return dnssec.key_id(self.dnskey)
 
     def ds(self, origin: dns.name.Name) -> dns.rdata.Rdata:
         """The DS record for the parent zone (RFC 4509: SHA-256 digest)."""
-        return dns.dnssec.make_ds(origin, self.dnskey, "SHA256")
+        from dns import dnssec
+
+        return dnssec.make_ds(origin, self.dnskey, "SHA256")
 
     @property
     def public_key_text(self) -> str:

@@ -22,14 +22,12 @@ import hashlib
 import random
 import time
 
-import dns.dnssec
 import dns.name
 import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.NSEC3
 import dns.rdtypes.ANY.NSEC3PARAM
 import dns.rrset
-from cryptography.hazmat.primitives import serialization
 from dns.rdtypes.util import Bitmap
 
 from fastdns.dnssec.compact import supports_online
@@ -107,6 +105,8 @@ class ZoneSigner:
 
     def online_key(self) -> tuple[bytes, int, int]:
         """The ZSK the hot path signs with: (PKCS#8 DER private key, key tag, algorithm)."""
+        from cryptography.hazmat.primitives import serialization
+
         key = self.keys.zsks[0]
         der = key.private_key.private_bytes(
             serialization.Encoding.DER,
@@ -173,10 +173,12 @@ class ZoneSigner:
             self._cache[cache_key] = found
             self._oldest = min(self._oldest, found[1])
             return found[0]
+        from dns import dnssec  # imported here: see fastdns.dnssec.keys
+
         rrset = dns.rrset.from_rdata_list(owner, ttl, list(rdatas))
         expiration = self.now + VALIDITY + self._random.randrange(JITTER)
         sigs = tuple(
-            dns.dnssec.sign(
+            dnssec.sign(
                 rrset,
                 key.private_key,
                 self.origin,
