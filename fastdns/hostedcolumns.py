@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import re
-import weakref
 from collections.abc import Iterable, Mapping
 
 import dns.name
@@ -33,7 +32,7 @@ import dns.rdatatype
 
 from fastdns._zcompile import NATIVE_TYPES, pack_scanned
 from fastdns._zscanner import ZoneScanError, scan_zone_text
-from fastdns.model import POLICY_FIELDS, RecordSet, Zone
+from fastdns.model import POLICY_FIELDS, LazyZone, RecordSet, Zone
 from fastdns.packedzone import PackedZone, pack_records, targets_outside
 from fastdns.route53.names import name_text
 from fastdns.route53.recordset import RecordSetKey, ResourceRecordSet
@@ -246,7 +245,7 @@ class HostedColumns(PackedZone):
         return super().compile(origin)
 
 
-class HostedZoneModel(Zone):
+class HostedZoneModel(LazyZone):
     """The model of a hosted zone compiled natively, built from its record sets when needed.
 
     ``origin``, ``source`` and ``soa`` are held; ``rrsets`` builds the model
@@ -263,7 +262,6 @@ class HostedZoneModel(Zone):
         self.origin = origin
         self.source = source
         self._record_sets = record_sets
-        self._loaded: weakref.ref[Zone] | None = None
         self._soa: RecordSet | None = None
 
     @property
@@ -277,18 +275,10 @@ class HostedZoneModel(Zone):
                 self._soa = model_record_set(rrset, {})
         return self._soa
 
-    @property
-    def rrsets(self) -> dict:  # type: ignore[override]
-        return self.materialized().rrsets
+    def _build(self) -> Zone:
+        from fastdns.route53.tozone import zone_from_record_sets
 
-    def materialized(self) -> Zone:
-        zone = self._loaded() if self._loaded is not None else None
-        if zone is None:
-            from fastdns.route53.tozone import zone_from_record_sets
-
-            zone = zone_from_record_sets(self.origin, self._record_sets.values())
-            self._loaded = weakref.ref(zone)
-        return zone
+        return zone_from_record_sets(self.origin, self._record_sets.values())
 
     def __repr__(self) -> str:
         return f"HostedZoneModel({self.origin}, {self.source!r})"

@@ -9,6 +9,7 @@ are case-insensitive (dnspython's Name equality is).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -121,3 +122,26 @@ class Zone:
     @property
     def soa(self) -> RecordSet | None:
         return self.get(self.origin, dns.rdatatype.SOA)
+
+
+class LazyZone(Zone):
+    """A stand-in for a zone's model whose record sets are built when something needs every
+    one (an outgoing zone transfer, the reference compiler) and kept only while in use: a zone
+    compiled natively keeps no Python object per record. Subclasses hold what :meth:`_build`
+    needs, and ``origin``, ``source`` and their own ``soa``."""
+
+    _loaded: weakref.ref[Zone] | None = None
+
+    @property
+    def rrsets(self) -> dict:  # type: ignore[override]
+        return self.materialized().rrsets
+
+    def materialized(self) -> Zone:
+        zone = self._loaded() if self._loaded is not None else None
+        if zone is None:
+            zone = self._build()
+            self._loaded = weakref.ref(zone)
+        return zone
+
+    def _build(self) -> Zone:
+        raise NotImplementedError

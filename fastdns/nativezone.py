@@ -18,7 +18,6 @@ origin and the SOA (what NOTIFY needs) and re-reading the file when something ne
 from __future__ import annotations
 
 import logging
-import weakref
 from dataclasses import dataclass
 
 import dns.name
@@ -28,7 +27,7 @@ import dns.rdatatype
 
 from fastdns._zcompile import compile_columns
 from fastdns._zscanner import ZoneScanError, scan_zone_file
-from fastdns.model import RecordSet, SourceLocation, Zone, ZoneError, ZoneLoadError
+from fastdns.model import LazyZone, RecordSet, SourceLocation, Zone, ZoneError, ZoneLoadError
 from fastdns.snapshot import image_buffer, sealed_image
 
 __all__ = ["CompiledZoneFile", "ZoneFileModel", "compile_zone_file"]
@@ -36,7 +35,7 @@ __all__ = ["CompiledZoneFile", "ZoneFileModel", "compile_zone_file"]
 log = logging.getLogger("fastdns")
 
 
-class ZoneFileModel(Zone):
+class ZoneFileModel(LazyZone):
     """The model of a zone file whose image was compiled natively, made when it is needed.
 
     ``origin``, ``source`` and ``soa`` are held; ``rrsets`` (and :meth:`materialized`) read the
@@ -55,7 +54,6 @@ class ZoneFileModel(Zone):
         self.origin = origin
         self.source = source
         self._soa = soa
-        self._loaded: weakref.ref[Zone] | None = None
 
     @property
     def soa(self) -> RecordSet:  # type: ignore[override]
@@ -68,14 +66,7 @@ class ZoneFileModel(Zone):
             )
         return soa
 
-    @property
-    def rrsets(self) -> dict:  # type: ignore[override]
-        return self.materialized().rrsets
-
-    def materialized(self) -> Zone:
-        zone = self._loaded() if self._loaded is not None else None
-        if zone is not None:
-            return zone
+    def _build(self) -> Zone:
         from fastdns.zonefile import load_zone_file
 
         zone = load_zone_file(self.source, self.origin)
@@ -85,7 +76,6 @@ class ZoneFileModel(Zone):
             raise ZoneLoadError(
                 [ZoneError(self.source, 0, f"changed since serial {served} was loaded")]
             )
-        self._loaded = weakref.ref(zone)
         return zone
 
     def __repr__(self) -> str:

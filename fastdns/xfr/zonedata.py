@@ -24,7 +24,6 @@ import contextlib
 import logging
 import os
 import struct
-import weakref
 import zlib
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ import dns.rdatatype
 import dns.zone
 
 from fastdns._zcompile import NATIVE_TYPES
-from fastdns.model import RecordSet, SourceLocation, Zone, ZoneLoadError
+from fastdns.model import LazyZone, RecordSet, SourceLocation, Zone, ZoneLoadError
 from fastdns.packedzone import HEAD, PackedZone, pack_records, packed_type, unpack_records
 from fastdns.xfr.inbound import Difference, Record, TransferError, set_key, soa_serial
 
@@ -353,7 +352,7 @@ def _load_master_file(origin: dns.name.Name, directory: Path) -> SecondaryData |
     return SecondaryData(origin, record_sets)
 
 
-class SecondaryZoneModel(Zone):
+class SecondaryZoneModel(LazyZone):
     """The model of a secondary zone, built from its packed record sets when something needs
     every record (an outgoing zone transfer, the reference compiler) and kept only while it is
     in use. ``origin``, ``source`` and ``soa`` are held."""
@@ -365,7 +364,6 @@ class SecondaryZoneModel(Zone):
         self.origin = origin
         self.source = source
         self._record_sets = list(data.packed.values())
-        self._loaded: weakref.ref[Zone] | None = None
         soa = data.packed[set_key(data.origin_wire, SOA)]
         self._soa = _record_set(soa, SourceLocation(source, 0))
 
@@ -373,21 +371,14 @@ class SecondaryZoneModel(Zone):
     def soa(self) -> RecordSet:  # type: ignore[override]
         return self._soa
 
-    @property
-    def rrsets(self) -> dict:  # type: ignore[override]
-        return self.materialized().rrsets
+    def _build(self) -> Zone:
+        from fastdns.collector import collector_paused
 
-    def materialized(self) -> Zone:
-        zone = self._loaded() if self._loaded is not None else None
-        if zone is None:
-            from fastdns.collector import collector_paused
-
-            zone = Zone(self.origin, source=self.source)
-            where = SourceLocation(self.source, 0)
-            with collector_paused():
-                for packed in self._record_sets:
-                    zone.add(_record_set(packed, where))
-            self._loaded = weakref.ref(zone)
+        zone = Zone(self.origin, source=self.source)
+        where = SourceLocation(self.source, 0)
+        with collector_paused():
+            for packed in self._record_sets:
+                zone.add(_record_set(packed, where))
         return zone
 
     def __repr__(self) -> str:
