@@ -249,8 +249,7 @@ class SecondaryZones:
         theirs = soa[0].serial
         ours = state.serial
         if ours is not None and serial_at_least(ours, theirs):
-            state.unsaved = set()  # confirmed: the saved copy's age starts again
-            return False
+            return False  # confirmed: _save touches the saved copy, whose age starts again
         started = time.monotonic()
         if state.data is not None:
             try:
