@@ -46,6 +46,10 @@ cdef inline uint32_t find_type(const Image* img, const ImgNode* nd, uint16_t qty
     for i in range(nd.types_count):
         if t[i].qtype == qtype:
             return t[i].tmpl
+    if qtype == 255 and nd.types_count and not (nd.flags & NODE_CUT):
+        # RFC 8482 §4.1: ANY is answered with one RRset, the lowest type's (the table is sorted
+        # by type); the compiler leaves that ANY entry out (fastdns.image.implied_any).
+        return t[0].tmpl
     return nd.default_tmpl
 
 

@@ -37,7 +37,7 @@ cdef extern from "scratch.h" nogil:
     void free "scratch_free" (void* p)
     size_t scratch_release()
     size_t scratch_kept()
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memcmp, memcpy, memmove, memset
 
 # The image's records as the hot path reads them (zcompile_patch.pxi reads and writes images).
 from core_types cimport TMPL_POLICY, ImageHeader, ImgNode, ImgTemplate, ImgType
@@ -1412,6 +1412,20 @@ cdef int compare_pairs(const void* x, const void* y, void* arg) noexcept nogil:
     return (a[1] > b[1]) - (a[1] < b[1])
 
 
+cdef uint32_t drop_implied_any(uint32_t* pairs, uint32_t n) noexcept nogil:
+    """A node's sorted (type, template) pairs without the ANY entry when it names the first
+    entry's template (fastdns.image.implied_any: the hot path answers ANY with the lowest
+    type's RRset then, RFC 8482 §4.1); the new count. Not for a cut's table."""
+    cdef uint32_t i
+    for i in range(1, n):
+        if pairs[2 * i] == T_ANY:
+            if pairs[2 * i + 1] != pairs[1]:
+                return n
+            memmove(pairs + 2 * i, pairs + 2 * i + 2, 8 * (n - i - 1))
+            return n - 1
+    return n
+
+
 cdef int pack_sections(Ctx* c, Buf* nodes, Buf* types, Buf* labels) noexcept nogil:
     cdef uint32_t j, node, k, first_child, wild, n
     cdef uint32_t type_count = 0
@@ -1460,6 +1474,7 @@ cdef int pack_sections(Ctx* c, Buf* nodes, Buf* types, Buf* labels) noexcept nog
             pairs[2 * n + 1] = c.any_tmpl[node]
             n += 1
             qsort_r(pairs, n, 8, compare_pairs, NULL)
+            n = drop_implied_any(pairs, n)
         for j in range(n):
             h[0] = pairs[2 * j]
             h[1] = 0

@@ -332,9 +332,21 @@ cdef int compare_new_nodes(const void* x, const void* y, void* arg) noexcept nog
     return label_compare(a.owner + 1, a.owner[0], b.owner + 1, b.owner[0])
 
 
+cdef uint32_t table_length(const uint32_t* pairs, uint32_t n) noexcept nogil:
+    """How many entries write_types makes of ``n`` pairs: ANY is added, and left out again
+    when the lowest type sorts before it (then ANY repeats that type's template)."""
+    cdef uint32_t i, lowest = 0xFFFF
+    if n == 0:
+        return 0
+    for i in range(n):
+        lowest = min(lowest, pairs[2 * i])
+    return n if lowest < T_ANY else n + 1
+
+
 cdef int write_types(ImgType* out, const uint32_t* pairs, uint32_t n) noexcept nogil:
     """A node's (type, template) pairs (ANY excluded) as its type table: ANY added with the
-    lowest type's template (RFC 8482 §4.1, as fill() does), sorted by type."""
+    lowest type's template (RFC 8482 §4.1, as fill() does), sorted by type, and left out again
+    as it is then implied (drop_implied_any)."""
     cdef uint32_t sorted_pairs[2 * (MAX_NODE_TYPES + 1)]
     cdef uint32_t i, lowest = 0
     if n == 0:
@@ -346,11 +358,12 @@ cdef int write_types(ImgType* out, const uint32_t* pairs, uint32_t n) noexcept n
     sorted_pairs[2 * n] = T_ANY
     sorted_pairs[2 * n + 1] = pairs[2 * lowest + 1]
     qsort_r(sorted_pairs, n + 1, 8, compare_pairs, NULL)
-    for i in range(n + 1):
+    n = drop_implied_any(sorted_pairs, n + 1)
+    for i in range(n):
         out[i].qtype = <uint16_t> sorted_pairs[2 * i]
         out[i].reserved = 0
         out[i].tmpl = sorted_pairs[2 * i + 1]
-    return n + 1
+    return n
 
 
 def graft_image(old, mini, changes, long long old_serial, long long new_serial, references,
@@ -562,9 +575,9 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                     retyped[j].removed = True
                     nremoved += 1
             if retyped[j].shaped:
-                extra_types += n  # mini's table, ANY included
+                extra_types += n  # mini's table as it is
             else:
-                extra_types += n + 1 if n else 0
+                extra_types += table_length(pairs, n)
         for j in range(nretyped):
             # A deletion must not leave an empty non-terminal without children behind.
             if not retyped[j].removed:

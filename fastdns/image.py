@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import dns.name
+import dns.rdatatype
 
 MAGIC = b"FDZ1"
 IMAGE_VERSION = 2
@@ -211,6 +212,20 @@ class TrieBuilder:
         return result
 
 
+def implied_any(types: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """A node's type table, sorted by type, without its ANY entry when that names the first
+    entry's template: RFC 8482 §4.1 lets ANY be answered with one RRset, the compiler picks
+    the lowest type's, and the hot path (``find_type``, ext/trie.pxi) answers an ANY the table
+    lacks with the first entry. Eight bytes less per name (a million-record zone: 8 MB of every
+    process that maps it). Not for a cut's table, which has no ANY (the referral answers it)."""
+    for i in range(1, len(types)):
+        if types[i][0] == dns.rdatatype.ANY:
+            if types[i][1] == types[0][1]:
+                return types[:i] + types[i + 1 :]
+            break
+    return types
+
+
 def _align4(buf: bytearray) -> None:
     buf += b"\0" * (-len(buf) % 4)
 
@@ -234,6 +249,8 @@ def pack_image(
         labels.append(len(node.label))
         labels += node.label
         types = sorted(node.types)
+        if not node.flags & NODE_CUT:
+            types = implied_any(types)
         node_bytes += NODE.pack(
             label_off,
             node.first_child,

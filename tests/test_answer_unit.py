@@ -391,6 +391,46 @@ def test_any_is_answered_with_one_rrset(catalog) -> None:
     assert lines(msg.answer) in (list(WWW_A), ['www.unit.test. 3600 IN TXT "www"'])
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_any_is_the_lowest_type_without_a_table_entry_for_it(tmp_path, native) -> None:
+    """RFC 8482 §4.1 answers ANY with the lowest type's RRset, which the image does not store
+    twice (fastdns.image.implied_any): the table has no ANY entry where ANY repeats the first
+    entry. Where it would not -- a CNAME whose chain ends at data of a lower type, a name with
+    only types above 255 -- the entry stays, and a cut's ANY is still the referral."""
+    from support.images import answer_table
+
+    from fastdns.nativezone import compile_zone_file
+
+    (tmp_path / "any.test.zone").write_text(
+        "$ORIGIN any.test.\n$TTL 300\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.53\n"
+        'www A 192.0.2.1\nwww TXT "t"\nalias CNAME www\ncaa CAA 0 issue "ca.example"\n'
+        "sub NS ns.other.example.\n* MX 10 mail.other.example.\n* AAAA 2001:db8::1\n"
+    )
+    path = str(tmp_path / "any.test.zone")
+    origin = dns.name.from_text("any.test.")
+    image = compile_zone_file(path, origin).image if native else compile_zone(load_zone_file(path))
+    assert bytes(image) == bytes(compile_zone(load_zone_file(path)))  # native as reference
+    catalog = _core.Catalog([bytes(image)])
+    tables = {node[0]: [t for t, _ in node[7]] for node in answer_table(image)[4]}
+    assert tables[b"www"] == [1, 16] and tables[b"caa"] == [255, 257]
+    assert 255 in tables[b"alias"] and 255 not in tables[b"sub"]
+
+    def any_answer(name: str) -> list[str]:
+        msg = ask(catalog, name, "ANY")[2]
+        assert msg.rcode() == dns.rcode.NOERROR
+        return lines(msg.answer)
+
+    assert any_answer("www.any.test.") == ["www.any.test. 300 IN A 192.0.2.1"]
+    assert any_answer("caa.any.test.") == ['caa.any.test. 300 IN CAA 0 issue "ca.example"']
+    assert any_answer("x.any.test.") == ["x.any.test. 300 IN MX 10 mail.other.example."]
+    # The CNAME alone (its table's first entry, A, is the chain to www's A: ANY stays).
+    assert any_answer("alias.any.test.") == ["alias.any.test. 300 IN CNAME www.any.test."]
+    for name in ("sub.any.test.", "host.sub.any.test."):  # a referral, at the cut and below
+        msg = ask(catalog, name, "ANY")[2]
+        assert not msg.answer and not msg.flags & dns.flags.AA
+        assert lines(msg.authority) == ["sub.any.test. 300 IN NS ns.other.example."]
+
+
 # -- header, opcodes, EDNS ---------------------------------------------------------------------
 
 
