@@ -21,8 +21,8 @@
 # in-zone NS, MX and SRV targets), not a new name that a lookup looked for and did not find (a
 # chain ending in NXDOMAIN or at a wildcard, an absent MX target: the names ``absent`` lists),
 # not the removal of a name below which such a lookup ended (REF_ABSENCE), not of a type that
-# is structure (SOA, NS, DS), not a new name that needs an empty non-terminal above it, not a
-# deletion that would leave one behind. A CNAME, MX or SRV record set added or replaced must
+# is structure (SOA fields but the serial, REFRESH, RETRY and EXPIRE; NS; DS), not a new name
+# that needs an empty non-terminal above it, not a deletion that would leave one behind. A CNAME, MX or SRV record set added or replaced must
 # point outside the zone -- the caller checks that (fastdns.hostedcolumns.targets_outside) --
 # so that its answers in ``mini`` are its answers in the zone; a node with a CNAME before or
 # after the change takes its whole shape from ``mini`` (type table, default, templates: a
@@ -168,10 +168,13 @@ cdef int skip_name(const uint8_t* body, uint32_t n, uint32_t* at) noexcept nogil
 
 
 cdef int reserial(uint8_t* body, uint32_t n, uint32_t rrs, uint32_t old_serial,
-                  uint32_t new_serial) noexcept nogil:
-    """Write ``new_serial`` over the serial of every SOA RR in a template body of ``rrs`` RRs;
-    -1 if the body does not parse or an SOA there holds another serial than ``old_serial``.
-    The zone has one SOA (fastdns.validate), so every SOA RR in its templates is that one."""
+                  uint32_t new_serial, const uint8_t* timers) noexcept nogil:
+    """Write ``new_serial`` over the serial of every SOA RR in a template body of ``rrs`` RRs,
+    and ``timers`` (REFRESH, RETRY and EXPIRE, 12 octets, RFC 1035 §3.3.13) after it unless
+    NULL; -1 if the body does not parse or an SOA there holds another serial than
+    ``old_serial``. The zone has one SOA (fastdns.validate), so every SOA RR in its templates
+    is that one. MINIMUM is not written: it is the negative answers' TTL (RFC 2308 §5), which
+    other parts of the templates hold too."""
     cdef uint32_t at = 0
     cdef uint32_t i, rdlen, serial_at, serial
     for i in range(rrs):
@@ -192,6 +195,8 @@ cdef int reserial(uint8_t* body, uint32_t n, uint32_t rrs, uint32_t old_serial,
             body[serial_at + 1] = (new_serial >> 16) & 0xFF
             body[serial_at + 2] = (new_serial >> 8) & 0xFF
             body[serial_at + 3] = new_serial & 0xFF
+            if timers != NULL:
+                memcpy(body + serial_at + 4, timers, 12)
         at += 10 + rdlen
     return 0 if at == n else -1
 
@@ -367,11 +372,13 @@ cdef int write_types(ImgType* out, const uint32_t* pairs, uint32_t n) noexcept n
 
 
 def graft_image(old, mini, changes, long long old_serial, long long new_serial, references,
-                image_buffer=None) -> tuple:
+                image_buffer=None, timers=None) -> tuple:
     """``(image, references, None)``: the image of ``old``'s zone after ``changes`` and the SOA
     serial moved from ``old_serial`` to ``new_serial`` (both -1: the SOA did not change), and
     the per-node references of that image; or ``(None, None, reason)`` when the change cannot
-    be grafted and the zone must be compiled again.
+    be grafted and the zone must be compiled again. ``timers``: the SOA's new REFRESH, RETRY
+    and EXPIRE (12 octets, as in its RDATA), written with the serial (which must then be
+    given, moved or not).
 
     ``old`` is the zone's last image (compile_packed) or one this function made, and
     ``references`` what compile_packed or this function gave with it (the same kind of pair);
@@ -443,6 +450,12 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
     if (old_serial < 0) != (new_serial < 0) or old_serial > 0xFFFFFFFF \
             or new_serial > 0xFFFFFFFF:
         raise ValueError("graft_image: serials are both -1 or both 32-bit")
+    cdef const uint8_t* timers_p = NULL
+    if timers is not None:
+        timers = bytes(timers)
+        if len(timers) != 12 or new_serial < 0:
+            raise ValueError("graft_image: timers are 12 octets, given with the serials")
+        timers_p = <const uint8_t*> PyBytes_AS_STRING(timers)
     owners = []  # keeps the owners' bytes alive while ``ch`` points into them
     ch = <Change*> calloc(count + 1, sizeof(Change))
     fresh = <NewNode*> calloc(count + 1, sizeof(NewNode))
@@ -785,7 +798,8 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                             > old_blob_len + extra_blob or reserial(
                                 blob_out + tmpls_out[t].body_off, tmpls_out[t].body_len,
                                 <uint32_t> tmpls_out[t].an + tmpls_out[t].ns + tmpls_out[t].ar,
-                                <uint32_t> old_serial, <uint32_t> new_serial) < 0:
+                                <uint32_t> old_serial, <uint32_t> new_serial,
+                                timers_p) < 0:
                         failed = 2
                         break
         if failed == 1:

@@ -37,10 +37,12 @@ def graft_image(
     new_serial: int,
     references: tuple[bytes, bytes | None],
     image_buffer: Callable[[int], Any | None] | None = None,
+    timers: bytes | None = None,
 ) -> tuple[Any, tuple[bytes, bytes | None] | None, str | None]:
     """``(image, references, None)``: ``old`` with ``changes`` (owner wire, type, kind: 0
-    replaced, 1 added, 2 deleted) grafted on from ``mini`` and the serial moved, or
-    ``(None, None, reason)`` when the zone must be compiled (ext/zcompile_patch.pxi)."""
+    replaced, 1 added, 2 deleted) grafted on from ``mini`` and the serial moved (and the SOA's
+    REFRESH, RETRY and EXPIRE when ``timers`` gives them), or ``(None, None, reason)`` when the
+    zone must be compiled (ext/zcompile_patch.pxi)."""
 
 def release_scratch() -> int:
     """Give back the memory kept from earlier compiles (ext/scratch.h); the bytes given back."""

@@ -139,7 +139,8 @@ class PackedZone:
             return None
         changes: list[tuple[bytes, int, int]] = []
         parts = [soa, ns]
-        serials = (-1, -1)
+        serials = [-1, -1]
+        timers = None
         added = 0
         for key, before in self.changed.items():
             after = self.packed.get(key)
@@ -148,11 +149,12 @@ class PackedZone:
             packed = after if after is not None else before
             rtype = packed_type(packed)
             if rtype == SOA:
-                serials = _serial_change(before, after) if before and after else None
-                if serials is None:
-                    log.debug("%s: compiled, not grafted: the SOA changed beyond its serial",
-                              self.label)  # fmt: skip
+                soa_change = _soa_change(before, after) if before and after else None
+                if soa_change is None:
+                    log.debug("%s: compiled, not grafted: the SOA changed beyond its serial "
+                              "and timers", self.label)  # fmt: skip
                     return None
+                *serials, timers = soa_change
                 continue
             if after is not None:
                 if rtype in _TARGET_OFFSET and not targets_outside(after, origin_wire):
@@ -168,7 +170,7 @@ class PackedZone:
             log.debug("%s: compiled, not grafted: %s", self.label, reason)
             return None
         image, references, reason = graft_image(
-            self.image, mini, changes, *serials, self.references, image_buffer
+            self.image, mini, changes, *serials, self.references, image_buffer, timers
         )
         if image is None:
             log.debug("%s: compiled, not grafted: %s", self.label, reason)
@@ -211,10 +213,12 @@ def targets_outside(packed: bytes, origin_wire: bytes) -> bool:
     return True
 
 
-def _serial_change(before: bytes, after: bytes) -> tuple[int, int] | None:
-    """(old serial, new serial) when two packed SOA record sets differ in the serial alone
-    (the last record's RDATA ends with serial, refresh, retry, expire, minimum: RFC 1035
-    §3.3.13), else None."""
-    if len(before) != len(after) or before[-16:] != after[-16:] or before[:-20] != after[:-20]:
+def _soa_change(before: bytes, after: bytes) -> tuple[int, int, bytes | None] | None:
+    """(old serial, new serial, new REFRESH/RETRY/EXPIRE or None when they are the same) when
+    two packed SOA record sets differ in those fields alone (the last record's RDATA ends with
+    serial, refresh, retry, expire, minimum: RFC 1035 §3.3.13), else None: a change of the
+    names, the TTL or MINIMUM (the negative TTL, RFC 2308 §5) is compiled."""
+    if len(before) != len(after) or before[-4:] != after[-4:] or before[:-20] != after[:-20]:
         return None
-    return int.from_bytes(before[-20:-16], "big"), int.from_bytes(after[-20:-16], "big")
+    timers = after[-16:-4] if after[-16:-4] != before[-16:-4] else None
+    return int.from_bytes(before[-20:-16], "big"), int.from_bytes(after[-20:-16], "big"), timers

@@ -28,8 +28,8 @@ def record(name: str, rtype: str, value: str, ttl: int = 60) -> tuple:
     return dns.name.from_text(name, ORIGIN).to_wire(), rdtype, ttl, rdata.to_wire()
 
 
-def soa(serial: int) -> tuple:
-    return record("@", "SOA", f"ns1 hostmaster {serial} 60 10 600 30")
+def soa(serial: int, timers: str = "60 10 600", minimum: int = 30) -> tuple:
+    return record("@", "SOA", f"ns1 hostmaster {serial} {timers} {minimum}")
 
 
 def zone_records(names: int = 0) -> list[tuple]:
@@ -162,6 +162,28 @@ def test_a_large_zone_is_grafted_and_answers_as_its_full_compile(caplog):
     compiled = fresh.compile_for_serving()
     assert answer_table(grafted.image) == answer_table(compiled.image)
     assert grafted.model.soa.rdatas[0].serial == 3
+
+
+@pytest.mark.parametrize(
+    ("new_soa", "grafted"),
+    [(soa(2, timers="3600 600 86400"), True), (soa(2, minimum=300), False)],
+)
+def test_an_ixfr_that_changes_the_soa_timers_is_grafted_one_of_its_minimum_compiled(
+    caplog, new_soa, grafted
+):
+    # MINIMUM is the negative answers' TTL (RFC 2308 §5): the zone is compiled again.
+    records = zone_records(20000)
+    data = data_of(records)
+    data.compile_for_serving()
+    change = [record("h5", "A", "10.0.0.5")], [record("h5", "A", "192.0.2.5")]
+    data.apply([Difference(soa(1), new_soa, *change)])
+    with caplog.at_level(logging.INFO, logger="fastdns"):
+        served = data.compile_for_serving()
+    assert ("grafted onto the last image" in caplog.text) == grafted
+    fresh = data_of([new_soa, *records[1:]])
+    h5 = set_key(b"\x02h5" + ORIGIN.to_wire(), 1)
+    fresh.packed[h5] = data.packed[h5]
+    assert answer_table(served.image) == answer_table(fresh.compile_for_serving().image)
 
 
 def test_types_the_native_compiler_does_not_take_go_through_the_model():

@@ -44,10 +44,8 @@ def rrset(name: str, rtype: str, *values: str, ttl: int = 300) -> ResourceRecord
     )  # fmt: skip
 
 
-def soa(serial: int, minimum: int = 86400) -> ResourceRecordSet:
-    return rrset(
-        ORIGIN, "SOA", f"ns1.{ORIGIN} admin.{ORIGIN} {serial} 7200 900 1209600 {minimum}", ttl=900
-    )
+def soa(serial: int, minimum: int = 86400, timers: str = "7200 900 1209600") -> ResourceRecordSet:
+    return rrset(ORIGIN, "SOA", f"ns1.{ORIGIN} admin.{ORIGIN} {serial} {timers} {minimum}", ttl=900)
 
 
 def base_zone() -> list[ResourceRecordSet]:
@@ -120,7 +118,7 @@ def key_of(r: ResourceRecordSet) -> tuple[str, str]:
     return r.name.to_text(), r.type
 
 
-def graft(old, references, before, after, old_serial=1, new_serial=2):
+def graft(old, references, before, after, old_serial=1, new_serial=2, timers=None):
     """graft_image as fastdns.hostedcolumns calls it: the record sets that differ between
     ``before`` and ``after`` (SOA aside), the added and replaced ones compiled in a zone of the
     new SOA and the apex NS."""
@@ -147,7 +145,7 @@ def graft(old, references, before, after, old_serial=1, new_serial=2):
         WIRE_ORIGIN,
     )
     assert mini is not None, reason
-    return graft_image(old, mini, changes, old_serial, new_serial, references)
+    return graft_image(old, mini, changes, old_serial, new_serial, references, None, timers)
 
 
 def replace(rrsets, key, values, ttl=300):
@@ -348,6 +346,20 @@ def test_a_serial_alone_is_grafted_into_every_template_that_holds_the_soa():
     assert reason is None
     assert answer_table(result) == answer_table(compiled(after)[0])
     assert answer_table(result) != answer_table(image)
+
+
+def test_soa_timers_are_grafted_with_the_serial():
+    # REFRESH, RETRY and EXPIRE are written with the serial into every SOA the templates hold.
+    zone = base_zone()
+    image, references = compiled(zone)
+    key = (f"h1.{ORIGIN}", "A")
+    after = replace([soa(2, timers="3600 600 604800"), *zone[1:]], key, ["203.0.113.1"])
+    timers = (3600).to_bytes(4, "big") + (600).to_bytes(4, "big") + (604800).to_bytes(4, "big")
+    result, _references, reason = graft(image, references, zone, after, 1, 2, timers)
+    assert reason is None
+    assert answer_table(result) == answer_table(compiled(after)[0])
+    with pytest.raises(ValueError, match="12 octets"):
+        graft(image, references, zone, after, -1, -1, timers)
 
 
 def test_foreign_input_is_refused_or_rejected():
