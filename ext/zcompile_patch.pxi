@@ -22,8 +22,9 @@
 # chain ending in NXDOMAIN or at a wildcard, an absent MX target: the names ``absent`` lists),
 # not the removal of a name below which such a lookup ended (REF_ABSENCE), not of a type that
 # is structure (SOA fields but the serial, REFRESH, RETRY and EXPIRE; NS; DS), not a new name
-# that needs an empty non-terminal above it, not a deletion that would leave one behind. A CNAME, MX or SRV record set added or replaced must
-# point outside the zone -- the caller checks that (fastdns.hostedcolumns.targets_outside) --
+# that needs an empty non-terminal above it, not a deletion that would leave one behind. A
+# CNAME, MX or SRV record set added or replaced must point outside the zone -- the caller
+# checks that (fastdns.hostedcolumns.targets_outside) --
 # so that its answers in ``mini`` are its answers in the zone; a node with a CNAME before or
 # after the change takes its whole shape from ``mini`` (type table, default, templates: a
 # CNAME's answers are chains, RFC 1034 §3.6.2). Anything else is refused with a reason and the
