@@ -246,7 +246,8 @@ def read_transfer_message(message, origin=None) -> tuple:
     cdef size_t size = view.shape[0]
     cdef size_t at = XFR_HEADER
     cdef size_t rr_start, rdata_end, out_len, name_len
-    cdef uint16_t ident, flags, counts[4], rtype, rclass, rdlen, u16
+    cdef uint16_t counts[4]
+    cdef uint16_t ident, flags, rtype, rclass, rdlen, u16
     cdef uint32_t ttl
     cdef int section, k
     cdef bint checked
@@ -343,3 +344,126 @@ def read_transfer_message(message, origin=None) -> tuple:
         free(rdata)
         free(run.data)
     return ident, flags, question, records, tsig
+
+
+# -- an index of packed record sets (fastdns.packedsets) --------------------------------------
+#
+# A secondary zone of a million record sets kept as a dict of a key and a packed ``bytes`` per
+# set costs some 170 MB of Python objects; kept as one blob of packed sets with a sorted array
+# of key hashes and offsets, some 60 MB. These walk the blob in C.
+
+cdef uint64_t fnv1a(const uint8_t* p, size_t n, uint64_t h) noexcept nogil:
+    cdef size_t i
+    for i in range(n):
+        h = (h ^ p[i]) * 0x100000001B3ULL
+    return h
+
+
+cdef uint64_t set_hash(const uint8_t* packed, size_t owner_len) noexcept nogil:
+    """FNV-1a of a packed set's key: its owner lower-cased, then its type big-endian."""
+    cdef uint64_t h = 0xCBF29CE484222325ULL
+    cdef size_t i
+    cdef uint16_t rtype
+    for i in range(owner_len):
+        h = (h ^ lower(packed[1 + i])) * 0x100000001B3ULL
+    memcpy(&rtype, packed + 1 + owner_len, 2)
+    h = (h ^ (rtype >> 8)) * 0x100000001B3ULL
+    return (h ^ (rtype & 0xFF)) * 0x100000001B3ULL
+
+
+def key_hash(key) -> int:
+    """The hash ``index_packed`` files a record set under, of its key (fastdns.xfr.inbound
+    .set_key: the owner lower-cased, then the type big-endian)."""
+    cdef const uint8_t[::1] k = key
+    if k.shape[0] == 0:
+        return fnv1a(NULL, 0, 0xCBF29CE484222325ULL)
+    return fnv1a(&k[0], k.shape[0], 0xCBF29CE484222325ULL)
+
+
+cdef size_t packed_end(const uint8_t* p, size_t at, size_t n) noexcept nogil:
+    """Where the packed record set at ``p[at:]`` ends, or 0 when it runs past ``n``."""
+    cdef size_t owner_end, k, count, rdlen
+    if at >= n or at + 1 + p[at] + 8 > n:
+        return 0
+    owner_end = at + 1 + p[at]
+    count = load_u16(p + owner_end + 6)
+    at = owner_end + 8
+    for k in range(count):
+        if at + 2 > n:
+            return 0
+        rdlen = load_u16(p + at)
+        at += 2 + rdlen
+        if at > n:
+            return 0
+    return at
+
+
+def packed_entry(blob, Py_ssize_t offset) -> tuple:
+    """``(key, end)`` of the packed record set at ``blob[offset:]``."""
+    cdef const uint8_t[::1] b = blob
+    cdef size_t end, i, owner_len
+    cdef bytes key
+    cdef uint8_t* k
+    cdef uint16_t rtype
+    if offset < 0 or b.shape[0] == 0:
+        raise ValueError("packed_entry: no record set there")
+    end = packed_end(&b[0], offset, b.shape[0])
+    if end == 0:
+        raise ValueError("packed_entry: no record set there")
+    owner_len = b[offset]
+    key = PyBytes_FromStringAndSize(NULL, owner_len + 2)
+    k = <uint8_t*> PyBytes_AS_STRING(key)
+    for i in range(owner_len):
+        k[i] = lower(b[offset + 1 + i])
+    memcpy(&rtype, &b[offset + 1 + owner_len], 2)
+    k[owner_len] = rtype >> 8
+    k[owner_len + 1] = rtype & 0xFF
+    return key, end
+
+
+cdef int compare_u64_pairs(const void* x, const void* y, void* arg) noexcept nogil:
+    cdef const uint64_t* a = <const uint64_t*> x
+    cdef const uint64_t* b = <const uint64_t*> y
+    if a[0] != b[0]:
+        return (a[0] > b[0]) - (a[0] < b[0])
+    return (a[1] > b[1]) - (a[1] < b[1])
+
+
+def index_packed(blob) -> tuple:
+    """``(index, count, foreign)`` of a blob of packed record sets one after another:
+    ``index`` holds a (key hash, offset) pair of u64s per set, sorted; ``foreign`` the offsets
+    of the sets whose types the native compiler does not take. ``ValueError`` when the blob
+    does not parse."""
+    cdef const uint8_t[::1] b = blob
+    cdef size_t n = b.shape[0]
+    cdef size_t at = 0, end, count = 0, capacity = 0
+    cdef uint64_t* pairs = NULL
+    cdef uint64_t* grown
+    cdef uint16_t rtype
+    cdef bytes index
+    cdef list foreign = []
+    try:
+        while at < n:
+            end = packed_end(&b[0], at, n)
+            if end == 0:
+                raise ValueError(f"index_packed: the record set at {at} runs past the end")
+            if count == capacity:
+                capacity = max(1024, capacity * 2)
+                grown = <uint64_t*> realloc(pairs, capacity * 16)
+                if grown == NULL:
+                    raise MemoryError()
+                pairs = grown
+            pairs[2 * count] = set_hash(&b[at], b[at])
+            pairs[2 * count + 1] = at
+            memcpy(&rtype, &b[at + 1 + b[at]], 2)
+            if not NATIVE[rtype]:
+                foreign.append(at)
+            count += 1
+            at = end
+        if count:
+            with nogil:
+                qsort_r(pairs, count, 16, compare_u64_pairs, NULL)
+        index = PyBytes_FromStringAndSize(<char*> pairs, count * 16)
+    finally:
+        free(pairs)
+    return index, count, foreign

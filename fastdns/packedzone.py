@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, MutableMapping
 
 import dns.name
 
@@ -77,7 +77,7 @@ class PackedZone:
 
     def __init__(self, label: str):
         self.label = label  # what the log calls the zone ("hosted zone Z1", "secondary zone x.")
-        self.packed: dict[Hashable, bytes] = {}
+        self.packed: MutableMapping[Hashable, bytes] = {}
         # Since the last compile: the record sets changed, each with its packed form before
         # (None: added); ``reshaped`` when the zone must be compiled.
         self.changed: dict[Hashable, bytes | None] = {}
@@ -93,6 +93,10 @@ class PackedZone:
     def apex_key(self, origin: dns.name.Name, rtype: int) -> Hashable:
         """The key of the record set of type ``rtype`` (SOA, NS) at the apex."""
         raise NotImplementedError
+
+    def packed_parts(self) -> list[bytes]:
+        """The packed record sets as ``compile_packed``'s parts."""
+        return list(self.packed.values())
 
     def note_change(self, key: Hashable) -> None:
         """Note that the record set ``key`` is about to change (keeps its first packed form)."""
@@ -111,7 +115,7 @@ class PackedZone:
             return grafted, None, self.image_record_sets, self.image_serial
         self.forget()
         image, reason, record_sets, _soa, _ttl, serial, references = compile_packed(
-            list(self.packed.values()), origin.to_wire(), image_buffer, with_references=True
+            self.packed_parts(), origin.to_wire(), image_buffer, with_references=True
         )
         image = sealed_image(image)
         if isinstance(image, SealedImage):

@@ -48,17 +48,16 @@ def zone_records(names: int = 0) -> list[tuple]:
 
 
 def data_of(records: list[tuple]) -> SecondaryData:
-    """The record sets of ``records`` as an AXFR brings them (fastdns.xfr.inbound)."""
+    """The record sets of ``records`` as an AXFR brings them (fastdns.xfr.inbound): packed one
+    after another, a set's records together."""
+    from fastdns.packedsets import PackedSets
     from fastdns.packedzone import pack_records
 
     groups: dict = {}
     for owner, rtype, ttl, rdata in records:
         groups.setdefault((owner.lower(), rtype), [owner, ttl]).append(rdata)
-    packed = {
-        set_key(g[0], rtype): pack_records(g[0], rtype, g[1], g[2:])
-        for (_, rtype), g in groups.items()
-    }
-    return SecondaryData(ORIGIN, packed)
+    blob = b"".join(pack_records(g[0], rtype, g[1], g[2:]) for (_, rtype), g in groups.items())
+    return SecondaryData(ORIGIN, PackedSets(blob))
 
 
 def values(data: SecondaryData) -> set:

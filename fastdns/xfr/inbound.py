@@ -31,6 +31,7 @@ import dns.rrset
 import dns.tsig
 
 from fastdns._zcompile import read_transfer_message
+from fastdns.packedsets import PackedSets
 from fastdns.packedzone import pack_records, unpack_records
 
 __all__ = [
@@ -74,7 +75,7 @@ class Transfer:
     neither when the zone held is current (an IXFR answered with the SOA alone)."""
 
     serial: int
-    record_sets: dict[bytes, bytes] | None = None
+    record_sets: PackedSets | None = None
     differences: list[Difference] | None = None
     records: int = 0
     messages: int = 0
@@ -280,24 +281,22 @@ class _Assembler:
     def _whole(
         self, first: Record, second: Record, stream: Iterator[tuple], reader: _Reader
     ) -> Transfer:
-        """An AXFR-form response: every record set, packed. The messages after the first are
-        read in runs (``read_transfer_message`` with the origin): a primary sends a record
-        set's records together, so each run is a record set, and one that comes in parts
-        (across messages, or scattered) is joined here. RFC 2181 §5.2: a record set has one
-        TTL, its records' smallest."""
+        """An AXFR-form response: every record set, packed, in one blob (fastdns.packedsets).
+        The messages after the first are read in runs (``read_transfer_message`` with the
+        origin): a primary sends a record set's records together, so each run is a record
+        set, and one that comes in parts (across messages, or scattered) is joined by
+        ``PackedSets``. RFC 2181 §5.2: a record set has one TTL, its records' smallest."""
         reader.grouped = self.origin_wire
         soa_key = set_key(self.origin_wire, SOA)
-        record_sets: dict[bytes, bytes] = {}
+        blob = bytearray()
         records = 1
         item: tuple | None = second
         while item is not None:
             if len(item) == 4:
                 owner, rtype, ttl, rdata = item
                 key, packed, count = (
-                    set_key(owner, rtype),
-                    pack_records(owner, rtype, ttl, (rdata,)),
-                    1,
-                )
+                    set_key(owner, rtype), pack_records(owner, rtype, ttl, (rdata,)), 1
+                )  # fmt: skip
             else:
                 key, packed, checked = item
                 _owner, rtype, _ttl, rdatas = unpack_records(packed)
@@ -309,14 +308,17 @@ class _Assembler:
                 if unpack_records(packed)[3] != [first[3]]:
                     raise TransferError("the transfer ends with another SOA than it began")
                 break
-            held = record_sets.get(key)
-            record_sets[key] = packed if held is None else _joined(held, packed)
+            blob += packed
             records += count
             item = self._next(stream)
         else:
             raise TransferError("the transfer ended before its last SOA")
         owner, _, ttl, rdata = first
-        record_sets[soa_key] = pack_records(owner, SOA, ttl, (rdata,))
+        blob += pack_records(owner, SOA, ttl, (rdata,))
+        try:
+            record_sets = PackedSets(bytes(blob))  # joins a set that came in parts
+        except ValueError as exc:
+            raise TransferError(str(exc)) from None
         return Transfer(soa_serial(first[3]), record_sets=record_sets, records=records + 1)
 
     def _differences(self, first: Record, second: Record, stream: Iterator[tuple]) -> Transfer:
@@ -356,18 +358,6 @@ class _Assembler:
 
     def _is_soa(self, record: Record) -> bool:
         return record[1] == SOA and record[0].lower() == self.origin_wire
-
-
-def _joined(held: bytes, more: bytes) -> bytes:
-    """Two packed parts of one record set as one (the first's owner spelling, the smallest
-    TTL, a record the first has left out)."""
-    owner, rtype, ttl, rdatas = unpack_records(held)
-    _, _, more_ttl, more_rdatas = unpack_records(more)
-    seen = set(rdatas)
-    rdatas += [rdata for rdata in more_rdatas if rdata not in seen]  # RFC 2181 §5: a set
-    if len(rdatas) > 0xFFFF:
-        raise TransferError("a record set of more than 65535 records")
-    return pack_records(owner, rtype, min(ttl, more_ttl), rdatas)
 
 
 def _newer(serial: int, than: int) -> bool:

@@ -2,7 +2,8 @@
 
 fastdns.xfr.inbound brings a zone as packed record sets (AXFR) or as difference sequences
 (IXFR, RFC 1995). :class:`SecondaryData` holds the record sets (a
-fastdns.packedzone.PackedZone), applies an IXFR's differences to the few record sets they
+fastdns.packedzone.PackedZone whose sets are a fastdns.packedsets.PackedSets: one blob and an
+index, not an object per set), applies an IXFR's differences to the few record sets they
 touch, all or nothing, and compiles: a change to a large zone is grafted onto its last image
 (issue 8: one changed record in a zone of a million is served in well under a second), a zone
 the native compiler does not take (DNSSEC types, a validation error) goes through the model
@@ -12,10 +13,11 @@ Saved copy (so that a restart serves the zone before the primary is asked): ``<o
 holds every record set as of one serial, and ``<origin>journal`` the record sets each later
 IXFR changed (an IXFR of one record appends a few hundred bytes instead of writing the zone
 again). Both are a header line and then entries, each ``length, CRC-32`` (big-endian u32s)
-and a payload: the serial (u32), then record sets, each a u32 length and the packed set; a set
-with no records deletes it. A journal that outgrows a quarter of the zone is folded into a new
-``packed`` file. An entry cut short or not matching its CRC (a crash while appending) ends
-the journal: it and what follows are dropped, and the next refresh brings them again.
+and a payload: the serial (u32), then packed record sets one after another (each says how long
+it is); in the journal a set with no records deletes it. A journal that outgrows a quarter of
+the zone is folded into a new ``packed`` file. An entry cut short or not matching its CRC (a
+crash while appending) ends the journal: it and what follows are dropped, and the next refresh
+brings them again.
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.zone
 
-from fastdns._zcompile import NATIVE_TYPES
+from fastdns._zcompile import NATIVE_TYPES, packed_entry
 from fastdns.model import LazyZone, RecordSet, SourceLocation, Zone, ZoneLoadError
-from fastdns.packedzone import HEAD, PackedZone, pack_records, packed_type, unpack_records
+from fastdns.packedsets import PackedSets
+from fastdns.packedzone import HEAD, PackedZone, pack_records, unpack_records
 from fastdns.xfr.inbound import Difference, Record, TransferError, set_key, soa_serial
 
 __all__ = ["CompiledSecondary", "SecondaryData", "SecondaryZoneModel"]
@@ -65,18 +68,20 @@ class CompiledSecondary:
 class SecondaryData(PackedZone):
     """A secondary zone's record sets, keyed by ``fastdns.xfr.inbound.set_key``."""
 
-    def __init__(self, origin: dns.name.Name, record_sets: dict | None = None):
+    def __init__(self, origin: dns.name.Name, record_sets: PackedSets | None = None):
         super().__init__(f"secondary zone {origin}")
         self.origin = origin
         self.origin_wire = origin.to_wire().lower()
-        if record_sets is not None:
-            self.packed = record_sets
+        self.packed: PackedSets = record_sets if record_sets is not None else PackedSets()
         # Keys of the record sets the native compiler does not take (their types).
-        self.foreign = {key for key in self.packed if _key_type(key) not in NATIVE_TYPES}
+        self.foreign = self.packed.foreign_keys(NATIVE_TYPES)
         self.journal_size = 0  # bytes appended to the journal since the packed file
 
     def apex_key(self, origin: dns.name.Name, rtype: int) -> Hashable:
         return set_key(self.origin_wire, rtype)
+
+    def packed_parts(self) -> list[bytes]:
+        return self.packed.parts()
 
     @property
     def soa_rdata(self) -> bytes | None:
@@ -182,7 +187,7 @@ class SecondaryData(PackedZone):
         temporary = path.with_suffix(".tmp")
         with open(temporary, "wb") as out:
             out.write(MAGIC)
-            out.write(_entry(self.serial, self.packed.values()))
+            out.write(_entry(self.serial, self.packed.parts()))
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)
@@ -230,8 +235,7 @@ class SecondaryData(PackedZone):
         entries = _entries(raw, path)
         if len(entries) != 1 or entries[0][1] != len(raw):
             raise ValueError(f"{path}: not one whole entry")
-        for _serial, _end, sets in entries:
-            data.packed = {set_key(p[1 : 1 + p[0]], packed_type(p)): p for p in sets}
+        data.packed = PackedSets(entries[0][2])
         journal = data._path(directory, "journal")
         try:
             raw = journal.read_bytes()
@@ -248,14 +252,16 @@ class SecondaryData(PackedZone):
                 with open(journal, "r+b") as out:
                     out.truncate(end)
             for _serial, _end, sets in entries:
-                for p in sets:
-                    key = set_key(p[1 : 1 + p[0]], packed_type(p))
-                    if _count(p):
-                        data.packed[key] = p
+                at = 0
+                while at < len(sets):
+                    key, next_at = packed_entry(sets, at)
+                    if _count(sets, at):
+                        data.packed[key] = sets[at:next_at]
                     else:
                         data.packed.pop(key, None)
+                    at = next_at
             data.journal_size = end - len(MAGIC)
-        data.foreign = {key for key in data.packed if _key_type(key) not in NATIVE_TYPES}
+        data.foreign = data.packed.foreign_keys(NATIVE_TYPES)
         if data.soa_rdata is None:
             raise ValueError(f"{path}: no SOA")
         return data
@@ -299,22 +305,20 @@ def _key_type(key: bytes) -> int:
     return int.from_bytes(key[-2:], "big")
 
 
-def _count(packed: bytes) -> int:
-    return HEAD.unpack_from(packed, 1 + packed[0])[2]
+def _count(packed: bytes, at: int = 0) -> int:
+    """How many records the packed set at ``packed[at:]`` has."""
+    return HEAD.unpack_from(packed, at + 1 + packed[at])[2]
 
 
 def _entry(serial: int, sets: Iterable[bytes]) -> bytes:
-    parts = [U32.pack(serial)]
-    for packed in sets:
-        parts.append(U32.pack(len(packed)))
-        parts.append(packed)
-    payload = b"".join(parts)
+    """A saved entry: ``sets`` are packed record sets, or parts of several one after another."""
+    payload = b"".join([U32.pack(serial), *sets])
     return ENTRY.pack(len(payload), zlib.crc32(payload)) + payload
 
 
-def _entries(raw: bytes, path: Path) -> list[tuple[int, int, list[bytes]]]:
-    """``(serial, end offset, packed sets)`` of each whole entry of a saved file, up to the
-    first that is cut short or damaged."""
+def _entries(raw: bytes, path: Path) -> list[tuple[int, int, bytes]]:
+    """``(serial, end offset, packed sets one after another)`` of each whole entry of a saved
+    file, up to the first that is cut short or damaged."""
     if not raw.startswith(MAGIC):
         raise ValueError(f"{path}: not a saved secondary zone")
     entries = []
@@ -325,14 +329,7 @@ def _entries(raw: bytes, path: Path) -> list[tuple[int, int, list[bytes]]]:
         end = start + length
         if end > len(raw) or length < 4 or zlib.crc32(raw[start:end]) != crc:
             break
-        serial = U32.unpack_from(raw, start)[0]
-        sets = []
-        p = start + 4
-        while p < end:
-            size = U32.unpack_from(raw, p)[0]
-            sets.append(raw[p + 4 : p + 4 + size])
-            p += 4 + size
-        entries.append((serial, end, sets))
+        entries.append((U32.unpack_from(raw, start)[0], end, raw[start + 4 : end]))
         at = end
     return entries
 
@@ -343,13 +340,11 @@ def _load_master_file(origin: dns.name.Name, directory: Path) -> SecondaryData |
     if not path.exists():
         return None
     zone = dns.zone.from_file(str(path), origin, relativize=False)
-    record_sets = {}
-    for name, rdataset in zone.iterate_rdatasets():
-        owner = name.to_wire()
-        record_sets[set_key(owner, rdataset.rdtype)] = pack_records(
-            owner, rdataset.rdtype, rdataset.ttl, (rdata.to_wire() for rdata in rdataset)
-        )
-    return SecondaryData(origin, record_sets)
+    blob = b"".join(
+        pack_records(name.to_wire(), rdataset.rdtype, rdataset.ttl, (r.to_wire() for r in rdataset))
+        for name, rdataset in zone.iterate_rdatasets()
+    )
+    return SecondaryData(origin, PackedSets(blob))
 
 
 class SecondaryZoneModel(LazyZone):
@@ -359,11 +354,11 @@ class SecondaryZoneModel(LazyZone):
 
     def __init__(self, origin: dns.name.Name, source: str, data: SecondaryData):
         # Not Zone's generated __init__: the record sets are not stored as models. The packed
-        # record sets are those of this serial: later IXFRs replace the dict's values, so
-        # the model keeps a copy of the dict (references to the same bytes).
+        # record sets are those of this serial: the parts are immutable bytes (later IXFRs
+        # change the PackedSets, not them).
         self.origin = origin
         self.source = source
-        self._record_sets = list(data.packed.values())
+        self._record_sets = data.packed.parts()
         soa = data.packed[set_key(data.origin_wire, SOA)]
         self._soa = _record_set(soa, SourceLocation(source, 0))
 
@@ -377,8 +372,12 @@ class SecondaryZoneModel(LazyZone):
         zone = Zone(self.origin, source=self.source)
         where = SourceLocation(self.source, 0)
         with collector_paused():
-            for packed in self._record_sets:
-                zone.add(_record_set(packed, where))
+            for part in self._record_sets:  # each one or more packed sets
+                at = 0
+                while at < len(part):
+                    end = packed_entry(part, at)[1]
+                    zone.add(_record_set(part[at:end], where))
+                    at = end
         return zone
 
     def __repr__(self) -> str:
