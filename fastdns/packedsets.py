@@ -20,7 +20,7 @@ from collections.abc import Iterator, MutableMapping
 from fastdns._zcompile import index_packed, key_hash, packed_entry
 from fastdns.packedzone import pack_records, unpack_records
 
-__all__ = ["PackedSets", "join_packed"]
+__all__ = ["FrozenSets", "PackedSets", "join_packed"]
 
 # Dead ranges (or sets set since) that make parts() fold the overrides into a new blob.
 COMPACT_AFTER = 4096
@@ -164,16 +164,13 @@ class PackedSets(MutableMapping):
             self._index(blob)
 
     def _live_parts(self) -> list[bytes]:
-        parts = []
-        at = 0
-        for offset in sorted(self._dead):
-            if offset > at:
-                parts.append(self._blob[at:offset])
-            at = self._dead[offset]
-        if at < len(self._blob):
-            parts.append(self._blob if at == 0 else self._blob[at:])
-        parts += [value for value in self._overrides.values() if value is not None]
-        return parts
+        return _live_parts(self._blob, self._dead, self._overrides.values())
+
+    def frozen(self) -> FrozenSets:
+        """The sets as they are now, kept apart from later changes without a copy of the
+        blob (which never changes: a fold makes a new one)."""
+        extra = [value for value in self._overrides.values() if value is not None]
+        return FrozenSets(self._blob, dict(self._dead), extra)
 
     def foreign_keys(self, native: frozenset) -> set[bytes]:
         """The keys of the live sets whose types are not in ``native``."""
@@ -185,3 +182,31 @@ class PackedSets(MutableMapping):
             if value is not None and int.from_bytes(key[-2:], "big") not in native:
                 keys.add(key)
         return keys
+
+
+class FrozenSets:
+    """Packed record sets as :meth:`PackedSets.frozen` left them: what a served zone's model
+    is built from when an outgoing transfer needs every record."""
+
+    __slots__ = ("_blob", "_dead", "_extra")
+
+    def __init__(self, blob: bytes, dead: dict[int, int], extra: list[bytes]):
+        self._blob, self._dead, self._extra = blob, dead, extra
+
+    def parts(self) -> list[bytes]:
+        return _live_parts(self._blob, self._dead, self._extra)
+
+
+def _live_parts(blob: bytes, dead: dict[int, int], extra) -> list[bytes]:
+    """The ranges of ``blob`` between its ``dead`` ones (offset -> end), then the sets of
+    ``extra`` (None: deleted, left out)."""
+    parts = []
+    at = 0
+    for offset in sorted(dead):
+        if offset > at:
+            parts.append(blob[at:offset])
+        at = dead[offset]
+    if at < len(blob):
+        parts.append(blob if at == 0 else blob[at:])
+    parts += [value for value in extra if value is not None]
+    return parts

@@ -111,3 +111,14 @@ def test_a_blob_that_does_not_parse_is_refused():
     with pytest.raises(ValueError, match="runs past the end"):
         PackedSets(a_set(1, 1)[:-1])
     assert index_packed(b"")[1] == 0 and len(PackedSets()) == 0
+
+
+def test_a_frozen_view_keeps_the_sets_of_its_moment():
+    sets = PackedSets(b"".join(a_set(i, i) for i in range(20)))
+    sets[set_key(owner(3), 1)] = a_set(3, 33)
+    frozen = sets.frozen()
+    before = live_sets(sets)
+    sets[set_key(owner(4), 1)] = a_set(4, 44)
+    del sets[set_key(owner(3), 1)]
+    sets.compact()
+    assert live_sets(frozen) == before != live_sets(sets)

@@ -354,11 +354,11 @@ class SecondaryZoneModel(LazyZone):
 
     def __init__(self, origin: dns.name.Name, source: str, data: SecondaryData):
         # Not Zone's generated __init__: the record sets are not stored as models. The packed
-        # record sets are those of this serial: the parts are immutable bytes (later IXFRs
-        # change the PackedSets, not them).
+        # record sets are those of this serial: later IXFRs change the PackedSets, not the
+        # frozen view of it (whose blob is shared).
         self.origin = origin
         self.source = source
-        self._record_sets = data.packed.parts()
+        self._record_sets = data.packed.frozen()
         soa = data.packed[set_key(data.origin_wire, SOA)]
         self._soa = _record_set(soa, SourceLocation(source, 0))
 
@@ -372,7 +372,7 @@ class SecondaryZoneModel(LazyZone):
         zone = Zone(self.origin, source=self.source)
         where = SourceLocation(self.source, 0)
         with collector_paused():
-            for part in self._record_sets:  # each one or more packed sets
+            for part in self._record_sets.parts():  # each one or more packed sets
                 at = 0
                 while at < len(part):
                     end = packed_entry(part, at)[1]
