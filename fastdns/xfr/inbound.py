@@ -334,27 +334,27 @@ class _Assembler:
                 raise TransferError(
                     f"a difference from serial {soa_serial(old[3])}, not {expected}"
                 )
-            difference = Difference(old, old)
-            record = self._next(stream)
-            while record is not None and not self._is_soa(record):
-                difference.deleted.append(record)
-                record = self._next(stream)
-            if record is None:
-                raise TransferError("the transfer ended inside a difference sequence")
-            difference.new_soa = record
-            record = self._next(stream)
-            while record is not None and not self._is_soa(record):
-                difference.added.append(record)
-                record = self._next(stream)
-            if record is None:
-                raise TransferError("the transfer ended inside a difference sequence")
-            records += 2 + len(difference.deleted) + len(difference.added)
+            deleted, new_soa = self._until_soa(stream)
+            added, record = self._until_soa(stream)
+            difference = Difference(old, new_soa, deleted, added)
+            records += 2 + len(deleted) + len(added)
             differences.append(difference)
             expected = soa_serial(difference.new_soa[3])
             if expected == final and record[3] == first[3]:
                 break
             old = record
         return Transfer(final, differences=differences, records=records)
+
+    def _until_soa(self, stream: Iterator[tuple]) -> tuple[list[Record], Record]:
+        """The records up to the next SOA of the zone, and that SOA."""
+        records = []
+        record = self._next(stream)
+        while record is not None and not self._is_soa(record):
+            records.append(record)
+            record = self._next(stream)
+        if record is None:
+            raise TransferError("the transfer ended inside a difference sequence")
+        return records, record
 
     def _is_soa(self, record: Record) -> bool:
         return record[1] == SOA and record[0].lower() == self.origin_wire
