@@ -23,13 +23,14 @@
 # not the removal of a name below which such a lookup ended (REF_ABSENCE), not of a type that
 # is structure (SOA fields but the serial, REFRESH, RETRY and EXPIRE; NS; DS), not a new name
 # that needs an empty non-terminal above it, not a deletion that would leave one behind. A
-# CNAME, MX or SRV record set added or replaced must point outside the zone -- the caller
-# checks that (fastdns.hostedcolumns.targets_outside) --
-# so that its answers in ``mini`` are its answers in the zone; a node with a CNAME before or
-# after the change takes its whole shape from ``mini`` (type table, default, templates: a
-# CNAME's answers are chains, RFC 1034 §3.6.2). Anything else is refused with a reason and the
-# caller compiles. tests/test_zcompile_graft.py compares grafted images with full compiles of
-# the same records, node by node and template by template.
+# CNAME record set added or replaced must point outside the zone, and an MX or SRV record set
+# inside it only at names with addresses, which ``mini`` then holds and ``targets`` lists --
+# the caller checks that (fastdns.packedzone.targets_inside) -- so that its answers in
+# ``mini`` are its answers in the zone (the targets are marked REF_DATA); a node with a CNAME
+# before or after the change takes its whole shape from ``mini`` (type table, default,
+# templates: a CNAME's answers are chains, RFC 1034 §3.6.2). Anything else is refused with a
+# reason and the caller compiles. tests/test_zcompile_graft.py compares grafted images with full
+# compiles of the same records, node by node and template by template.
 
 cdef enum:
     MAX_GRAFTS = 4096
@@ -373,13 +374,16 @@ cdef int write_types(ImgType* out, const uint32_t* pairs, uint32_t n) noexcept n
 
 
 def graft_image(old, mini, changes, long long old_serial, long long new_serial, references,
-                image_buffer=None, timers=None) -> tuple:
+                image_buffer=None, timers=None, targets=()) -> tuple:
     """``(image, references, None)``: the image of ``old``'s zone after ``changes`` and the SOA
     serial moved from ``old_serial`` to ``new_serial`` (both -1: the SOA did not change), and
     the per-node references of that image; or ``(None, None, reason)`` when the change cannot
     be grafted and the zone must be compiled again. ``timers``: the SOA's new REFRESH, RETRY
     and EXPIRE (12 octets, as in its RDATA), written with the serial (which must then be
-    given, moved or not).
+    given, moved or not). ``targets``: the in-zone names the added and replaced MX and SRV
+    record sets point at (wire format); ``mini`` must hold their A and AAAA record sets, so
+    that its templates carry their addresses as a full compile's do. Each must be a name of
+    the zone outside any cut, and stay one; it is marked REF_DATA (its addresses are copied).
 
     ``old`` is the zone's last image (compile_packed) or one this function made, and
     ``references`` what compile_packed or this function gave with it (the same kind of pair);
@@ -457,6 +461,23 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
         if len(timers) != 12 or new_serial < 0:
             raise ValueError("graft_image: timers are 12 octets, given with the serials")
         timers_p = <const uint8_t*> PyBytes_AS_STRING(timers)
+    # The nodes the in-zone MX and SRV targets are (compile.write_addresses marks them).
+    cdef Py_ssize_t ntargets = len(targets)
+    cdef uint32_t target_nodes[64]
+    cdef bint target_cut
+    cdef const uint8_t[::1] target_name
+    if ntargets > 64:
+        return None, None, "too many in-zone targets"
+    for i in range(ntargets):
+        target_name = targets[i]
+        a = 0
+        while a < <size_t> target_name.shape[0] and target_name[a] != 0:
+            a += 1 + target_name[a]
+        if target_name.shape[0] > MAX_NAME_WIRE or a + 1 != <size_t> target_name.shape[0]:
+            raise ValueError("graft_image: a target that is not a wire name")
+        target_nodes[i] = view_node(&ov, &target_name[0], &target_cut)
+        if target_nodes[i] == NONE32 or target_cut:
+            return None, None, "an in-zone target that is no name of the zone's own"
     owners = []  # keeps the owners' bytes alive while ``ch`` points into them
     ch = <Change*> calloc(count + 1, sizeof(Change))
     fresh = <NewNode*> calloc(count + 1, sizeof(NewNode))
@@ -781,6 +802,13 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                 failed = 1
             elif not failed:
                 failed = _relink(nodes_out, count_nodes, node_map, labels_out)
+            for i in range(ntargets):
+                if failed:
+                    break
+                if node_map[target_nodes[i]] == NONE32:
+                    failed = 3  # the change removes the name: its lookup now fails
+                else:
+                    refs_out[node_map[target_nodes[i]]] |= REF_DATA
             header.node_count = count_nodes
             header.nodes_off = <uint32_t> nodes_off
             header.type_count = type_total
@@ -805,6 +833,8 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                         break
         if failed == 1:
             return None, None, "the trie could not be relinked"
+        if failed == 3:
+            return None, None, "an in-zone target that the change removes"
         if failed:
             return None, None, "a template whose SOA does not hold the old serial"
         return image, (new_references, absent), None

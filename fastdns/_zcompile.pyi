@@ -38,11 +38,13 @@ def graft_image(
     references: tuple[bytes, bytes | None],
     image_buffer: Callable[[int], Any | None] | None = None,
     timers: bytes | None = None,
+    targets: list[bytes] = ...,
 ) -> tuple[Any, tuple[bytes, bytes | None] | None, str | None]:
     """``(image, references, None)``: ``old`` with ``changes`` (owner wire, type, kind: 0
     replaced, 1 added, 2 deleted) grafted on from ``mini`` and the serial moved (and the SOA's
-    REFRESH, RETRY and EXPIRE when ``timers`` gives them), or ``(None, None, reason)`` when the
-    zone must be compiled (ext/zcompile_patch.pxi)."""
+    REFRESH, RETRY and EXPIRE when ``timers`` gives them; ``targets``: the in-zone names added
+    or replaced MX and SRV record sets point at, whose addresses ``mini`` holds), or
+    ``(None, None, reason)`` when the zone must be compiled (ext/zcompile_patch.pxi)."""
 
 def release_scratch() -> int:
     """Give back the memory kept from earlier compiles (ext/scratch.h); the bytes given back."""
@@ -72,3 +74,13 @@ def read_transfer_message(
     """``(id, flags, question, records, tsig)`` of one zone transfer response: the answer
     records as ``(owner, type, class, TTL, RDATA, checked)`` with names uncompressed, the TSIG
     record as ``(offset, owner, RDATA)``."""
+
+def index_packed(blob: bytes) -> tuple[bytes, int, list[int]]:
+    """``(index, count, foreign)`` of packed record sets one after another: (key hash, offset)
+    u64 pairs sorted, how many sets, the offsets of those of non-native types."""
+
+def key_hash(key: bytes) -> int:
+    """The hash ``index_packed`` files a record set's key under."""
+
+def packed_entry(blob: bytes, offset: int) -> tuple[bytes, int]:
+    """``(key, end)`` of the packed record set at ``blob[offset:]``."""

@@ -234,6 +234,9 @@ class HostedColumns(PackedZone):
     def apex_key(self, origin: dns.name.Name, rtype: int) -> RecordSetKey:
         return (name_text(origin), dns.rdatatype.to_text(rtype), "")
 
+    def key_of(self, owner: bytes, rtype: int) -> RecordSetKey:
+        return (name_text(dns.name.from_wire(owner, 0)[0]), dns.rdatatype.to_text(rtype), "")
+
     def compile(
         self, origin: dns.name.Name
     ) -> tuple[bytes | SealedImage | None, str | None, int, int]:

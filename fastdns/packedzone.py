@@ -23,14 +23,21 @@ import dns.name
 from fastdns._zcompile import compile_packed, graft_image
 from fastdns.snapshot import SealedImage, image_buffer, sealed_image
 
-__all__ = ["PackedZone", "pack_records", "packed_type", "targets_outside", "unpack_records"]
+__all__ = [
+    "PackedZone",
+    "pack_records",
+    "packed_type",
+    "targets_inside",
+    "targets_outside",
+    "unpack_records",
+]
 
 log = logging.getLogger("fastdns")
 
 HEAD = struct.Struct("=HIH")  # type, TTL, record count (after the owner)
 RDLEN = struct.Struct("=H")
 REPLACED, ADDED, DELETED = 0, 1, 2  # graft_image's kinds of change
-SOA, CNAME, MX, SRV = 6, 5, 15, 33
+A, SOA, CNAME, MX, AAAA, SRV = 1, 6, 5, 15, 28, 33
 
 # Grafting (see the module's doc): at most this many record sets changed at once, and until the
 # bodies grafted onto an image since its compile are an eighth of it (the old bodies stay in it,
@@ -94,6 +101,10 @@ class PackedZone:
         """The key of the record set of type ``rtype`` (SOA, NS) at the apex."""
         raise NotImplementedError
 
+    def key_of(self, owner: bytes, rtype: int) -> Hashable:
+        """The key of the record set (``owner`` in wire format, any case; ``rtype``)."""
+        raise NotImplementedError
+
     def packed_parts(self) -> list[bytes]:
         """The packed record sets as ``compile_packed``'s parts."""
         return list(self.packed.values())
@@ -145,6 +156,8 @@ class PackedZone:
         parts = [soa, ns]
         serials = [-1, -1]
         timers = None
+        targets: dict[bytes, None] = {}  # in-zone MX and SRV targets, in order
+        addresses: dict[Hashable, bytes] = {}  # their A and AAAA record sets
         added = 0
         for key, before in self.changed.items():
             after = self.packed.get(key)
@@ -161,7 +174,8 @@ class PackedZone:
                 *serials, timers = soa_change
                 continue
             if after is not None:
-                if rtype in _TARGET_OFFSET and not targets_outside(after, origin_wire):
+                inside = targets_inside(after, origin_wire) if rtype in _TARGET_OFFSET else []
+                if inside and not self._take_targets(rtype, inside, targets, addresses):
                     return None  # its answers hold other names' data (graft_image's contract)
                 parts.append(after)
             kind = ADDED if before is None else DELETED if after is None else REPLACED
@@ -169,13 +183,16 @@ class PackedZone:
             changes.append((packed[1 : 1 + packed[0]], rtype, kind))
         if not changes and serials[0] < 0:
             return self.image
+        # The targets' addresses as they are now (those changed in this batch are in already).
+        parts += [packed for key, packed in addresses.items() if key not in self.changed]
         mini, reason, *_ = compile_packed(parts, origin.to_wire())
         if mini is None:
             log.debug("%s: compiled, not grafted: %s", self.label, reason)
             return None
         image, references, reason = graft_image(
-            self.image, mini, changes, *serials, self.references, image_buffer, timers
-        )
+            self.image, mini, changes, *serials, self.references, image_buffer, timers,
+            list(targets),
+        )  # fmt: skip
         if image is None:
             log.debug("%s: compiled, not grafted: %s", self.label, reason)
             return None
@@ -192,29 +209,65 @@ class PackedZone:
         )
         return self.image
 
+    def _take_targets(
+        self, rtype: int, inside: list[bytes], targets: dict, addresses: dict
+    ) -> bool:
+        """Note the in-zone targets of an MX or SRV record set and their A and AAAA record
+        sets, which ``mini`` must hold (the additional section copies them, RFC 1034 §4.3.2
+        step 6); False when the graft must not take them: a CNAME whose chain stays in the
+        zone (its answers are the target's data of every type), a target without addresses
+        (perhaps absent: a full compile notes the failed lookup)."""
+        if rtype == CNAME:
+            log.debug("%s: compiled, not grafted: a CNAME into the zone", self.label)
+            return False
+        for target in inside:
+            found = {
+                key: packed
+                for key in (self.key_of(target, A), self.key_of(target, AAAA))
+                if (packed := self.packed.get(key)) is not None
+            }
+            if not found:
+                log.debug("%s: compiled, not grafted: an in-zone target without addresses",
+                          self.label)  # fmt: skip
+                return False
+            targets[target.lower()] = None
+            addresses.update(found)
+        return True
+
 
 # Types whose answers follow a name in their RDATA (a CNAME chain, MX and SRV targets'
-# addresses): grafted only when every such name is outside the zone.
+# addresses): grafted when every such name is outside the zone, or for MX and SRV, when the
+# targets are names of the zone with addresses (which the small compile is given).
 _TARGET_OFFSET = {CNAME: 0, MX: 2, SRV: 6}  # the name's offset in the RDATA
+
+
+def targets_inside(packed: bytes, origin_wire: bytes) -> list[bytes]:
+    """The names a packed CNAME, MX or SRV record set points at that are inside the zone
+    whose origin is ``origin_wire`` (uncompressed wire format, lower-cased), as the records
+    spell them."""
+    owner_end = 1 + packed[0]
+    rtype, _ttl, count = HEAD.unpack_from(packed, owner_end)
+    skip = _TARGET_OFFSET[rtype]
+    at = owner_end + HEAD.size
+    inside = []
+    for _ in range(count):
+        rdlen = RDLEN.unpack_from(packed, at)[0]
+        name = packed[at + 2 + skip : at + 2 + rdlen]
+        at += 2 + rdlen
+        lower = name.lower()
+        label = 0
+        while label < len(lower):
+            if lower[label:] == origin_wire:
+                inside.append(name)
+                break
+            label += 1 + lower[label]
+    return inside
 
 
 def targets_outside(packed: bytes, origin_wire: bytes) -> bool:
     """Whether every name a packed CNAME, MX or SRV record set points at is outside the zone
     whose origin is ``origin_wire`` (uncompressed wire format, lower-cased)."""
-    owner_end = 1 + packed[0]
-    rtype, _ttl, count = HEAD.unpack_from(packed, owner_end)
-    skip = _TARGET_OFFSET[rtype]
-    at = owner_end + HEAD.size
-    for _ in range(count):
-        rdlen = RDLEN.unpack_from(packed, at)[0]
-        name = packed[at + 2 + skip : at + 2 + rdlen].lower()
-        at += 2 + rdlen
-        label = 0
-        while label < len(name):
-            if name[label:] == origin_wire:
-                return False
-            label += 1 + name[label]
-    return True
+    return not targets_inside(packed, origin_wire)
 
 
 def _soa_change(before: bytes, after: bytes) -> tuple[int, int, bytes | None] | None:

@@ -185,6 +185,19 @@ def test_an_ixfr_that_changes_the_soa_timers_is_grafted_one_of_its_minimum_compi
     assert answer_table(served.image) == answer_table(fresh.compile_for_serving().image)
 
 
+def test_an_ixfr_that_points_an_mx_inside_the_zone_is_grafted(caplog):
+    records = zone_records(20000)
+    data = data_of(records)
+    data.compile_for_serving()
+    change = [record("@", "MX", "10 mail.other.example.")], [record("@", "MX", "10 ns1")]
+    data.apply([Difference(soa(1), soa(2), *change)])
+    with caplog.at_level(logging.INFO, logger="fastdns"):
+        served = data.compile_for_serving()
+    assert "grafted onto the last image" in caplog.text
+    fresh = data_of([soa(2), *records[1:3], change[1][0], *records[4:]])
+    assert answer_table(served.image) == answer_table(fresh.compile_for_serving().image)
+
+
 def test_types_the_native_compiler_does_not_take_go_through_the_model():
     records = [*zone_records(), record("d", "AFSDB", "1 db.other.example.")]
     data = data_of(records)

@@ -28,6 +28,7 @@ from fastdns.compile import compile_zone
 from fastdns.hostedcolumns import HostedZoneModel, pack_record_set
 from fastdns.hostedcolumns import targets_outside as targets_outside_packed
 from fastdns.hostedzones import _columns, compile_hosted_zone
+from fastdns.packedzone import targets_inside
 from fastdns.route53.recordset import ResourceRecordSet
 from fastdns.route53.tozone import zone_from_record_sets
 from fastdns.snapshot import SealedImage
@@ -81,7 +82,6 @@ REFUSED = {
     (f"mail.{ORIGIN}", "A"): "other answers copy",
     (f"mail.{ORIGIN}", "AAAA"): "other answers copy",
     (f"alias.{ORIGIN}", "CNAME"): "inside the zone",  # VALUES give in-zone targets first
-    (f"mx.{ORIGIN}", "MX"): "inside the zone",
     (f"sub.{ORIGIN}", "NS"): "structure",
     (f"ns.sub.{ORIGIN}", "A"): "zone cut",
     (ORIGIN, "NS"): "structure",
@@ -133,19 +133,30 @@ def graft(old, references, before, after, old_serial=1, new_serial=2, timers=Non
         changes.append((r.name.to_wire(), dns.rdatatype.from_text(r.type), kind))
         if key in now:
             parts.append(r)
-    if any(
-        r.type in ("CNAME", "MX", "SRV")
-        and not targets_outside(r, WIRE_ORIGIN)
-        for r in parts
-    ):  # fmt: skip
-        return None, None, "targets inside the zone (HostedColumns compiles)"
+    if any(r.type == "CNAME" and not targets_outside(r, WIRE_ORIGIN) for r in parts):
+        return None, None, "a CNAME inside the zone (HostedColumns compiles)"
+    # In-zone MX and SRV targets: their addresses go into the small compile, as PackedZone
+    # gives them, when they have any.
+    targets, addresses = {}, {}
+    for r in parts:
+        if r.type in ("MX", "SRV"):
+            for target in targets_inside(pack_record_set(r), WIRE_ORIGIN):
+                name = dns.name.from_wire(target, 0)[0].to_text().lower()
+                found = {(name, t): now[(name, t)] for t in ("A", "AAAA") if (name, t) in now}
+                if not found:
+                    return None, None, "an in-zone target without addresses (compiled)"
+                targets[target.lower()] = None
+                addresses.update(found)
+    parts += [r for key, r in addresses.items() if key not in {key_of(p) for p in parts}]
     parts = [pack_record_set(r) for r in parts]
     mini, reason, *_ = compile_packed(
         [pack_record_set(now[(ORIGIN, "SOA")]), pack_record_set(now[(ORIGIN, "NS")]), *parts],
         WIRE_ORIGIN,
     )
     assert mini is not None, reason
-    return graft_image(old, mini, changes, old_serial, new_serial, references, None, timers)
+    return graft_image(
+        old, mini, changes, old_serial, new_serial, references, None, timers, list(targets)
+    )
 
 
 def replace(rrsets, key, values, ttl=300):
@@ -401,6 +412,7 @@ def test_hosted_zone_changes_are_grafted_and_answer_as_the_reference(tmp_path, m
         [("UPSERT", rrset(f"h1.{ORIGIN}", "A", "203.0.113.1"))],  # grafted
         [("UPSERT", rrset(f"t2.{ORIGIN}", "TXT", '"changed"', ttl=60))],  # grafted
         [("UPSERT", rrset(f"mail.{ORIGIN}", "A", "203.0.113.2"))],  # MX target: compiled
+        [("UPSERT", rrset(f"mx.{ORIGIN}", "MX", f"20 h4.{ORIGIN}"))],  # in-zone target: grafted
         [("UPSERT", rrset(f"h2.{ORIGIN}", "A", "203.0.113.3")),
          ("UPSERT", rrset(f"*.wild.{ORIGIN}", "TXT", '"new wild"'))],  # grafted
         [("CREATE", rrset(f"new.{ORIGIN}", "A", "203.0.113.4"))],  # a new name: grafted
@@ -414,7 +426,7 @@ def test_hosted_zone_changes_are_grafted_and_answer_as_the_reference(tmp_path, m
         assert result.serial == step + 2
         grafted.append(len(result.image) != columns.compiled_size)
         assert result.image is columns.image
-    assert grafted == [True, True, False, True, True, True]
+    assert grafted == [True, True, False, True, True, True, True]
     assert compiled_size  # the first image was compiled, not grafted
 
 
@@ -533,6 +545,63 @@ def test_server_serves_grafted_changes(tmp_path):
 def test_targets_outside_the_zone(rtype, value, outside):
     packed = pack_record_set(rrset(f"x.{ORIGIN}", rtype, value))
     assert targets_outside_packed(packed, WIRE_ORIGIN.lower()) is outside
+
+
+def test_an_mx_or_srv_pointing_inside_the_zone_is_grafted_with_its_targets_addresses():
+    # RFC 1034 §4.3.2 step 6: the answer carries the in-zone target's addresses; the small
+    # compile is given them, and the target is marked so that a change to it compiles.
+    zone = base_zone()
+    image, references = compiled(zone)
+    after = replace([soa(2), *zone[1:]], (f"mx.{ORIGIN}", "MX"), [f"5 h7.{ORIGIN}"])
+    after = [*after, rrset(f"svc.{ORIGIN}", "SRV", f"0 5 443 h8.{ORIGIN}")]
+    result, new_references, reason = graft(image, references, zone, after)
+    assert reason is None
+    full, full_references = compiled(after)
+    assert answer_table(result) == answer_table(full)
+    assert new_references[0] == full_references[0] or all(
+        f & ~g == 0 for f, g in zip(full_references[0], new_references[0], strict=True)
+    )
+    response = ask(_core.Catalog([result]), f"mx.{ORIGIN}", "MX")
+    assert [r.to_text() for r in response.additional] == [f"h7.{ORIGIN} 300 IN A 198.51.100.7"]
+    # h7's address is now copied by mx's answer: a change to it is compiled.
+    again = replace([soa(3), *after[1:]], (f"h7.{ORIGIN}", "A"), ["203.0.113.77"])
+    assert graft(result, new_references, after, again, 2, 3)[2] == (
+        "a record set other answers copy"
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "why"),
+    [
+        (f"absent.{ORIGIN}", "without addresses"),  # a full compile notes the failed lookup
+        (f"t1.{ORIGIN}", "without addresses"),  # TXT only
+        (f"ns.sub.{ORIGIN}", "no name of the zone's own"),  # glue below a cut
+    ],
+)
+def test_an_in_zone_target_a_graft_cannot_take_is_compiled(target, why):
+    zone = base_zone()
+    image, references = compiled(zone)
+    after = replace([soa(2), *zone[1:]], (f"mx.{ORIGIN}", "MX"), [f"5 {target}"])
+    result, _references, reason = graft(image, references, zone, after)
+    assert result is None and why in reason
+
+
+def test_an_in_zone_target_the_same_change_removes_is_compiled():
+    zone = base_zone()
+    image, references = compiled(zone)
+    after = replace([soa(2), *zone[1:]], (f"mx.{ORIGIN}", "MX"), [f"5 h9.{ORIGIN}"])
+    after = [r for r in after if key_of(r) != (f"h9.{ORIGIN}", "A")]
+    # (h9 has no address left, so PackedZone refuses first; graft_image refuses too.)
+    assert graft(image, references, zone, after)[0] is None
+    mini_parts = [now for now in after if key_of(now)[0] in (ORIGIN, f"mx.{ORIGIN}")]
+    mini = compile_packed([pack_record_set(r) for r in mini_parts], WIRE_ORIGIN)[0]
+    changes = [
+        (dns.name.from_text(f"mx.{ORIGIN}").to_wire(), dns.rdatatype.MX, 0),
+        (dns.name.from_text(f"h9.{ORIGIN}").to_wire(), dns.rdatatype.A, 2),
+    ]
+    target = [dns.name.from_text(f"h9.{ORIGIN}").to_wire()]
+    result = graft_image(image, mini, changes, 1, 2, references, None, None, target)
+    assert result[0] is None and "removes" in result[2]
 
 
 def test_targets_outside_the_zone_checks_every_record():

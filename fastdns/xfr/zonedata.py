@@ -80,6 +80,9 @@ class SecondaryData(PackedZone):
     def apex_key(self, origin: dns.name.Name, rtype: int) -> Hashable:
         return set_key(self.origin_wire, rtype)
 
+    def key_of(self, owner: bytes, rtype: int) -> Hashable:
+        return set_key(owner, rtype)
+
     def packed_parts(self) -> list[bytes]:
         return self.packed.parts()
 
