@@ -23,10 +23,11 @@
 # not the removal of a name below which such a lookup ended (REF_ABSENCE), not of a type that
 # is structure (SOA fields but the serial, REFRESH, RETRY and EXPIRE; NS; DS), not a new name
 # that needs an empty non-terminal above it, not a deletion that would leave one behind. A
-# CNAME record set added or replaced must point outside the zone, and an MX or SRV record set
-# inside it only at names with addresses, which ``mini`` then holds and ``targets`` lists --
-# the caller checks that (fastdns.packedzone.targets_inside) -- so that its answers in
-# ``mini`` are its answers in the zone (the targets are marked REF_DATA); a node with a CNAME
+# CNAME, MX or SRV record set added or replaced that points inside the zone needs what its
+# answers copy in ``mini``: an MX or SRV target's addresses, a CNAME target's every record set
+# (checked here against the target's types; no second hop) and their targets' addresses; the
+# caller gives them and lists the targets (fastdns.packedzone), which are marked REF_DATA. So
+# its answers in ``mini`` are its answers in the zone; a node with a CNAME
 # before or after the change takes its whole shape from ``mini`` (type table, default,
 # templates: a CNAME's answers are chains, RFC 1034 §3.6.2). Anything else is refused with a
 # reason and the caller compiles. tests/test_zcompile_graft.py compares grafted images with full
@@ -120,6 +121,31 @@ cdef uint32_t view_node(View* v, const uint8_t* name, bint* cut) noexcept nogil:
     return at
 
 
+cdef bint same_types(View* a, uint32_t node_a, View* b, uint32_t node_b) noexcept nogil:
+    """Whether two nodes have the same types (ANY aside), neither of them a CNAME: a CNAME
+    target's data in ``mini`` is all of it in the zone (tables are sorted by type)."""
+    cdef const ImgNode* x
+    cdef const ImgNode* y
+    cdef uint32_t i = 0, j = 0
+    cdef uint16_t p, q
+    if node_a == NONE32 or node_b == NONE32:
+        return False
+    x, y = &a.nodes[node_a], &b.nodes[node_b]
+    while True:
+        while i < x.types_count and a.types[x.types_first + i].qtype == T_ANY:
+            i += 1
+        while j < y.types_count and b.types[y.types_first + j].qtype == T_ANY:
+            j += 1
+        if i == x.types_count or j == y.types_count:
+            return i == x.types_count and j == y.types_count and x.types_count > 0
+        p = a.types[x.types_first + i].qtype
+        q = b.types[y.types_first + j].qtype
+        if p != q or p == T_CNAME:
+            return False
+        i += 1
+        j += 1
+
+
 cdef uint32_t view_template(View* v, uint32_t node, uint16_t qtype) noexcept nogil:
     """The template answering ``qtype`` at ``node`` if that is the positive answer of a record
     set of the node's own (not NODATA, a policy group or a CNAME chain), else NONE32."""
@@ -174,9 +200,10 @@ cdef int reserial(uint8_t* body, uint32_t n, uint32_t rrs, uint32_t old_serial,
     """Write ``new_serial`` over the serial of every SOA RR in a template body of ``rrs`` RRs,
     and ``timers`` (REFRESH, RETRY and EXPIRE, 12 octets, RFC 1035 §3.3.13) after it unless
     NULL; -1 if the body does not parse or an SOA there holds another serial than
-    ``old_serial``. The zone has one SOA (fastdns.validate), so every SOA RR in its templates
-    is that one. MINIMUM is not written: it is the negative answers' TTL (RFC 2308 §5), which
-    other parts of the templates hold too."""
+    ``old_serial`` (or ``new_serial``: a body ``mini`` wrote, left as it is). The zone has one
+    SOA (fastdns.validate), so every SOA RR in its templates is that one. MINIMUM is not
+    written: it is the negative answers' TTL (RFC 2308 §5), which other parts of the templates
+    hold too."""
     cdef uint32_t at = 0
     cdef uint32_t i, rdlen, serial_at, serial
     for i in range(rrs):
@@ -191,6 +218,11 @@ cdef int reserial(uint8_t* body, uint32_t n, uint32_t rrs, uint32_t old_serial,
             serial_at = at + 10 + rdlen - 20
             serial = (<uint32_t> body[serial_at] << 24 | <uint32_t> body[serial_at + 1] << 16
                       | <uint32_t> body[serial_at + 2] << 8 | body[serial_at + 3])
+            if serial == new_serial and serial != old_serial:
+                # A body from ``mini`` (compiled with the new SOA): a chain that ends in a
+                # denial of a type its in-zone target lacks.
+                at += 10 + rdlen
+                continue
             if serial != old_serial:
                 return -1
             body[serial_at] = (new_serial >> 24) & 0xFF
@@ -374,7 +406,7 @@ cdef int write_types(ImgType* out, const uint32_t* pairs, uint32_t n) noexcept n
 
 
 def graft_image(old, mini, changes, long long old_serial, long long new_serial, references,
-                image_buffer=None, timers=None, targets=()) -> tuple:
+                image_buffer=None, timers=None, targets=(), chains=()) -> tuple:
     """``(image, references, None)``: the image of ``old``'s zone after ``changes`` and the SOA
     serial moved from ``old_serial`` to ``new_serial`` (both -1: the SOA did not change), and
     the per-node references of that image; or ``(None, None, reason)`` when the change cannot
@@ -384,6 +416,10 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
     record sets point at (wire format); ``mini`` must hold their A and AAAA record sets, so
     that its templates carry their addresses as a full compile's do. Each must be a name of
     the zone outside any cut, and stay one; it is marked REF_DATA (its addresses are copied).
+    ``chains``: those of ``targets`` that added or replaced CNAME record sets point at;
+    ``mini`` must hold every record set of each (a chain copies the target's data of every
+    type), which is checked against the target's types in ``old``, and none may be a CNAME
+    (one hop only).
 
     ``old`` is the zone's last image (compile_packed) or one this function made, and
     ``references`` what compile_packed or this function gave with it (the same kind of pair);
@@ -478,6 +514,9 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
         target_nodes[i] = view_node(&ov, &target_name[0], &target_cut)
         if target_nodes[i] == NONE32 or target_cut:
             return None, None, "an in-zone target that is no name of the zone's own"
+        if targets[i] in chains and not same_types(&ov, target_nodes[i], &mv,
+                                                   view_node(&mv, &target_name[0], &target_cut)):
+            return None, None, "a CNAME target whose record sets mini does not all hold"
     owners = []  # keeps the owners' bytes alive while ``ch`` points into them
     ch = <Change*> calloc(count + 1, sizeof(Change))
     fresh = <NewNode*> calloc(count + 1, sizeof(NewNode))

@@ -39,11 +39,13 @@ def graft_image(
     image_buffer: Callable[[int], Any | None] | None = None,
     timers: bytes | None = None,
     targets: list[bytes] = ...,
+    chains: list[bytes] = ...,
 ) -> tuple[Any, tuple[bytes, bytes | None] | None, str | None]:
     """``(image, references, None)``: ``old`` with ``changes`` (owner wire, type, kind: 0
     replaced, 1 added, 2 deleted) grafted on from ``mini`` and the serial moved (and the SOA's
     REFRESH, RETRY and EXPIRE when ``timers`` gives them; ``targets``: the in-zone names added
-    or replaced MX and SRV record sets point at, whose addresses ``mini`` holds), or
+    or replaced CNAME, MX and SRV record sets point at, whose data ``mini`` holds; ``chains``:
+    those of CNAMEs), or
     ``(None, None, reason)`` when the zone must be compiled (ext/zcompile_patch.pxi)."""
 
 def release_scratch() -> int:

@@ -19,8 +19,9 @@ import struct
 from collections.abc import Hashable, Iterable, MutableMapping
 
 import dns.name
+import dns.rdatatype
 
-from fastdns._zcompile import compile_packed, graft_image
+from fastdns._zcompile import NATIVE_TYPES, compile_packed, graft_image
 from fastdns.snapshot import SealedImage, image_buffer, sealed_image
 
 __all__ = [
@@ -37,7 +38,7 @@ log = logging.getLogger("fastdns")
 HEAD = struct.Struct("=HIH")  # type, TTL, record count (after the owner)
 RDLEN = struct.Struct("=H")
 REPLACED, ADDED, DELETED = 0, 1, 2  # graft_image's kinds of change
-A, SOA, CNAME, MX, AAAA, SRV = 1, 6, 5, 15, 28, 33
+A, NS, SOA, CNAME, MX, AAAA, SRV = 1, 2, 6, 5, 15, 28, 33
 
 # Grafting (see the module's doc): at most this many record sets changed at once, and until the
 # bodies grafted onto an image since its compile are an eighth of it (the old bodies stay in it,
@@ -149,15 +150,16 @@ class PackedZone:
             return None
         origin_wire = origin.to_wire().lower()
         soa = self.packed.get(self.apex_key(origin, SOA))
-        ns = self.packed.get(self.apex_key(origin, 2))
+        ns = self.packed.get(self.apex_key(origin, NS))
         if soa is None or ns is None:
             return None
         changes: list[tuple[bytes, int, int]] = []
         parts = [soa, ns]
         serials = [-1, -1]
         timers = None
-        targets: dict[bytes, None] = {}  # in-zone MX and SRV targets, in order
-        addresses: dict[Hashable, bytes] = {}  # their A and AAAA record sets
+        targets: dict[bytes, None] = {}  # in-zone CNAME, MX and SRV targets, in order
+        chains: dict[bytes, None] = {}  # those of CNAMEs
+        target_sets: dict[Hashable, bytes] = {}  # the record sets mini needs for them
         added = 0
         for key, before in self.changed.items():
             after = self.packed.get(key)
@@ -174,8 +176,10 @@ class PackedZone:
                 *serials, timers = soa_change
                 continue
             if after is not None:
-                inside = targets_inside(after, origin_wire) if rtype in _TARGET_OFFSET else []
-                if inside and not self._take_targets(rtype, inside, targets, addresses):
+                inside = targets_inside(after, origin_wire) if rtype in (CNAME, MX, SRV) else []
+                if inside and not self._take_targets(
+                    rtype, inside, origin_wire, targets, chains, target_sets
+                ):
                     return None  # its answers hold other names' data (graft_image's contract)
                 parts.append(after)
             kind = ADDED if before is None else DELETED if after is None else REPLACED
@@ -183,15 +187,15 @@ class PackedZone:
             changes.append((packed[1 : 1 + packed[0]], rtype, kind))
         if not changes and serials[0] < 0:
             return self.image
-        # The targets' addresses as they are now (those changed in this batch are in already).
-        parts += [packed for key, packed in addresses.items() if key not in self.changed]
+        # The targets' record sets as they are now (those changed in this batch are in already).
+        parts += [packed for key, packed in target_sets.items() if key not in self.changed]
         mini, reason, *_ = compile_packed(parts, origin.to_wire())
         if mini is None:
             log.debug("%s: compiled, not grafted: %s", self.label, reason)
             return None
         image, references, reason = graft_image(
             self.image, mini, changes, *serials, self.references, image_buffer, timers,
-            list(targets),
+            list(targets), list(chains),
         )  # fmt: skip
         if image is None:
             log.debug("%s: compiled, not grafted: %s", self.label, reason)
@@ -210,35 +214,57 @@ class PackedZone:
         return self.image
 
     def _take_targets(
-        self, rtype: int, inside: list[bytes], targets: dict, addresses: dict
+        self,
+        rtype: int,
+        inside: list[bytes],
+        origin_wire: bytes,
+        targets: dict,
+        chains: dict,
+        target_sets: dict,
     ) -> bool:
-        """Note the in-zone targets of an MX or SRV record set and their A and AAAA record
-        sets, which ``mini`` must hold (the additional section copies them, RFC 1034 §4.3.2
-        step 6); False when the graft must not take them: a CNAME whose chain stays in the
-        zone (its answers are the target's data of every type), a target without addresses
-        (perhaps absent: a full compile notes the failed lookup)."""
-        if rtype == CNAME:
-            log.debug("%s: compiled, not grafted: a CNAME into the zone", self.label)
-            return False
+        """Note the in-zone targets of a CNAME, MX or SRV record set and the record sets
+        ``mini`` must hold for them; False when the graft must not take them.
+
+        An MX or SRV answer copies its targets' A and AAAA record sets (RFC 1034 §4.3.2 step
+        6); a target without addresses (perhaps absent: a full compile notes the failed
+        lookup) is compiled. A CNAME's answers are its target's data of every type (RFC 1034
+        §3.6.2): every record set of the types with a name there is given (``graft_image``
+        checks that these are all the target has, and that it is no CNAME itself)."""
+        wanted = (A, AAAA) if rtype != CNAME else _CHAIN_TYPES
         for target in inside:
             found = {
                 key: packed
-                for key in (self.key_of(target, A), self.key_of(target, AAAA))
+                for key in (self.key_of(target, t) for t in wanted)
                 if (packed := self.packed.get(key)) is not None
             }
             if not found:
-                log.debug("%s: compiled, not grafted: an in-zone target without addresses",
+                log.debug("%s: compiled, not grafted: an in-zone target without data",
                           self.label)  # fmt: skip
                 return False
             targets[target.lower()] = None
-            addresses.update(found)
+            if rtype == CNAME:
+                chains[target.lower()] = None
+                # The chain's answers carry the additional data of the target's own NS, MX
+                # and SRV record sets: their in-zone targets' addresses too.
+                for packed in list(found.values()):
+                    inner_type = packed_type(packed)
+                    inner = (
+                        targets_inside(packed, origin_wire) if inner_type in (NS, MX, SRV) else []
+                    )
+                    if inner and not self._take_targets(
+                        inner_type, inner, origin_wire, targets, chains, target_sets
+                    ):
+                        return False
+            target_sets.update(found)
         return True
 
 
 # Types whose answers follow a name in their RDATA (a CNAME chain, MX and SRV targets'
-# addresses): grafted when every such name is outside the zone, or for MX and SRV, when the
-# targets are names of the zone with addresses (which the small compile is given).
-_TARGET_OFFSET = {CNAME: 0, MX: 2, SRV: 6}  # the name's offset in the RDATA
+# addresses): the record sets of in-zone targets are given to the small compile.
+_TARGET_OFFSET = {NS: 0, CNAME: 0, MX: 2, SRV: 6}  # the name's offset in the RDATA
+# The types looked up at a CNAME's in-zone target: every type with a name that the native
+# compiler takes (a target with another type is refused by graft_image's check).
+_CHAIN_TYPES = tuple(t for t in dns.rdatatype.RdataType if t in NATIVE_TYPES)
 
 
 def targets_inside(packed: bytes, origin_wire: bytes) -> list[bytes]:

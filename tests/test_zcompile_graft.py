@@ -81,7 +81,6 @@ REFUSED = {
     (f"www.{ORIGIN}", "A"): "other answers copy",  # the end of alias's chain
     (f"mail.{ORIGIN}", "A"): "other answers copy",
     (f"mail.{ORIGIN}", "AAAA"): "other answers copy",
-    (f"alias.{ORIGIN}", "CNAME"): "inside the zone",  # VALUES give in-zone targets first
     (f"sub.{ORIGIN}", "NS"): "structure",
     (f"ns.sub.{ORIGIN}", "A"): "zone cut",
     (ORIGIN, "NS"): "structure",
@@ -133,20 +132,25 @@ def graft(old, references, before, after, old_serial=1, new_serial=2, timers=Non
         changes.append((r.name.to_wire(), dns.rdatatype.from_text(r.type), kind))
         if key in now:
             parts.append(r)
-    if any(r.type == "CNAME" and not targets_outside(r, WIRE_ORIGIN) for r in parts):
-        return None, None, "a CNAME inside the zone (HostedColumns compiles)"
-    # In-zone MX and SRV targets: their addresses go into the small compile, as PackedZone
-    # gives them, when they have any.
-    targets, addresses = {}, {}
-    for r in parts:
-        if r.type in ("MX", "SRV"):
-            for target in targets_inside(pack_record_set(r), WIRE_ORIGIN):
-                name = dns.name.from_wire(target, 0)[0].to_text().lower()
-                found = {(name, t): now[(name, t)] for t in ("A", "AAAA") if (name, t) in now}
-                if not found:
-                    return None, None, "an in-zone target without addresses (compiled)"
-                targets[target.lower()] = None
-                addresses.update(found)
+    # In-zone targets, as PackedZone gives them: an MX or SRV target's addresses, a CNAME
+    # target's every record set, into the small compile.
+    targets, chains, addresses = {}, {}, {}
+    todo = [r for r in parts if r.type in ("MX", "SRV", "CNAME")]
+    while todo:
+        r = todo.pop()
+        if r.type == "NS" and r.name.to_text() != ORIGIN:
+            return None, None, "a cut (compiled)"
+        for target in targets_inside(pack_record_set(r), WIRE_ORIGIN):
+            name = dns.name.from_wire(target, 0)[0].to_text().lower()
+            wanted = ("A", "AAAA") if r.type != "CNAME" else {t for n, t in now if n == name}
+            found = {(name, t): now[(name, t)] for t in wanted if (name, t) in now}
+            if not found:
+                return None, None, "an in-zone target without data (compiled)"
+            targets[target.lower()] = None
+            if r.type == "CNAME":
+                chains[target.lower()] = None
+                todo += [f for f in found.values() if f.type in ("NS", "MX", "SRV")]
+            addresses.update(found)
     parts += [r for key, r in addresses.items() if key not in {key_of(p) for p in parts}]
     parts = [pack_record_set(r) for r in parts]
     mini, reason, *_ = compile_packed(
@@ -155,8 +159,9 @@ def graft(old, references, before, after, old_serial=1, new_serial=2, timers=Non
     )
     assert mini is not None, reason
     return graft_image(
-        old, mini, changes, old_serial, new_serial, references, None, timers, list(targets)
-    )
+        old, mini, changes, old_serial, new_serial, references, None, timers, list(targets),
+        list(chains),
+    )  # fmt: skip
 
 
 def replace(rrsets, key, values, ttl=300):
@@ -573,8 +578,8 @@ def test_an_mx_or_srv_pointing_inside_the_zone_is_grafted_with_its_targets_addre
 @pytest.mark.parametrize(
     ("target", "why"),
     [
-        (f"absent.{ORIGIN}", "without addresses"),  # a full compile notes the failed lookup
-        (f"t1.{ORIGIN}", "without addresses"),  # TXT only
+        (f"absent.{ORIGIN}", "without data"),  # a full compile notes the failed lookup
+        (f"t1.{ORIGIN}", "without data"),  # TXT only
         (f"ns.sub.{ORIGIN}", "no name of the zone's own"),  # glue below a cut
     ],
 )
@@ -607,3 +612,39 @@ def test_an_in_zone_target_the_same_change_removes_is_compiled():
 def test_targets_outside_the_zone_checks_every_record():
     both = rrset(f"x.{ORIGIN}", "MX", "10 mx.elsewhere.example.", f"20 mail.{ORIGIN}")
     assert not targets_outside_packed(pack_record_set(both), WIRE_ORIGIN.lower())
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        f"h3.{ORIGIN}",  # an address
+        ORIGIN,  # the apex: every type, its NS with its in-zone name servers' addresses
+        f"mx.{ORIGIN}",  # an MX whose in-zone target's addresses the chain carries too
+    ],
+)
+def test_a_cname_into_the_zone_is_grafted_with_its_targets_record_sets(target):
+    zone = base_zone()
+    image, references = compiled(zone)
+    after = [*zone[1:], rrset(f"fresh.{ORIGIN}", "CNAME", target)]
+    after = [soa(2), *after]
+    result, new_references, reason = graft(image, references, zone, after)
+    assert reason is None
+    full, full_references = compiled(after)
+    assert answer_table(result) == answer_table(full)
+    assert all(f & ~g == 0 for f, g in zip(full_references[0], new_references[0], strict=True))
+
+
+@pytest.mark.parametrize(
+    ("target", "why"),
+    [
+        (f"alias.{ORIGIN}", "does not all hold"),  # a CNAME itself: two hops
+        (f"deep.{ORIGIN}", "without data"),  # an empty non-terminal
+        (f"nothing.{ORIGIN}", "without data"),  # absent: a full compile notes the lookup
+    ],
+)
+def test_a_cname_into_the_zone_a_graft_cannot_take_is_compiled(target, why):
+    zone = base_zone()
+    image, references = compiled(zone)
+    after = [soa(2), *zone[1:], rrset(f"fresh.{ORIGIN}", "CNAME", target)]
+    result, _references, reason = graft(image, references, zone, after)
+    assert result is None and why in reason
