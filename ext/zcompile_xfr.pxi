@@ -150,10 +150,13 @@ cdef int read_rdata(const uint8_t* msg, size_t start, size_t end, uint16_t rtype
 
 
 cdef struct Run:
-    # The record set being packed from consecutive records (compile_packed's layout).
+    # The record sets packed from consecutive records (compile_packed's layout), one after
+    # another in ``data``; the one being packed starts at ``start``.
     uint8_t* data
     size_t length
     size_t capacity
+    size_t start
+    size_t records
     size_t owner_len            # 0: no run open
     uint16_t rtype
     uint32_t ttl
@@ -193,27 +196,22 @@ cdef bint owner_in_zone(const uint8_t* owner, size_t owner_len, const uint8_t* o
     return True
 
 
-cdef object run_close(Run* run, list runs):
-    """Append the open run to ``runs`` as ``(key, packed, checked)`` and close it; the key is
-    the owner lower-cased and the type (big-endian), fastdns.xfr.zonedata's record set key."""
-    cdef bytes key, packed
-    cdef uint8_t* k
-    cdef size_t i
+cdef object run_close(Run* run, list soa, list unchecked, size_t zone_len):
+    """Close the open run: write its type, TTL and count; note where it is when it is an SOA
+    of the zone (its owner, in the zone, is as long as the origin) or holds RDATA this reader
+    did not check."""
+    cdef uint8_t* head
     if run.owner_len == 0:
         return None
-    memcpy(run.data + 1 + run.owner_len, &run.rtype, 2)
-    memcpy(run.data + 1 + run.owner_len + 2, &run.ttl, 4)
-    memcpy(run.data + 1 + run.owner_len + 6, &run.count, 2)
-    key = PyBytes_FromStringAndSize(NULL, run.owner_len + 2)
-    k = <uint8_t*> PyBytes_AS_STRING(key)
-    for i in range(run.owner_len):
-        k[i] = lower(run.data[1 + i])
-    k[run.owner_len] = run.rtype >> 8
-    k[run.owner_len + 1] = run.rtype & 0xFF
-    packed = PyBytes_FromStringAndSize(<char*> run.data, run.length)
-    runs.append((key, packed, run.checked))
+    head = run.data + run.start + 1 + run.owner_len
+    memcpy(head, &run.rtype, 2)
+    memcpy(head + 2, &run.ttl, 4)
+    memcpy(head + 6, &run.count, 2)
+    if run.rtype == T_SOA and run.owner_len == zone_len:
+        soa.append((run.start, run.length))
+    if not run.checked:
+        unchecked.append((run.start, run.length))
     run.owner_len = 0
-    run.length = 0
     return None
 
 
@@ -226,13 +224,13 @@ def read_transfer_message(message, origin=None) -> tuple:
     spelled as sent, ``checked`` True when the RDATA's layout was checked here; ``tsig`` is
     ``(offset, owner, RDATA)`` of the TSIG record or None.
 
-    With ``origin`` (the zone's name in wire format, lower-cased) ``records`` is instead a list
-    of runs, each ``(key, packed, checked)``: consecutive records of one owner and type packed
-    as one record set in compile_packed's layout (their smallest TTL, RFC 2181 §5.2), keyed by
-    the owner lower-cased followed by the type (big-endian), ``checked`` when every record's
-    layout was checked. An SOA at ``origin`` is a run of its own. This is how an AXFR's bulk is
-    read without a Python object per record; every record must be of class IN and at or below
-    ``origin``.
+    With ``origin`` (the zone's name in wire format, lower-cased) ``records`` is instead
+    ``(packed, count, soa, unchecked)``: the message's records as record sets one after another
+    in compile_packed's layout, consecutive records of one owner and type in one set (their
+    smallest TTL, RFC 2181 §5.2); how many records; and the (start, end) offsets of the sets
+    that are an SOA of the zone (each a set of its own) and of those holding RDATA whose layout
+    was not checked. This is how an AXFR's bulk is read without a Python object per record;
+    every record must be of class IN and at or below ``origin``.
 
     :raises TransferFormError: the message does not parse, has a TSIG record that is not
         the last one, or (with ``origin``) a record of another class or outside the zone."""
@@ -254,6 +252,9 @@ def read_transfer_message(message, origin=None) -> tuple:
     cdef uint8_t name[MAX_NAME_WIRE + 1]
     cdef uint8_t* rdata = NULL
     cdef list records = []
+    cdef list soa_runs = []
+    cdef list unchecked_runs = []
+    cdef object batch = None
     cdef object question = None
     cdef object tsig = None
     if size < XFR_HEADER:
@@ -322,8 +323,9 @@ def read_transfer_message(message, origin=None) -> tuple:
                         if (run.owner_len != name_len or run.rtype != rtype
                                 or run.count == 0xFFFF or rtype == T_SOA
                                 and name_len == zone_len
-                                or not name_equal(run.data + 1, name)):
-                            run_close(&run, records)
+                                or not name_equal(run.data + run.start + 1, name)):
+                            run_close(&run, soa_runs, unchecked_runs, zone_len)
+                            run.start = run.length
                             if (run_put(&run, &name_len, 1) < 0
                                     or run_put(&run, name, name_len) < 0
                                     or run_put(&run, rdata, 8) < 0):  # type, TTL, count later
@@ -334,16 +336,21 @@ def read_transfer_message(message, origin=None) -> tuple:
                         if run_put(&run, &u16, 2) < 0 or run_put(&run, rdata, out_len) < 0:
                             raise MemoryError()
                         run.count += 1
+                        run.records += 1
                         run.ttl = min(run.ttl, ttl)
                         run.checked = run.checked and checked
                 at = rdata_end
         if at != size:
             raise TransferFormError("octets after the last record")
-        run_close(&run, records)
+        if grouped:
+            run_close(&run, soa_runs, unchecked_runs, zone_len)
+            records = None
+            batch = (PyBytes_FromStringAndSize(<char*> run.data, run.length), run.records,
+                     soa_runs, unchecked_runs)
     finally:
         free(rdata)
         free(run.data)
-    return ident, flags, question, records, tsig
+    return ident, flags, question, records if batch is None else batch, tsig
 
 
 # -- an index of packed record sets (fastdns.packedsets) --------------------------------------
@@ -430,10 +437,11 @@ cdef int compare_u64_pairs(const void* x, const void* y, void* arg) noexcept nog
 
 
 def index_packed(blob) -> tuple:
-    """``(index, count, foreign)`` of a blob of packed record sets one after another:
+    """``(index, count, foreign, repeats)`` of a blob of packed record sets one after another:
     ``index`` holds a (key hash, offset) pair of u64s per set, sorted; ``foreign`` the offsets
-    of the sets whose types the native compiler does not take. ``ValueError`` when the blob
-    does not parse."""
+    of the sets whose types the native compiler does not take; ``repeats`` the positions in
+    the index whose hash is the one before's (the same key, or a collision). ``ValueError``
+    when the blob does not parse."""
     cdef const uint8_t[::1] b = blob
     cdef size_t n = b.shape[0]
     cdef size_t at = 0, end, count = 0, capacity = 0
@@ -442,6 +450,7 @@ def index_packed(blob) -> tuple:
     cdef uint16_t rtype
     cdef bytes index
     cdef list foreign = []
+    cdef list repeats = []
     try:
         while at < n:
             end = packed_end(&b[0], at, n)
@@ -463,7 +472,10 @@ def index_packed(blob) -> tuple:
         if count:
             with nogil:
                 qsort_r(pairs, count, 16, compare_u64_pairs, NULL)
+        for at in range(1, count):
+            if pairs[2 * at] == pairs[2 * at - 2]:
+                repeats.append(at)
         index = PyBytes_FromStringAndSize(<char*> pairs, count * 16)
     finally:
         free(pairs)
-    return index, count, foreign
+    return index, count, foreign, repeats

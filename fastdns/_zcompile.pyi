@@ -77,9 +77,10 @@ def read_transfer_message(
     records as ``(owner, type, class, TTL, RDATA, checked)`` with names uncompressed, the TSIG
     record as ``(offset, owner, RDATA)``."""
 
-def index_packed(blob: bytes) -> tuple[bytes, int, list[int]]:
-    """``(index, count, foreign)`` of packed record sets one after another: (key hash, offset)
-    u64 pairs sorted, how many sets, the offsets of those of non-native types."""
+def index_packed(blob: bytes) -> tuple[bytes, int, list[int], list[int]]:
+    """``(index, count, foreign, repeats)`` of packed record sets one after another: (key
+    hash, offset) u64 pairs sorted, how many sets, the offsets of those of non-native types,
+    the index positions whose hash repeats the one before's."""
 
 def key_hash(key: bytes) -> int:
     """The hash ``index_packed`` files a record set's key under."""

@@ -48,7 +48,7 @@ class PackedSets(MutableMapping):
         self._join_duplicates()
 
     def _index(self, blob: bytes) -> None:
-        index, count, foreign = index_packed(blob)
+        index, count, foreign, self._repeats = index_packed(blob)
         pairs = array("Q")
         pairs.frombytes(index)
         self._blob = blob
@@ -63,9 +63,7 @@ class PackedSets(MutableMapping):
         is one set: joined into an override, its parts in the blob dead. The index is sorted
         by hash, then offset: parts of one key are neighbours, the earliest first."""
         hashes, offsets, blob = self._hashes, self._offsets, self._blob
-        for i in range(1, len(hashes)):
-            if hashes[i] != hashes[i - 1]:
-                continue
+        for i in self._repeats:
             key, end = packed_entry(blob, offsets[i])
             j = i - 1
             while j >= 0 and hashes[j] == hashes[i]:

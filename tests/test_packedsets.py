@@ -110,7 +110,7 @@ def test_the_parts_compile_as_the_sets_one_by_one():
 def test_a_blob_that_does_not_parse_is_refused():
     with pytest.raises(ValueError, match="runs past the end"):
         PackedSets(a_set(1, 1)[:-1])
-    assert index_packed(b"")[1] == 0 and len(PackedSets()) == 0
+    assert index_packed(b"")[1:] == (0, [], []) and len(PackedSets()) == 0
 
 
 def test_a_frozen_view_keeps_the_sets_of_its_moment():

@@ -25,7 +25,7 @@ import dns.tsig
 import pytest
 from support.xfr import KEY256, KEY512
 
-from fastdns._zcompile import TransferFormError, read_transfer_message
+from fastdns._zcompile import TransferFormError, packed_entry, read_transfer_message
 from fastdns.packedzone import unpack_records
 from fastdns.xfr.inbound import TransferError, receive_transfer, set_key
 
@@ -374,15 +374,23 @@ def test_the_reader_packs_consecutive_records_of_a_set_into_runs():
     a = rrset("A", "A", "192.0.2.1", ttl=30)
     response.answer = [soa(1), soa(1), a, rrset("a", "A", "192.0.2.2", ttl=20), ZONE[7], a]
     wire = response.to_wire()
-    *_, runs, _ = read_transfer_message(wire, ORIGIN.to_wire())
-    keys = [key for key, _, _ in runs]
+    *_, batch, _ = read_transfer_message(wire, ORIGIN.to_wire())
+    packed, count, soa_sets, unchecked = batch
+    runs, at = [], 0
+    while at < len(packed):
+        key, end = packed_entry(packed, at)
+        runs.append((key, at, end))
+        at = end
     owner = dns.name.from_text("a", ORIGIN).to_wire()
     soa_key, a_key = set_key(ORIGIN.to_wire(), 6), set_key(owner, 1)
-    assert keys == [soa_key, soa_key, a_key, set_key(b"\x03txt" + ORIGIN.to_wire(), 16), a_key]
-    _, rtype, ttl, rdatas = unpack_records(runs[2][1])
+    txt_key = set_key(b"\x03txt" + ORIGIN.to_wire(), 16)
+    assert [key for key, _, _ in runs] == [soa_key, soa_key, a_key, txt_key, a_key]
+    assert count == 7
+    assert soa_sets == [(start, end) for _, start, end in runs[:2]]  # each SOA a set of its own
+    assert unchecked == [runs[3][1:]]  # TXT: not checked here
+    _, rtype, ttl, rdatas = unpack_records(packed[runs[2][1] : runs[2][2]])
     assert (rtype, ttl, len(rdatas)) == (1, 20, 2)  # case-insensitive owners, smallest TTL
-    assert runs[2][1][2:3] == b"A"  # spelled as the first record of the run
-    assert [checked for _, _, checked in runs] == [True, True, True, False, True]
+    assert packed[runs[2][1] + 2 : runs[2][1] + 3] == b"A"  # spelled as the run's first record
 
 
 @pytest.mark.parametrize(
@@ -415,4 +423,18 @@ def test_a_later_message_with_a_record_that_does_not_parse_is_refused(primary):
     )
     split = [soa(5), *ZONE[:3]], [bad, soa(5)]
     with pytest.raises(TransferError, match="TXT record does not parse"):
+        transfer(primary(lambda q: messages(q, *split)))
+
+
+@pytest.mark.parametrize(
+    ("last", "error"),
+    [
+        ([soa(5), rrset("late", "A", "192.0.2.1")], "after the transfer's last SOA"),
+        ([soa(6)], "ends with another SOA"),
+        ([soa(5), soa(5)], "after the transfer's last SOA"),
+    ],
+)
+def test_a_later_message_ends_the_transfer_only_with_the_first_soa_again(primary, last, error):
+    split = [soa(5), *ZONE[:3]], [*ZONE[3:], *last]
+    with pytest.raises(TransferError, match=error):
         transfer(primary(lambda q: messages(q, *split)))

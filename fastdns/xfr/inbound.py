@@ -19,6 +19,7 @@ import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import dns.exception
 import dns.message
@@ -32,7 +33,7 @@ import dns.tsig
 
 from fastdns._zcompile import read_transfer_message
 from fastdns.packedsets import PackedSets
-from fastdns.packedzone import pack_records, unpack_records
+from fastdns.packedzone import HEAD, pack_records, unpack_records
 
 __all__ = [
     "Difference",
@@ -123,6 +124,15 @@ def receive_transfer(
         return _Assembler(origin, serial).run(reader.records(sock, timeout, deadline), reader)
 
 
+class _Batch(NamedTuple):
+    """One message's records read in runs (``read_transfer_message`` with the origin)."""
+
+    packed: bytes  # record sets one after another
+    records: int
+    soa: list[tuple[int, int]]  # (start, end) of the zone's SOA sets among them
+    unchecked: list[tuple[int, int]]  # of those with RDATA the reader did not check
+
+
 class _Reader:
     """The response's messages, checked (ID, QR, opcode, RCODE, question, TSIG)."""
 
@@ -141,7 +151,7 @@ class _Reader:
 
     def records(self, sock: socket.socket, timeout: float, deadline: float) -> Iterator[tuple]:
         """Every answer record of every message, in order, as the extension reads them: one by
-        one, or once ``grouped`` is set, in runs ``(key, packed, checked)``."""
+        one, or once ``grouped`` is set, a :class:`_Batch` per message."""
         while True:
             message = _read_message(sock, timeout, deadline)
             ident, flags, question, records, tsig = read_transfer_message(message, self.grouped)
@@ -156,6 +166,10 @@ class _Reader:
             ):
                 raise TransferError("a message for another question")
             self._check_tsig(message, tsig)
+            if self.grouped is not None:
+                self.left = 0
+                yield _Batch(*records)
+                continue
             self.left = len(records)
             for record in records:
                 self.left -= 1
@@ -252,7 +266,7 @@ class _Assembler:
         well formed for its type (checked by the extension or, for the other types dnspython
         knows, by dnspython). A run read grouped is handed on as it is."""
         for item in stream:
-            if len(item) == 3:
+            if type(item) is _Batch:
                 return item
             owner, rtype, rclass, ttl, rdata, checked = item
             if rclass != CLASS_IN:
@@ -290,26 +304,32 @@ class _Assembler:
         soa_key = set_key(self.origin_wire, SOA)
         blob = bytearray()
         records = 1
-        item: tuple | None = second
+        item: Record | _Batch | None = second
         while item is not None:
-            if len(item) == 4:
-                owner, rtype, ttl, rdata = item
-                key, packed, count = (
-                    set_key(owner, rtype), pack_records(owner, rtype, ttl, (rdata,)), 1
-                )  # fmt: skip
-            else:
-                key, packed, checked = item
-                _owner, rtype, _ttl, rdatas = unpack_records(packed)
-                count = len(rdatas)
-                if not checked:
-                    for rdata in rdatas:
+            if type(item) is _Batch:
+                for start, end in item.unchecked:
+                    rtype = HEAD.unpack_from(item.packed, start + 1 + item.packed[start])[0]
+                    for rdata in unpack_records(item.packed[start:end])[3]:
                         self._check_rdata(rtype, rdata)
-            if key == soa_key:
-                if unpack_records(packed)[3] != [first[3]]:
-                    raise TransferError("the transfer ends with another SOA than it began")
-                break
-            blob += packed
-            records += count
+                if item.soa:
+                    start, end = item.soa[0]
+                    if unpack_records(item.packed[start:end])[3] != [first[3]]:
+                        raise TransferError("the transfer ends with another SOA than it began")
+                    if len(item.soa) > 1 or end != len(item.packed):
+                        raise TransferError("records after the transfer's last SOA")
+                    blob += item.packed[:start]
+                    records += item.records - 1
+                    break
+                blob += item.packed
+                records += item.records
+            else:
+                owner, rtype, ttl, rdata = item
+                if rtype == SOA and set_key(owner, rtype) == soa_key:
+                    if rdata != first[3]:
+                        raise TransferError("the transfer ends with another SOA than it began")
+                    break
+                blob += pack_records(owner, rtype, ttl, (rdata,))
+                records += 1
             item = self._next(stream)
         else:
             raise TransferError("the transfer ended before its last SOA")
