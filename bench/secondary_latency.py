@@ -353,10 +353,10 @@ def report(args, primary_label: str, secondaries: list[Server], changes: list[di
         f"{len(changes)} changes, {args.idle:g} s idle before each"
     )
     width = 30
-    print(f"{'':36}" + "".join(f"{s.label:>{width}}" for s in secondaries))
+    print(f"{'':36}" + "".join(f" {s.label:>{width}}" for s in secondaries))
 
     def row(label: str, cell) -> None:
-        print(f"{label:36}" + "".join(f"{cell(s):>{width}}" for s in secondaries))
+        print(f"{label:36}" + "".join(f" {cell(s):>{width}}" for s in secondaries))
 
     row("first AXFR: start to serial", lambda s: f"{s.transfer:.2f} s" if s.transfer else "-")
     for when in ("after AXFR", "after the changes", f"{args.settle:g} s later"):
