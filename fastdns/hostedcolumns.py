@@ -231,9 +231,6 @@ class HostedColumns(PackedZone):
             self.unhandled.pop(key, None)
             self.packed[key] = packed
 
-    def apex_key(self, origin: dns.name.Name, rtype: int) -> RecordSetKey:
-        return (name_text(origin), dns.rdatatype.to_text(rtype), "")
-
     def key_of(self, owner: bytes, rtype: int) -> RecordSetKey:
         return (name_text(dns.name.from_wire(owner, 0)[0]), dns.rdatatype.to_text(rtype), "")
 

@@ -20,10 +20,19 @@ from collections.abc import Iterator, MutableMapping
 from fastdns._zcompile import index_packed, key_hash, packed_entry
 from fastdns.packedzone import pack_records, unpack_records
 
-__all__ = ["FrozenSets", "PackedSets", "join_packed"]
+__all__ = ["FrozenSets", "PackedSets", "iter_packed", "join_packed"]
 
 # Dead ranges (or sets set since) that make parts() fold the overrides into a new blob.
 COMPACT_AFTER = 4096
+
+
+def iter_packed(blob: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """``(key, start, end)`` of each packed record set of ``blob``, in order."""
+    at = 0
+    while at < len(blob):
+        key, end = packed_entry(blob, at)
+        yield key, at, end
+        at = end
 
 
 def join_packed(held: bytes, more: bytes) -> bytes:
@@ -137,12 +146,9 @@ class PackedSets(MutableMapping):
         return self._len
 
     def __iter__(self) -> Iterator[bytes]:
-        blob, at = self._blob, 0
-        while at < len(blob):
-            key, end = packed_entry(blob, at)
-            if at not in self._dead:
+        for key, start, _end in iter_packed(self._blob):
+            if start not in self._dead:
                 yield key
-            at = end
         yield from (key for key, value in self._overrides.items() if value is not None)
 
     # -- for the compiler and the saved copy

@@ -26,6 +26,7 @@ from fastdns.snapshot import SealedImage, image_buffer, sealed_image
 
 __all__ = [
     "PackedZone",
+    "in_zone",
     "pack_records",
     "packed_type",
     "targets_inside",
@@ -98,10 +99,6 @@ class PackedZone:
         self.image_serial = 0
         self.compiled_size = 0
 
-    def apex_key(self, origin: dns.name.Name, rtype: int) -> Hashable:
-        """The key of the record set of type ``rtype`` (SOA, NS) at the apex."""
-        raise NotImplementedError
-
     def key_of(self, owner: bytes, rtype: int) -> Hashable:
         """The key of the record set (``owner`` in wire format, any case; ``rtype``)."""
         raise NotImplementedError
@@ -149,8 +146,8 @@ class PackedZone:
         if len(self.image) - self.compiled_size > self.compiled_size // GRAFT_MAX_GROWTH:
             return None
         origin_wire = origin.to_wire().lower()
-        soa = self.packed.get(self.apex_key(origin, SOA))
-        ns = self.packed.get(self.apex_key(origin, NS))
+        soa = self.packed.get(self.key_of(origin_wire, SOA))
+        ns = self.packed.get(self.key_of(origin_wire, NS))
         if soa is None or ns is None:
             return None
         changes: list[tuple[bytes, int, int]] = []
@@ -280,14 +277,22 @@ def targets_inside(packed: bytes, origin_wire: bytes) -> list[bytes]:
         rdlen = RDLEN.unpack_from(packed, at)[0]
         name = packed[at + 2 + skip : at + 2 + rdlen]
         at += 2 + rdlen
-        lower = name.lower()
-        label = 0
-        while label < len(lower):
-            if lower[label:] == origin_wire:
-                inside.append(name)
-                break
-            label += 1 + lower[label]
+        if in_zone(name, origin_wire):
+            inside.append(name)
     return inside
+
+
+def in_zone(name: bytes, origin_wire: bytes) -> bool:
+    """Whether ``name`` is ``origin_wire`` or below it (both uncompressed wire format; the
+    origin lower-cased, the name in any case, RFC 4343)."""
+    lower = name.lower()
+    cut = len(lower) - len(origin_wire)
+    if cut < 0 or not lower.endswith(origin_wire):
+        return False
+    at = 0
+    while at < cut:  # the suffix must start at a label
+        at += 1 + lower[at]
+    return at == cut
 
 
 def targets_outside(packed: bytes, origin_wire: bytes) -> bool:

@@ -33,7 +33,7 @@ import dns.tsig
 
 from fastdns._zcompile import read_transfer_message
 from fastdns.packedsets import PackedSets
-from fastdns.packedzone import HEAD, pack_records, unpack_records
+from fastdns.packedzone import HEAD, in_zone, pack_records, unpack_records
 
 __all__ = [
     "Difference",
@@ -271,8 +271,7 @@ class _Assembler:
             owner, rtype, rclass, ttl, rdata, checked = item
             if rclass != CLASS_IN:
                 raise TransferError(f"a record of class {dns.rdataclass.to_text(rclass)}")
-            lower = owner.lower()
-            if not lower.endswith(self.origin_wire) or not _at_label(lower, self.origin_wire):
+            if not in_zone(owner, self.origin_wire):
                 raise TransferError(f"{dns.name.from_wire(owner, 0)[0]} is not in the zone")
             if not checked:
                 self._check_rdata(rtype, rdata)
@@ -383,12 +382,3 @@ class _Assembler:
 def _newer(serial: int, than: int) -> bool:
     """RFC 1982 serial number arithmetic: whether ``serial`` is greater than ``than``."""
     return serial != than and (serial - than) % (1 << 32) < (1 << 31)
-
-
-def _at_label(name: bytes, suffix: bytes) -> bool:
-    """Whether ``suffix`` ends ``name`` at a label boundary (both wire format)."""
-    at = 0
-    cut = len(name) - len(suffix)
-    while at < cut:
-        at += 1 + name[at]
-    return at == cut

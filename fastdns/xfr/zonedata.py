@@ -38,9 +38,9 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.zone
 
-from fastdns._zcompile import NATIVE_TYPES, packed_entry
+from fastdns._zcompile import NATIVE_TYPES
 from fastdns.model import LazyZone, RecordSet, SourceLocation, Zone, ZoneLoadError
-from fastdns.packedsets import PackedSets
+from fastdns.packedsets import PackedSets, iter_packed
 from fastdns.packedzone import HEAD, PackedZone, pack_records, unpack_records
 from fastdns.xfr.inbound import Difference, Record, TransferError, set_key, soa_serial
 
@@ -76,9 +76,6 @@ class SecondaryData(PackedZone):
         # Keys of the record sets the native compiler does not take (their types).
         self.foreign = self.packed.foreign_keys(NATIVE_TYPES)
         self.journal_size = 0  # bytes appended to the journal since the packed file
-
-    def apex_key(self, origin: dns.name.Name, rtype: int) -> Hashable:
-        return set_key(self.origin_wire, rtype)
 
     def key_of(self, owner: bytes, rtype: int) -> Hashable:
         return set_key(owner, rtype)
@@ -255,14 +252,11 @@ class SecondaryData(PackedZone):
                 with open(journal, "r+b") as out:
                     out.truncate(end)
             for _serial, _end, sets in entries:
-                at = 0
-                while at < len(sets):
-                    key, next_at = packed_entry(sets, at)
-                    if _count(sets, at):
-                        data.packed[key] = sets[at:next_at]
+                for key, start, end_at in iter_packed(sets):
+                    if _count(sets, start):
+                        data.packed[key] = sets[start:end_at]
                     else:
                         data.packed.pop(key, None)
-                    at = next_at
             data.journal_size = end - len(MAGIC)
         data.foreign = data.packed.foreign_keys(NATIVE_TYPES)
         if data.soa_rdata is None:
@@ -376,11 +370,8 @@ class SecondaryZoneModel(LazyZone):
         where = SourceLocation(self.source, 0)
         with collector_paused():
             for part in self._record_sets.parts():  # each one or more packed sets
-                at = 0
-                while at < len(part):
-                    end = packed_entry(part, at)[1]
-                    zone.add(_record_set(part[at:end], where))
-                    at = end
+                for _key, start, end in iter_packed(part):
+                    zone.add(_record_set(part[start:end], where))
         return zone
 
     def __repr__(self) -> str:
