@@ -214,20 +214,10 @@ def test_server_serves_changes_deletes_and_updates(tmp_path):
         port = api.dns.port
         assert _ask(port, f"h7.{ORIGIN}").answer[0][0].to_text() == "10.0.0.7"
 
-        upsert = {"Action": "UPSERT",
-                  "ResourceRecordSet": {"Name": f"h7.{ORIGIN}", "Type": "A", "TTL": 60,
-                                        "ResourceRecords": [{"Value": "192.0.2.77"}]}}  # fmt: skip
-        done = client.change_resource_record_sets(
-            HostedZoneId=zone_id, ChangeBatch={"Changes": [upsert]}
-        )
-        api.wait_insync(done["ChangeInfo"]["Id"])
+        api.change_a(zone_id, "UPSERT", f"h7.{ORIGIN}", "192.0.2.77")
         assert _ask(port, f"h7.{ORIGIN}").answer[0][0].to_text() == "192.0.2.77"
 
-        delete = dict(upsert, Action="DELETE")
-        done = client.change_resource_record_sets(
-            HostedZoneId=zone_id, ChangeBatch={"Changes": [delete]}
-        )
-        api.wait_insync(done["ChangeInfo"]["Id"])
+        api.change_a(zone_id, "DELETE", f"h7.{ORIGIN}", "192.0.2.77")
         response = _ask(port, f"h7.{ORIGIN}")
         assert response.rcode() == dns.rcode.NXDOMAIN and not response.answer
         assert _ask(port, f"h8.{ORIGIN}").answer[0][0].to_text() == "10.0.0.8"

@@ -501,13 +501,7 @@ def test_server_serves_grafted_changes(tmp_path):
     with running_api_server(tmp_path, workers=2) as api:
         client = api.client()
         port = api.dns.port
-        upsert = {"Action": "UPSERT",
-                  "ResourceRecordSet": {"Name": f"h7.{ORIGIN}", "Type": "A", "TTL": 60,
-                                        "ResourceRecords": [{"Value": "192.0.2.77"}]}}  # fmt: skip
-        done = client.change_resource_record_sets(
-            HostedZoneId=zone_id, ChangeBatch={"Changes": [upsert]}
-        )
-        api.wait_insync(done["ChangeInfo"]["Id"])
+        api.change_a(zone_id, "UPSERT", f"h7.{ORIGIN}", "192.0.2.77")
         query = dns.message.make_query(f"h7.{ORIGIN}", "A")
         response = dns.query.udp(query, "127.0.0.1", port=port, timeout=2)
         assert response.answer[0][0].to_text() == "192.0.2.77"
@@ -518,12 +512,7 @@ def test_server_serves_grafted_changes(tmp_path):
             dns.message.make_query(f"missing.{ORIGIN}", "A"), "127.0.0.1", port=port, timeout=2
         )
         assert nx.rcode() == dns.rcode.NXDOMAIN and nx.authority[0][0].serial == int(serial)
-        create = dict(upsert, Action="CREATE")
-        create["ResourceRecordSet"] = dict(upsert["ResourceRecordSet"], Name=f"fresh.{ORIGIN}")
-        done = client.change_resource_record_sets(
-            HostedZoneId=zone_id, ChangeBatch={"Changes": [create]}
-        )
-        api.wait_insync(done["ChangeInfo"]["Id"])
+        api.change_a(zone_id, "CREATE", f"fresh.{ORIGIN}", "192.0.2.77")
         response = dns.query.udp(
             dns.message.make_query(f"fresh.{ORIGIN}", "A"), "127.0.0.1", port=port, timeout=2
         )

@@ -60,6 +60,20 @@ class ApiServer:
     def client(self, key: str = ACCESS_KEY, secret: str = SECRET_KEY):
         return make_client(self.endpoint, key, secret)
 
+    def change_a(self, zone_id: str, action: str, name: str, address: str, ttl: int = 60) -> None:
+        """Submit one change of an A record set (``action``: CREATE, UPSERT, DELETE) and wait
+        until it is INSYNC."""
+        change = {
+            "Action": action,
+            "ResourceRecordSet": {
+                "Name": name, "Type": "A", "TTL": ttl, "ResourceRecords": [{"Value": address}]
+            },
+        }  # fmt: skip
+        done = self.client().change_resource_record_sets(
+            HostedZoneId=zone_id, ChangeBatch={"Changes": [change]}
+        )
+        self.wait_insync(done["ChangeInfo"]["Id"])
+
     def wait_insync(self, change_id: str, timeout: float = INSYNC_TIMEOUT) -> float:
         """Poll GetChange until INSYNC; the seconds it took."""
         client = self.client()
