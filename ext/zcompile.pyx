@@ -1760,33 +1760,45 @@ cdef inline uint16_t load_u16(const uint8_t* p) noexcept nogil:
     return v
 
 
+cdef size_t packed_end(const uint8_t* p, size_t at, size_t n) noexcept nogil:
+    """Where the packed record set at ``p[at:n]`` ends, or 0 when it does not parse: lengths
+    beyond ``n``, an owner whose labels do not fill its length."""
+    cdef size_t owner_end, label, k, count, rdlen
+    if at >= n or p[at] == 0 or at + 1 + p[at] + 8 > n:
+        return 0
+    owner_end = at + 1 + p[at]
+    label = at + 1
+    while label < owner_end and p[label] != 0:
+        label += 1 + p[label]
+    if label != owner_end - 1:
+        return 0
+    count = load_u16(p + owner_end + 6)
+    at = owner_end + 8
+    for k in range(count):
+        if at + 2 > n:
+            return 0
+        rdlen = load_u16(p + at)
+        at += 2 + rdlen
+        if at > n:
+            return 0
+    return at
+
+
 cdef bint packed_count(const uint8_t* p, size_t n, size_t* count, size_t* rdata_total,
                        size_t* owner_total) noexcept nogil:
     """Whether ``p[:n]`` parses as compile_packed's record sets; adds their records, RDATA
     octets and owner octets to the totals."""
     cdef size_t at = 0
-    cdef size_t owner_end, _k, records, rdlen, label
+    cdef size_t end, records
     while at < n:
-        owner_end = at + 1 + p[at]
-        if p[at] == 0 or owner_end + 8 > n:
+        end = packed_end(p, at, n)
+        if end == 0:
             return False
-        label = at + 1
-        while label < owner_end and p[label] != 0:
-            label += 1 + p[label]
-        if label != owner_end - 1:
-            return False
+        records = load_u16(p + at + 1 + p[at] + 6)
         owner_total[0] += p[at]
-        records = load_u16(p + owner_end + 6)
-        at = owner_end + 8
-        for _k in range(records):
-            if at + 2 > n:
-                return False
-            rdlen = load_u16(p + at)
-            if at + 2 + rdlen > n:
-                return False
-            at += 2 + rdlen
-            rdata_total[0] += rdlen
-            count[0] += 1
+        count[0] += records
+        rdata_total[0] += end - (at + 1 + p[at] + 8) - 2 * records
+        at = end
     return True
 
 

@@ -387,24 +387,6 @@ def key_hash(key) -> int:
     return fnv1a(&k[0], k.shape[0], 0xCBF29CE484222325ULL)
 
 
-cdef size_t packed_end(const uint8_t* p, size_t at, size_t n) noexcept nogil:
-    """Where the packed record set at ``p[at:]`` ends, or 0 when it runs past ``n``."""
-    cdef size_t owner_end, k, count, rdlen
-    if at >= n or at + 1 + p[at] + 8 > n:
-        return 0
-    owner_end = at + 1 + p[at]
-    count = load_u16(p + owner_end + 6)
-    at = owner_end + 8
-    for k in range(count):
-        if at + 2 > n:
-            return 0
-        rdlen = load_u16(p + at)
-        at += 2 + rdlen
-        if at > n:
-            return 0
-    return at
-
-
 def packed_entry(blob, Py_ssize_t offset) -> tuple:
     """``(key, end)`` of the packed record set at ``blob[offset:]``."""
     cdef const uint8_t[::1] b = blob
@@ -455,7 +437,7 @@ def index_packed(blob) -> tuple:
         while at < n:
             end = packed_end(&b[0], at, n)
             if end == 0:
-                raise ValueError(f"index_packed: the record set at {at} runs past the end")
+                raise ValueError(f"index_packed: the record set at {at} does not parse")
             if count == capacity:
                 capacity = max(1024, capacity * 2)
                 grown = <uint64_t*> realloc(pairs, capacity * 16)

@@ -108,8 +108,12 @@ def test_the_parts_compile_as_the_sets_one_by_one():
 
 
 def test_a_blob_that_does_not_parse_is_refused():
-    with pytest.raises(ValueError, match="runs past the end"):
+    with pytest.raises(ValueError, match="does not parse"):
         PackedSets(a_set(1, 1)[:-1])
+    bad_owner = bytearray(a_set(1, 1))
+    bad_owner[1] += 1  # the first label runs past the owner's length
+    with pytest.raises(ValueError, match="does not parse"):
+        PackedSets(bytes(bad_owner))
     assert index_packed(b"")[1:] == (0, [], []) and len(PackedSets()) == 0
 
 
