@@ -164,8 +164,8 @@ class HostedColumns(PackedZone):
                 before = self.packed.get(key)
                 if key in self.unhandled:
                     self.reshaped = True
-                elif key not in self.changed:
-                    self.changed[key] = before
+                else:
+                    self.note_change(key)
                 if key not in record_sets:
                     self.packed.pop(key, None)
                     self.unhandled.pop(key, None)
