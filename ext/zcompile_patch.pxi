@@ -146,6 +146,15 @@ cdef bint same_types(View* a, uint32_t node_a, View* b, uint32_t node_b) noexcep
         j += 1
 
 
+cdef bint below_cut(View* v, uint32_t node) noexcept nogil:
+    """Whether a zone cut is above ``node`` (not at it): the trie's parent links to the apex."""
+    while node != 0:
+        node = v.nodes[node].parent
+        if node != 0 and v.nodes[node].flags & NODE_CUT:
+            return True
+    return False
+
+
 cdef uint32_t view_template(View* v, uint32_t node, uint16_t qtype) noexcept nogil:
     """The template answering ``qtype`` at ``node`` if that is the positive answer of a record
     set of the node's own (not NODATA, a policy group or a CNAME chain), else NONE32."""
@@ -251,6 +260,7 @@ cdef struct Change:
     uint32_t mini_tmpl             # its template in ``mini`` (not for a deletion)
     uint32_t tmpl                  # replaced: the old template; added: its new number
     bint shaped                    # its node takes its whole shape from ``mini`` (a CNAME)
+    bint delegation                # a record set at a cut, or one that makes or ends one
 
 
 cdef struct NewNode:
@@ -534,7 +544,7 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             if not 0 < rtype < 65536 or kind not in (CHANGE_REPLACED, CHANGE_ADDED,
                                                      CHANGE_DELETED):
                 raise ValueError(f"graft_image: change {changes[i]!r}")
-            if rtype in (T_SOA, T_NS, T_DS, T_ANY):
+            if rtype in (T_SOA, T_ANY):
                 return None, None, f"type {rtype} is structure"
             owners.append(owner)
             ch[i].owner = owner
@@ -542,11 +552,24 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             ch[i].kind = <uint8_t> kind
             ch[i].node = node = view_node(&ov, ch[i].owner, &cut)
             ch[i].tmpl = NONE32
+            if node == 0 and (rtype == T_DS or (rtype == T_NS and kind != CHANGE_REPLACED)):
+                return None, None, f"type {rtype} is structure"  # the apex always has its NS
+            # A delegation's record sets: its NS and DS (RFC 4035 §2.4: DS is the parent's),
+            # and any data the cut occludes. The node takes its whole shape from ``mini``
+            # (referrals, the DS answer, its cut flag); the caller gives every record set it has.
+            ch[i].delegation = node != 0 and (rtype == T_NS or rtype == T_DS or (
+                node != NONE32 and ov.nodes[node].flags & NODE_CUT != 0))
             if node != NONE32:
-                if cut:
-                    return None, None, "a record set at or below a zone cut"
+                if cut and not (ch[i].delegation and not below_cut(&ov, node)):
+                    return None, None, "a record set below a zone cut"
                 if node_refs[node] & REF_DATA:
                     return None, None, "a record set other answers copy"
+                if ch[i].delegation:
+                    if ov.nodes[node].child_count:
+                        return None, None, "a delegation above names of the zone"
+                    if node_refs[node] & REF_ABSENCE:
+                        return None, None, "a delegation where other answers looked a name up"
+                    ch[i].shaped = True
                 nd = &ov.nodes[node]
                 if <uint64_t> nd.types_first + nd.types_count > old_types:
                     return None, None, "not an image a change can be grafted onto"
@@ -554,11 +577,13 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                 for k in range(nd.types_first, nd.types_first + nd.types_count):
                     has_cname |= ov.types[k].qtype == T_CNAME
                     found |= ov.types[k].qtype == rtype
-                if kind == CHANGE_ADDED and found:
+                if kind == CHANGE_ADDED and found and not ch[i].delegation:
+                    # (A cut's table answers DS whether it has one or not: NODATA, RFC 4035
+                    # §3.1.4.1.)
                     return None, None, "an added record set the image has"
                 if has_cname or rtype == T_CNAME:
                     ch[i].shaped = True  # its answers are chains: the node takes mini's shape
-                elif kind != CHANGE_ADDED:
+                elif kind != CHANGE_ADDED and not ch[i].shaped:
                     ch[i].tmpl = view_template(&ov, node, ch[i].rtype)
                     if ch[i].tmpl == NONE32:
                         return None, None, "a record set the image does not answer with a " \
@@ -639,6 +664,11 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             if n > MAX_NODE_TYPES + 1:
                 return None, None, "more types at one name than worth a native path"
             node = retyped[j].node
+            for i in range(nfresh):
+                if fresh[i].parent == node and retyped[j].shaped \
+                        and ov.nodes[node].flags & NODE_CUT == 0 and retyped[j].mini_node \
+                        != NONE32 and mv.nodes[retyped[j].mini_node].flags & NODE_CUT:
+                    return None, None, "a delegation above names of the zone"
             if n == 0 and ov.nodes[node].child_count == 0:
                 for i in range(nfresh):
                     if fresh[i].parent == node:
@@ -817,7 +847,8 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                     nodes_out[n].parent = fresh[j].parent
                     nodes_out[n].types_first = fresh[j].types_first
                     nodes_out[n].types_count = fresh[j].types_count
-                    nodes_out[n].flags = 0
+                    # A new delegation's cut flag (node flags are NODE_CUT alone in a zone).
+                    nodes_out[n].flags = mv.nodes[fresh[j].mini_node].flags & NODE_CUT
                     nodes_out[n].default_tmpl = fresh[j].default_tmpl
                     refs_out[n] = 0
                     n += 1
@@ -834,6 +865,9 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                     nodes_out[n].types_count = retyped[k].types_count
                     if retyped[k].shaped:
                         nodes_out[n].default_tmpl = retyped[k].default_tmpl
+                        nodes_out[n].flags &= ~NODE_CUT
+                        if retyped[k].mini_node != NONE32:
+                            nodes_out[n].flags |= mv.nodes[retyped[k].mini_node].flags & NODE_CUT
                 refs_out[n] = node_refs[node]
                 node_map[node] = n
                 n += 1

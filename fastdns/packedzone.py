@@ -39,7 +39,7 @@ log = logging.getLogger("fastdns")
 HEAD = struct.Struct("=HIH")  # type, TTL, record count (after the owner)
 RDLEN = struct.Struct("=H")
 REPLACED, ADDED, DELETED = 0, 1, 2  # graft_image's kinds of change
-A, NS, SOA, CNAME, MX, AAAA, SRV = 1, 2, 6, 5, 15, 28, 33
+A, NS, SOA, CNAME, MX, AAAA, SRV, DS = 1, 2, 6, 5, 15, 28, 33, 43
 
 # Grafting (see the module's doc): at most this many record sets changed at once, and until the
 # bodies grafted onto an image since its compile are an eighth of it (the old bodies stay in it,
@@ -98,6 +98,7 @@ class PackedZone:
         self.image_record_sets = 0
         self.image_serial = 0
         self.compiled_size = 0
+        self.refusal: str | None = None  # why the last compile was not grafted (None: it was)
 
     def key_of(self, owner: bytes, rtype: int) -> Hashable:
         """The key of the record set (``owner`` in wire format, any case; ``rtype``)."""
@@ -140,16 +141,19 @@ class PackedZone:
 
     def _graft(self, origin: dns.name.Name) -> SealedImage | None:
         """The last image with this compile's changes grafted on, or None when the zone must
-        be compiled (see the module's doc)."""
-        if self.image is None or self.reshaped or len(self.changed) > GRAFT_MAX_RECORD_SETS:
-            return None
+        be compiled (see the module's doc), its reason in ``refusal``."""
+        self.refusal = None
+        if self.image is None or self.reshaped:
+            return self._refuse("no image, or the zone reshaped")
+        if len(self.changed) > GRAFT_MAX_RECORD_SETS:
+            return self._refuse("too many record sets changed")
         if len(self.image) - self.compiled_size > self.compiled_size // GRAFT_MAX_GROWTH:
-            return None
+            return self._refuse("the grafts have grown the image")
         origin_wire = origin.to_wire().lower()
         soa = self.packed.get(self.key_of(origin_wire, SOA))
         ns = self.packed.get(self.key_of(origin_wire, NS))
         if soa is None or ns is None:
-            return None
+            return self._refuse("no SOA or apex NS")
         changes: list[tuple[bytes, int, int]] = []
         parts = [soa, ns]
         serials = [-1, -1]
@@ -167,36 +171,47 @@ class PackedZone:
             if rtype == SOA:
                 soa_change = _soa_change(before, after) if before and after else None
                 if soa_change is None:
-                    log.debug("%s: compiled, not grafted: the SOA changed beyond its serial "
-                              "and timers", self.label)  # fmt: skip
-                    return None
+                    return self._refuse("the SOA changed beyond its serial and timers")
                 *serials, timers = soa_change
                 continue
+            owner = packed[1 : 1 + packed[0]]
             if after is not None:
-                inside = targets_inside(after, origin_wire) if rtype in (CNAME, MX, SRV) else []
+                inside = targets_inside(after, origin_wire) if rtype in _TARGET_OFFSET else []
                 if inside and not self._take_targets(
                     rtype, inside, origin_wire, targets, chains, target_sets
                 ):
                     return None  # its answers hold other names' data (graft_image's contract)
                 parts.append(after)
+            if owner.lower() != origin_wire and (
+                rtype in (NS, DS) or self.key_of(owner, NS) in self.packed
+            ):
+                # A delegation point takes its whole shape from mini (graft_image): its
+                # referrals, its DS answer and the data it occludes need every set it has,
+                # and the referrals the addresses of its in-zone name servers (RFC 9471 §2).
+                delegation = self._sets_at(owner)
+                ns = delegation.get(self.key_of(owner, NS))
+                inside = targets_inside(ns, origin_wire) if ns is not None else []
+                if inside and not self._take_targets(
+                    NS, inside, origin_wire, targets, chains, target_sets
+                ):
+                    return None
+                target_sets.update(delegation)
             kind = ADDED if before is None else DELETED if after is None else REPLACED
             added += (kind == ADDED) - (kind == DELETED)
-            changes.append((packed[1 : 1 + packed[0]], rtype, kind))
+            changes.append((owner, rtype, kind))
         if not changes and serials[0] < 0:
             return self.image
         # The targets' record sets as they are now (those changed in this batch are in already).
         parts += [packed for key, packed in target_sets.items() if key not in self.changed]
         mini, reason, *_ = compile_packed(parts, origin.to_wire())
         if mini is None:
-            log.debug("%s: compiled, not grafted: %s", self.label, reason)
-            return None
+            return self._refuse(reason)
         image, references, reason = graft_image(
             self.image, mini, changes, *serials, self.references, image_buffer, timers,
             list(targets), list(chains),
         )  # fmt: skip
         if image is None:
-            log.debug("%s: compiled, not grafted: %s", self.label, reason)
-            return None
+            return self._refuse(reason)
         self.image, self.references = sealed_image(image), references
         self.image_record_sets += added
         if serials[1] >= 0:
@@ -210,6 +225,20 @@ class PackedZone:
         )
         return self.image
 
+    def _refuse(self, reason: str) -> None:
+        """Note why this compile is not a graft (``refusal``, logged)."""
+        self.refusal = reason
+        log.debug("%s: compiled, not grafted: %s", self.label, reason)
+
+    def _sets_at(self, owner: bytes, types: Iterable[int] | None = None) -> dict[Hashable, bytes]:
+        """The record sets at ``owner`` of ``types`` (every type the native compiler takes),
+        by key."""
+        return {
+            key: packed
+            for key in (self.key_of(owner, t) for t in types or _CHAIN_TYPES)
+            if (packed := self.packed.get(key)) is not None
+        }
+
     def _take_targets(
         self,
         rtype: int,
@@ -219,24 +248,19 @@ class PackedZone:
         chains: dict,
         target_sets: dict,
     ) -> bool:
-        """Note the in-zone targets of a CNAME, MX or SRV record set and the record sets
+        """Note the in-zone targets of an NS, CNAME, MX or SRV record set and the record sets
         ``mini`` must hold for them; False when the graft must not take them.
 
-        An MX or SRV answer copies its targets' A and AAAA record sets (RFC 1034 §4.3.2 step
-        6); a target without addresses (perhaps absent: a full compile notes the failed
-        lookup) is compiled. A CNAME's answers are its target's data of every type (RFC 1034
-        §3.6.2): every record set of the types with a name there is given (``graft_image``
-        checks that these are all the target has, and that it is no CNAME itself)."""
-        wanted = (A, AAAA) if rtype != CNAME else _CHAIN_TYPES
+        An NS, MX or SRV answer (and a referral) copies its targets' A and AAAA record sets
+        (RFC 1034 §4.3.2 step 6, RFC 9471 §2); a target without addresses (perhaps absent: a
+        full compile notes the failed lookup) is compiled. A CNAME's answers are its target's
+        data of every type (RFC 1034 §3.6.2): every record set of the types with a name there
+        is given (``graft_image`` checks that these are all the target has, and that it is no
+        CNAME itself)."""
         for target in inside:
-            found = {
-                key: packed
-                for key in (self.key_of(target, t) for t in wanted)
-                if (packed := self.packed.get(key)) is not None
-            }
+            found = self._sets_at(target, (A, AAAA) if rtype != CNAME else _CHAIN_TYPES)
             if not found:
-                log.debug("%s: compiled, not grafted: an in-zone target without data",
-                          self.label)  # fmt: skip
+                self._refuse("an in-zone target without data")
                 return False
             targets[target.lower()] = None
             if rtype == CNAME:

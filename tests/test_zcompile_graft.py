@@ -28,7 +28,7 @@ from fastdns.compile import compile_zone
 from fastdns.hostedcolumns import HostedZoneModel, pack_record_set
 from fastdns.hostedcolumns import targets_outside as targets_outside_packed
 from fastdns.hostedzones import _columns, compile_hosted_zone
-from fastdns.packedzone import targets_inside
+from fastdns.packedzone import PackedZone
 from fastdns.route53.recordset import ResourceRecordSet
 from fastdns.route53.tozone import zone_from_record_sets
 from fastdns.snapshot import SealedImage
@@ -65,6 +65,7 @@ def base_zone() -> list[ResourceRecordSet]:
         rrset(f"mail.{ORIGIN}", "AAAA", "2001:db8::20"),
         rrset(f"sub.{ORIGIN}", "NS", f"ns.sub.{ORIGIN}"),  # a cut with glue below it
         rrset(f"ns.sub.{ORIGIN}", "A", "192.0.2.30"),
+        rrset(f"ext.{ORIGIN}", "NS", "ns.elsewhere.example.", f"ns1.{ORIGIN}"),  # no glue
         rrset(f"wild.{ORIGIN}", "TXT", '"the wildcard\'s parent"'),
         rrset(f"*.wild.{ORIGIN}", "A", "192.0.2.40"),
         rrset(f"*.wild.{ORIGIN}", "TXT", '"wild"'),
@@ -81,9 +82,8 @@ REFUSED = {
     (f"www.{ORIGIN}", "A"): "other answers copy",  # the end of alias's chain
     (f"mail.{ORIGIN}", "A"): "other answers copy",
     (f"mail.{ORIGIN}", "AAAA"): "other answers copy",
-    (f"sub.{ORIGIN}", "NS"): "structure",
+    (f"sub.{ORIGIN}", "NS"): "a delegation above names of the zone",  # its glue
     (f"ns.sub.{ORIGIN}", "A"): "zone cut",
-    (ORIGIN, "NS"): "structure",
 }
 
 VALUES = {
@@ -97,7 +97,11 @@ VALUES = {
     "MX": lambda rng: [
         f"5 {rng.choice((f'h{rng.randrange(40)}.{ORIGIN}', 'mx.elsewhere.example.'))}"
     ],
-    "NS": lambda rng: [f"ns{rng.randrange(9)}.elsewhere.example."],
+    # Delegations: name servers elsewhere, or in the zone outside the cut (sibling glue).
+    "NS": lambda rng: [
+        rng.choice((f"ns{rng.randrange(9)}.elsewhere.example.", f"h{rng.randrange(40)}.{ORIGIN}"))
+    ],
+    "DS": lambda rng: [f"{rng.randrange(1, 65535)} 13 2 {rng.randbytes(32).hex()}"],
 }
 
 
@@ -117,51 +121,41 @@ def key_of(r: ResourceRecordSet) -> tuple[str, str]:
     return r.name.to_text(), r.type
 
 
-def graft(old, references, before, after, old_serial=1, new_serial=2, timers=None):
-    """graft_image as fastdns.hostedcolumns calls it: the record sets that differ between
-    ``before`` and ``after`` (SOA aside), the added and replaced ones compiled in a zone of the
-    new SOA and the apex NS."""
-    was = {key_of(r): r for r in before}
-    now = {key_of(r): r for r in after}
-    changes, parts = [], []
-    for key in [*was, *(k for k in now if k not in was)]:
-        if key == (ORIGIN, "SOA") or (key in was and key in now and was[key] == now[key]):
-            continue
-        r = now.get(key) or was[key]
-        kind = 0 if key in was and key in now else 1 if key in now else 2
-        changes.append((r.name.to_wire(), dns.rdatatype.from_text(r.type), kind))
-        if key in now:
-            parts.append(r)
-    # In-zone targets, as PackedZone gives them: an MX or SRV target's addresses, a CNAME
-    # target's every record set, into the small compile.
-    targets, chains, addresses = {}, {}, {}
-    todo = [r for r in parts if r.type in ("MX", "SRV", "CNAME")]
-    while todo:
-        r = todo.pop()
-        if r.type == "NS" and r.name.to_text() != ORIGIN:
-            return None, None, "a cut (compiled)"
-        for target in targets_inside(pack_record_set(r), WIRE_ORIGIN):
-            name = dns.name.from_wire(target, 0)[0].to_text().lower()
-            wanted = ("A", "AAAA") if r.type != "CNAME" else {t for n, t in now if n == name}
-            found = {(name, t): now[(name, t)] for t in wanted if (name, t) in now}
-            if not found:
-                return None, None, "an in-zone target without data (compiled)"
-            targets[target.lower()] = None
-            if r.type == "CNAME":
-                chains[target.lower()] = None
-                todo += [f for f in found.values() if f.type in ("NS", "MX", "SRV")]
-            addresses.update(found)
-    parts += [r for key, r in addresses.items() if key not in {key_of(p) for p in parts}]
-    parts = [pack_record_set(r) for r in parts]
-    mini, reason, *_ = compile_packed(
-        [pack_record_set(now[(ORIGIN, "SOA")]), pack_record_set(now[(ORIGIN, "NS")]), *parts],
-        WIRE_ORIGIN,
-    )
-    assert mini is not None, reason
-    return graft_image(
-        old, mini, changes, old_serial, new_serial, references, None, timers, list(targets),
-        list(chains),
-    )  # fmt: skip
+class Zone(PackedZone):
+    """The caller graft_image has in fastdns.hostedcolumns and fastdns.xfr.zonedata: record
+    sets packed, keyed by (owner, type)."""
+
+    def key_of(self, owner: bytes, rtype: int):
+        return owner.lower(), rtype
+
+
+def graft(old, references, before, after):
+    """PackedZone's graft of the record sets that differ between ``before`` and ``after`` onto
+    ``old`` (the image of ``before``): ``(image, references, None)``, or ``(None, None,
+    reason)`` when it refuses and the zone would be compiled."""
+    zone = Zone("graft.test.")
+
+    def packed(rrsets):
+        return {
+            zone.key_of(r.name.to_wire(), dns.rdatatype.from_text(r.type)): pack_record_set(r)
+            for r in rrsets
+        }
+
+    zone.packed = packed(before)
+    zone.image, zone.references, zone.compiled_size = old, references, len(old)
+    zone.reshaped = False
+    now = packed(after)
+    for key in [*zone.packed, *now]:
+        if zone.packed.get(key) != now.get(key):
+            zone.note_change(key)
+            if key in now:
+                zone.packed[key] = now[key]
+            else:
+                del zone.packed[key]
+    image = zone._graft(dns.name.from_text(ORIGIN))
+    if image is None:
+        return None, None, zone.refusal
+    return image, zone.references, None
 
 
 def replace(rrsets, key, values, ttl=300):
@@ -178,10 +172,10 @@ def random_change(rng: random.Random, zone: list[ResourceRecordSet]) -> list[Res
         key = rng.choice(keys)
         return replace(zone, key, VALUES[key[1]](rng), ttl=rng.choice((60, 300)))
     if what < 0.8:
-        rtype = rng.choice(("A", "AAAA", "TXT", "CAA", "PTR", "CNAME", "MX"))
+        rtype = rng.choice(("A", "AAAA", "TXT", "CAA", "PTR", "CNAME", "MX", "NS", "DS"))
         label = rng.choice(("new", "*", "_acme", "x1", "zz", "a"))
         name = rng.choice([*names, f"{label}.{ORIGIN}", f"{label}.{rng.choice(names)}"])
-        if (name, rtype) in keys or any(
+        if (name, rtype) in map(key_of, zone) or any(
             k[0] == name and (k[1] == "CNAME" or rtype == "CNAME") for k in keys
         ):  # fmt: skip
             return zone
@@ -210,7 +204,7 @@ def test_a_grafted_image_answers_as_a_full_compile(seed):
         if compile_packed([pack_record_set(r) for r in after], WIRE_ORIGIN)[0] is None:
             continue  # a change the API would refuse (data below the cut, beside the CNAME)
         full, full_references = compiled(after)
-        result, new_references, reason = graft(image, references, zone, after, serial, serial + 1)
+        result, new_references, reason = graft(image, references, zone, after)
         if result is None:
             refused.append(reason)
             image, references = full, full_references  # the caller compiles instead
@@ -227,15 +221,18 @@ def test_a_grafted_image_answers_as_a_full_compile(seed):
     # Most random changes graft, and each kind of refusal is met.
     assert len(grafted) > 125, refused
     assert "a record set other answers copy" in refused
-    assert any("type" in reason for reason in refused)
+    assert any("zone cut" in reason for reason in refused)
     assert len(refused) > 10
     # The grafted image loads in the hot path (which checks every offset) and answers with
     # the new values and the new serial.
     catalog = _core.Catalog([image])
+    cuts = [r.name for r in zone if r.type == "NS" and r.name.to_text() != ORIGIN]
+    assert cuts
     for r in zone:
         if r.type in ("A", "TXT") and not r.name.to_text().startswith("*"):
             response = ask(catalog, r.name.to_text(), r.type)
-            if r.name.is_subdomain(dns.name.from_text(f"sub.{ORIGIN}")):
+            if any(r.name.is_subdomain(cut) for cut in cuts):
+                assert not response.answer and response.authority[0].rdtype == dns.rdatatype.NS
                 continue  # a referral
             assert {x.to_text() for x in response.answer[0]} == {x.to_text() for x in r.rdatas}
     response = ask(catalog, ORIGIN, "HINFO")  # NODATA at the apex
@@ -280,6 +277,30 @@ GRAFTED_CHANGES = {
         *z,
         rrset(f"h9.{ORIGIN}", "MX", "10 mx.elsewhere.example."),
     ],
+    "a delegation added": lambda z: [
+        *z,
+        rrset(f"child.{ORIGIN}", "NS", "ns1.elsewhere.example.", "ns2.elsewhere.example."),
+        rrset(f"child.{ORIGIN}", "DS", f"1 13 2 {'ab' * 32}"),
+    ],
+    "a delegation to a name server in the zone added": lambda z: [
+        *z,
+        rrset(f"child.{ORIGIN}", "NS", f"h5.{ORIGIN}"),  # sibling glue, RFC 9471 §2.2
+    ],
+    "a delegation at a name with an address": lambda z: [
+        *z,
+        rrset(f"h2.{ORIGIN}", "NS", "ns1.elsewhere.example."),  # its A now occluded
+    ],
+    "a delegation's name servers replaced": lambda z: replace(
+        z, (f"ext.{ORIGIN}", "NS"), ["ns3.elsewhere.example.", f"h6.{ORIGIN}"]
+    ),
+    "a DS added at a delegation": lambda z: [
+        *z,
+        rrset(f"ext.{ORIGIN}", "DS", f"1 13 2 {'cd' * 32}"),
+    ],
+    "a delegation deleted": lambda z: [r for r in z if r.name.to_text() != f"ext.{ORIGIN}"],
+    "the apex NS replaced": lambda z: replace(
+        z, (ORIGIN, "NS"), [f"ns1.{ORIGIN}", f"h9.{ORIGIN}", "ns.other.example."]
+    ),
     "a name deleted, its sibling added": lambda z: [
         *[r for r in z if r.name.to_text() != f"h7.{ORIGIN}"],
         rrset(f"h77.{ORIGIN}", "A", "203.0.113.77"),
@@ -313,6 +334,19 @@ REFUSED_CHANGES = {
     ],
     "other answers copy": lambda z: [r for r in z if key_of(r) != (f"mail.{ORIGIN}", "AAAA")],
     "zone cut": lambda z: [*z, rrset(f"x.sub.{ORIGIN}", "A", "203.0.113.1")],
+    "a delegation above names of the zone": lambda z: [
+        *z,
+        rrset(f"deep.{ORIGIN}", "NS", "ns1.elsewhere.example."),  # a.deep is occluded
+    ],
+    "an in-zone target without data": lambda z: [
+        *z,
+        rrset(f"child.{ORIGIN}", "NS", f"t1.{ORIGIN}"),  # a TXT, no address to give
+    ],
+    "no name of the zone's own": lambda z: [
+        *z,
+        rrset(f"child.{ORIGIN}", "NS", f"ns.sub.{ORIGIN}"),  # glue of another cut
+    ],
+    "the SOA changed beyond its serial": lambda z: [soa(2, minimum=60), *z[1:]],
 }
 
 
@@ -350,7 +384,9 @@ def test_a_serial_that_does_not_match_the_image_is_refused():
     image, references = compiled(zone)
     key = (f"h1.{ORIGIN}", "A")
     after = replace([soa(8), *zone[1:]], key, ["203.0.113.1"])
-    result, _references, reason = graft(image, references, zone, after, 7, 8)
+    mini = compiled([after[0], after[1], *(r for r in after if key_of(r) == key)])[0]
+    change = (dns.name.from_text(key[0]).to_wire(), dns.rdatatype.A, 0)
+    result, _references, reason = graft_image(image, mini, [change], 7, 8, references)
     assert result is None and "serial" in reason
 
 
@@ -371,11 +407,12 @@ def test_soa_timers_are_grafted_with_the_serial():
     key = (f"h1.{ORIGIN}", "A")
     after = replace([soa(2, timers="3600 600 604800"), *zone[1:]], key, ["203.0.113.1"])
     timers = (3600).to_bytes(4, "big") + (600).to_bytes(4, "big") + (604800).to_bytes(4, "big")
-    result, _references, reason = graft(image, references, zone, after, 1, 2, timers)
+    result, _references, reason = graft(image, references, zone, after)
     assert reason is None
     assert answer_table(result) == answer_table(compiled(after)[0])
+    mini = compiled(after[:2])[0]
     with pytest.raises(ValueError, match="12 octets"):
-        graft(image, references, zone, after, -1, -1, timers)
+        graft_image(image, mini, [], -1, -1, references, None, timers)
 
 
 def test_foreign_input_is_refused_or_rejected():
@@ -559,9 +596,7 @@ def test_an_mx_or_srv_pointing_inside_the_zone_is_grafted_with_its_targets_addre
     assert [r.to_text() for r in response.additional] == [f"h7.{ORIGIN} 300 IN A 198.51.100.7"]
     # h7's address is now copied by mx's answer: a change to it is compiled.
     again = replace([soa(3), *after[1:]], (f"h7.{ORIGIN}", "A"), ["203.0.113.77"])
-    assert graft(result, new_references, after, again, 2, 3)[2] == (
-        "a record set other answers copy"
-    )
+    assert graft(result, new_references, after, again)[2] == ("a record set other answers copy")
 
 
 @pytest.mark.parametrize(
