@@ -216,6 +216,7 @@ cdef struct Writer:
     uint32_t nseen
     uint32_t an, ns, required
     uint8_t spelled[256]           # a cut spelled as a CNAME target met it
+    uint32_t node                  # the node the template is compiled against
 
 
 cdef struct Hop:
@@ -264,6 +265,12 @@ cdef struct Ctx:
     # a new name there could answer them.
     uint8_t* referenced
     Buf absent
+    # With references: (node, copier) pairs of uint32, one per REF_DATA noted while compiling
+    # the copier's templates, so that a change to the node can be grafted by writing its
+    # copiers' templates again (zcompile_patch.pxi); ``copiers_lost``: out of memory.
+    bint note_copiers
+    Buf copiers
+    bint copiers_lost
     bint absent_lost               # out of memory while noting them: no list
     # RRsets sorted by (node, type)
     uint32_t nrrsets
@@ -847,6 +854,7 @@ cdef void w_start(Ctx* c, uint32_t node, bint owner_is_qname) noexcept nogil:
         n = c.parent[n]
     memcpy(w.question + q, c.origin_lower, c.origin_len)
     w.qlen = q + c.origin_len
+    w.node = node
     w.owner_is_qname = owner_is_qname
     w.body_start = QUESTION_OFFSET + w.qlen + 4
     w.length = 0
@@ -1057,7 +1065,7 @@ cdef void write_addresses(Ctx* c, const uint8_t* target) noexcept nogil:
         if encloser != NONE32:
             note_absent(c, target, encloser)
         return
-    c.referenced[node] |= REF_DATA
+    note_data(c, node)
     for k in range(2):
         t = T_A if k == 0 else T_AAAA
         r = rrset_of(c, node, t)
@@ -1075,6 +1083,23 @@ cdef void write_addresses(Ctx* c, const uint8_t* target) noexcept nogil:
         w.nseen += 1
         for i in range(c.rrsets[r].rd_start, c.rrsets[r].rd_start + c.rrsets[r].rd_count):
             w_additional_rr(c, target, t, c.rrsets[r].ttl, c.refs[i])
+
+
+cdef void note_data(Ctx* c, uint32_t node) noexcept nogil:
+    """The template being written copies ``node``'s data (see Ctx.referenced, Ctx.copiers)."""
+    cdef uint32_t pair[2]
+    cdef const uint32_t* last
+    c.referenced[node] |= REF_DATA
+    if not c.note_copiers:
+        return
+    pair[0] = node
+    pair[1] = c.w.node
+    if c.copiers.length >= 8:
+        last = <const uint32_t*> (c.copiers.data + c.copiers.length - 8)
+        if last[0] == node and last[1] == c.w.node:
+            return  # the same again (a node's templates copy one target each in turn)
+    if buf_put(&c.copiers, pair, 8) < 0:
+        c.copiers_lost = True
 
 
 cdef void note_absent(Ctx* c, const uint8_t* name, uint32_t encloser) noexcept nogil:
@@ -1217,7 +1242,7 @@ cdef void chase(Ctx* c, uint32_t node, Chase* ch) noexcept nogil:
         if kind == END_NXDOMAIN:
             note_absent(c, target, found)
         else:
-            c.referenced[found] |= REF_DATA
+            note_data(c, found)
             if c.node_flags[found] & F_WILD and not name_below_node(c, target, found):
                 # Synthesised from *.<parent>: a new child of the parent could be the name.
                 note_absent(c, target, c.parent[found])
@@ -1567,6 +1592,7 @@ cdef void free_ctx(Ctx* c) noexcept nogil:
     free(c.node_flags)
     free(c.referenced)
     free(c.absent.data)
+    free(c.copiers.data)
     free(c.rrsets)
     free(c.refs)
     free(c.default_tmpl)
@@ -1664,11 +1690,12 @@ def compile_packed(packed, origin: bytes, image_buffer=None, bint with_reference
     whose labels do not fill its length) is refused with a reason.
 
     ``with_references``: the tuple has a seventh item, what :func:`graft_image` needs to know
-    of the image, or None when there is no image: ``(references, absent)``, a byte per node in
-    image order (REF_DATA where other nodes' templates copy the node's data, REF_ABSENCE where
-    they depend on a name below it not existing) and those names, each cut to the missing
-    child of its node (wire format, lower-cased, one after another; None if they could not be
-    kept)."""
+    of the image, or None when there is no image: ``(references, absent, copiers)``, a byte
+    per node in image order (REF_DATA where other nodes' templates copy the node's data,
+    REF_ABSENCE where they depend on a name below it not existing); those names, each cut to
+    the missing child of its node (wire format, lower-cased, one after another); and for the
+    REF_DATA nodes which nodes' templates copy them, as (node, copier) pairs of native
+    uint32 in image order, sorted (the last two None if they could not be kept)."""
     cdef Ctx c
     cdef Py_ssize_t parts, i
     cdef object part
@@ -1856,8 +1883,10 @@ cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire, object image_buffer,
     cdef const uint8_t* origin_p = origin_wire
     cdef uint8_t* out
     cdef bytes references = None
-    cdef object absent
+    cdef object absent, copiers
     cdef uint8_t* bits
+    cdef uint32_t* pairs
+    cdef size_t npairs, kept
     memset(&nodes, 0, sizeof(Buf))
     memset(&type_buf, 0, sizeof(Buf))
     memset(&labels, 0, sizeof(Buf))
@@ -1866,6 +1895,7 @@ cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire, object image_buffer,
     for i in range(c.origin_len):
         c.origin_lower[i] = lower(origin_p[i])
     c.origin_labels = _label_count(origin_wire)
+    c.note_copiers = with_references
     try:
         with nogil:
             err = compile_ctx(&c)
@@ -1943,8 +1973,24 @@ cdef tuple compile_ctx_image(Ctx* cp, bytes origin_wire, object image_buffer,
                     bits[i] = c.referenced[c.bfs_order[i]]
             absent = None if c.absent_lost else PyBytes_FromStringAndSize(
                 <const char*> c.absent.data, c.absent.length)
+            # The (node, copier) pairs in image order, sorted, each once.
+            pairs = <uint32_t*> c.copiers.data
+            npairs = c.copiers.length // 8
+            kept = 0
+            with nogil:
+                for i in range(2 * npairs):
+                    pairs[i] = c.bfs_index[pairs[i]]
+                qsort_r(pairs, npairs, 8, compare_pairs, NULL)
+                for i in range(npairs):
+                    if kept == 0 or pairs[2 * i] != pairs[2 * kept - 2] \
+                            or pairs[2 * i + 1] != pairs[2 * kept - 1]:
+                        pairs[2 * kept] = pairs[2 * i]
+                        pairs[2 * kept + 1] = pairs[2 * i + 1]
+                        kept += 1
+            copiers = None if c.copiers_lost else PyBytes_FromStringAndSize(
+                <const char*> pairs, 8 * kept)
             return (image, None, c.nrrsets, c.refs[c.rrsets[c.soa_rrset].rd_start],
-                    c.rrsets[c.soa_rrset].ttl, c.serial, (references, absent))
+                    c.rrsets[c.soa_rrset].ttl, c.serial, (references, absent, copiers))
         return (image, None, c.nrrsets, c.refs[c.rrsets[c.soa_rrset].rd_start],
                 c.rrsets[c.soa_rrset].ttl, c.serial)
     finally:

@@ -15,23 +15,31 @@
 # the old one in every template that holds the SOA. A copy of the image and a few passes over
 # its tables instead of a sort, a trie and a million templates.
 #
-# It grafts only what changes nothing but the changed names' own templates: not at or below a
-# zone cut (glue is written into referrals), not where other templates copy the node's data
-# (``compile_packed(with_references=True)``: REF_DATA marks CNAME chain hops and ends and the
-# in-zone NS, MX and SRV targets), not a new name that a lookup looked for and did not find (a
-# chain ending in NXDOMAIN or at a wildcard, an absent MX target: the names ``absent`` lists),
-# not the removal of a name below which such a lookup ended (REF_ABSENCE), not of a type that
-# is structure (SOA fields but the serial, REFRESH, RETRY and EXPIRE; NS; DS), not a new name
-# that needs an empty non-terminal above it, not a deletion that would leave one behind. A
-# CNAME, MX or SRV record set added or replaced that points inside the zone needs what its
-# answers copy in ``mini``: an MX or SRV target's addresses, a CNAME target's every record set
-# (checked here against the target's types; no second hop) and their targets' addresses; the
-# caller gives them and lists the targets (fastdns.packedzone), which are marked REF_DATA. So
-# its answers in ``mini`` are its answers in the zone; a node with a CNAME
-# before or after the change takes its whole shape from ``mini`` (type table, default,
-# templates: a CNAME's answers are chains, RFC 1034 §3.6.2). Anything else is refused with a
-# reason and the caller compiles. tests/test_zcompile_graft.py compares grafted images with full
-# compiles of the same records, node by node and template by template.
+# It grafts what changes the changed names' own templates and those that copy their data, and
+# refuses the rest: not below a zone cut (glue is written into referrals); not a new name that
+# a lookup looked for and did not find (a chain ending in NXDOMAIN or at a wildcard, an absent
+# MX target: the names ``absent`` lists); not the removal of a name below which such a lookup
+# ended (REF_ABSENCE); not of a type that is structure (SOA fields but the serial, REFRESH,
+# RETRY and EXPIRE); not a new name that needs an empty non-terminal above it, not a deletion
+# that would leave one behind.
+#
+# Where other templates copy a node's data (``compile_packed(with_references=True)``:
+# REF_DATA, and for each such node the nodes whose templates copy it, compile.note_data: CNAME
+# chain hops and ends, in-zone NS, MX and SRV targets, sibling glue), the change is grafted
+# when each of those copiers is written again too: the caller finds them (``copiers_of``) and
+# gives their record sets unchanged as changes (CHANGE_RETEMPLATED). A CNAME, MX, SRV or NS
+# record set added, replaced or written again that points inside the zone needs what its
+# answers copy in ``mini``: an MX, SRV or NS target's addresses, a CNAME target's every
+# record set (checked here against the target's types; no second hop) and their targets'
+# addresses; the caller gives them and lists the targets with their copiers
+# (fastdns.packedzone), which are marked REF_DATA and noted as copied. So its answers in
+# ``mini`` are its answers in the zone. A node with a CNAME before or after the change takes
+# its whole shape from ``mini`` (type table, default, templates: a CNAME's answers are
+# chains, RFC 1034 §3.6.2), and so does a delegation point whose NS or DS record sets change,
+# or which is made or ended (its referrals, its DS answer, its cut flag), if no names of the
+# zone are below it. Anything else is refused with a reason and the caller compiles.
+# tests/test_zcompile_graft.py compares grafted images with full compiles of the same
+# records, node by node and template by template.
 
 cdef enum:
     MAX_GRAFTS = 4096
@@ -248,6 +256,7 @@ cdef enum:
     CHANGE_REPLACED = 0
     CHANGE_ADDED = 1
     CHANGE_DELETED = 2
+    CHANGE_RETEMPLATED = 3         # the same record set: its templates copy changed data
     MAX_NODE_TYPES = 64            # as fill() and pack_sections() allow
     PLAIN = 0xFFFFFFFE
 
@@ -261,6 +270,8 @@ cdef struct Change:
     uint32_t tmpl                  # replaced: the old template; added: its new number
     bint shaped                    # its node takes its whole shape from ``mini`` (a CNAME)
     bint delegation                # a record set at a cut, or one that makes or ends one
+    bint retemplated               # CHANGE_RETEMPLATED (kept as CHANGE_REPLACED)
+    bint copied                    # at a node other templates copy: they must all be rewritten
 
 
 cdef struct NewNode:
@@ -273,6 +284,7 @@ cdef struct NewNode:
     uint32_t mini_node             # its node in ``mini``, whose shape it takes
     uint32_t tmpl_base             # the new number of the first template copied from there
     uint32_t default_tmpl
+    uint32_t index                 # its number in the new image
 
 
 cdef struct Retyped:               # an old node whose types change
@@ -419,26 +431,28 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                 image_buffer=None, timers=None, targets=(), chains=()) -> tuple:
     """``(image, references, None)``: the image of ``old``'s zone after ``changes`` and the SOA
     serial moved from ``old_serial`` to ``new_serial`` (both -1: the SOA did not change), and
-    the per-node references of that image; or ``(None, None, reason)`` when the change cannot
-    be grafted and the zone must be compiled again. ``timers``: the SOA's new REFRESH, RETRY
-    and EXPIRE (12 octets, as in its RDATA), written with the serial (which must then be
-    given, moved or not). ``targets``: the in-zone names the added and replaced MX and SRV
-    record sets point at (wire format); ``mini`` must hold their A and AAAA record sets, so
-    that its templates carry their addresses as a full compile's do. Each must be a name of
-    the zone outside any cut, and stay one; it is marked REF_DATA (its addresses are copied).
-    ``chains``: those of ``targets`` that added or replaced CNAME record sets point at;
-    ``mini`` must hold every record set of each (a chain copies the target's data of every
-    type), which is checked against the target's types in ``old``, and none may be a CNAME
-    (one hop only).
+    the references of that image; or ``(None, None, reason)`` when the change cannot be
+    grafted and the zone must be compiled again. ``timers``: the SOA's new REFRESH, RETRY and
+    EXPIRE (12 octets, as in its RDATA), written with the serial (which must then be given,
+    moved or not). ``targets``: (target, copier) pairs, the in-zone names the added, replaced
+    and rewritten NS, MX, SRV and CNAME record sets point at (wire format) with the owner of
+    the record set whose answers copy the target's data; ``mini`` must hold an NS, MX or SRV
+    target's A and AAAA record sets, so that its templates carry their addresses as a full
+    compile's do. Each must be a name of the zone outside any cut, and stay one; it is marked
+    REF_DATA. ``chains``: those of ``targets`` that CNAME record sets point at; ``mini`` must
+    hold every record set of each (a chain copies the target's data of every type), which is
+    checked against the target's types in ``old`` (or, for a target the change touches, that
+    it has no CNAME), and none may be a CNAME (one hop only).
 
     ``old`` is the zone's last image (compile_packed) or one this function made, and
     ``references`` what compile_packed or this function gave with it (the same kind of pair);
-    ``mini`` is compile_packed's image of the zone's new SOA, its apex NS and the added and
-    replaced record sets; ``changes`` lists each changed record set as (owner in wire format,
-    type, kind): kind 0 replaced, 1 added, 2 deleted; the caller has checked that every CNAME,
-    MX and SRV record set added or replaced points outside the zone. The result answers every
-    query as a full compile of the changed zone does (see above for the changes refused);
-    ``image_buffer`` as for compile_columns."""
+    ``mini`` is compile_packed's image of the zone's new SOA, its apex NS, the added, replaced
+    and rewritten record sets and what their answers copy; ``changes`` lists each changed
+    record set as (owner in wire format, type, kind): kind 0 replaced, 1 added, 2 deleted, 3
+    the same record set written again (CHANGE_RETEMPLATED: its templates copy the data of a
+    name that changes; every copier ``copiers_of`` lists for a changed name must be given so).
+    The result answers every query as a full compile of the changed zone does (see above for
+    the changes refused); ``image_buffer`` as for compile_columns."""
     cdef const uint8_t[::1] old_bytes = old
     cdef const uint8_t[::1] mini_bytes = mini
     cdef const uint8_t[::1] node_refs
@@ -488,7 +502,7 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
     old_tmpls = ov.h.tmpl_count
     old_labels_len = ov.h.labels_len
     old_blob_len = ov.h.blob_len
-    node_refs, absent = references
+    node_refs, absent, copiers = references
     if <size_t> node_refs.shape[0] != old_nodes:
         raise ValueError("graft_image: references do not match the image's nodes")
     absent_p = NULL
@@ -507,25 +521,48 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
         if len(timers) != 12 or new_serial < 0:
             raise ValueError("graft_image: timers are 12 octets, given with the serials")
         timers_p = <const uint8_t*> PyBytes_AS_STRING(timers)
-    # The nodes the in-zone MX and SRV targets are (compile.write_addresses marks them).
+    # The nodes the in-zone targets are (compile.note_data marks them), and the owners whose
+    # templates copy them.
     cdef Py_ssize_t ntargets = len(targets)
-    cdef uint32_t target_nodes[64]
+    cdef uint32_t target_nodes[64]     # in the old image (NONE32: a name the change adds)
+    cdef uint32_t target_new[64]       # in the new image
+    cdef const uint8_t* target_ptrs[64]
     cdef bint target_cut
     cdef const uint8_t[::1] target_name
+    target_copiers = []
+    target_names = []  # keeps the targets' bytes alive while ``target_ptrs`` point into them
+    changed_owners = {change[0].lower() for change in changes}
+    added_owners = {change[0].lower() for change in changes if change[2] == CHANGE_ADDED}
     if ntargets > 64:
         return None, None, "too many in-zone targets"
     for i in range(ntargets):
-        target_name = targets[i]
+        target, copier = targets[i]
+        if not isinstance(copier, bytes) or not _well_formed(copier):
+            raise ValueError("graft_image: a target's copier that is not a wire name")
+        target_copiers.append(copier)
+        target_name = target
         a = 0
         while a < <size_t> target_name.shape[0] and target_name[a] != 0:
             a += 1 + target_name[a]
         if target_name.shape[0] > MAX_NAME_WIRE or a + 1 != <size_t> target_name.shape[0]:
             raise ValueError("graft_image: a target that is not a wire name")
-        target_nodes[i] = view_node(&ov, &target_name[0], &target_cut)
-        if target_nodes[i] == NONE32 or target_cut:
-            return None, None, "an in-zone target that is no name of the zone's own"
-        if targets[i] in chains and not same_types(&ov, target_nodes[i], &mv,
-                                                   view_node(&mv, &target_name[0], &target_cut)):
+        target = bytes(target)
+        target_names.append(target)
+        target_ptrs[i] = <const uint8_t*> PyBytes_AS_STRING(target)
+        target_nodes[i] = view_node(&ov, target_ptrs[i], &target_cut)
+        if target_cut or (target_nodes[i] == NONE32 and target.lower() not in added_owners):
+            return None, None, "an in-zone target that is glue below a zone cut, or no name " \
+                "of the zone's"
+        if target not in chains:
+            continue
+        node = view_node(&mv, &target_name[0], &target_cut)
+        if target.lower() in changed_owners:
+            # Its types change with it: mini holds them all (the caller's contract); a
+            # second hop is refused as below.
+            if node == NONE32 or view_template(&mv, node, T_CNAME) != NONE32 \
+                    or mv.nodes[node].types_count == 0:
+                return None, None, "a CNAME target whose record sets mini does not all hold"
+        elif not same_types(&ov, target_nodes[i], &mv, node):
             return None, None, "a CNAME target whose record sets mini does not all hold"
     owners = []  # keeps the owners' bytes alive while ``ch`` points into them
     ch = <Change*> calloc(count + 1, sizeof(Change))
@@ -542,17 +579,18 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             if len(owner) == 0 or len(owner) > MAX_NAME_WIRE or not _well_formed(owner):
                 raise ValueError(f"graft_image: owner {owner!r} is not a wire-format name")
             if not 0 < rtype < 65536 or kind not in (CHANGE_REPLACED, CHANGE_ADDED,
-                                                     CHANGE_DELETED):
+                                                     CHANGE_DELETED, CHANGE_RETEMPLATED):
                 raise ValueError(f"graft_image: change {changes[i]!r}")
             if rtype in (T_SOA, T_ANY):
                 return None, None, f"type {rtype} is structure"
             owners.append(owner)
             ch[i].owner = owner
             ch[i].rtype = <uint16_t> rtype
-            ch[i].kind = <uint8_t> kind
+            ch[i].retemplated = kind == CHANGE_RETEMPLATED
+            ch[i].kind = <uint8_t> (CHANGE_REPLACED if ch[i].retemplated else kind)
             ch[i].node = node = view_node(&ov, ch[i].owner, &cut)
             ch[i].tmpl = NONE32
-            if node == 0 and (rtype == T_DS or (rtype == T_NS and kind != CHANGE_REPLACED)):
+            if node == 0 and (rtype == T_DS or (rtype == T_NS and ch[i].kind != CHANGE_REPLACED)):
                 return None, None, f"type {rtype} is structure"  # the apex always has its NS
             # A delegation's record sets: its NS and DS (RFC 4035 §2.4: DS is the parent's),
             # and any data the cut occludes. The node takes its whole shape from ``mini``
@@ -562,8 +600,9 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             if node != NONE32:
                 if cut and not (ch[i].delegation and not below_cut(&ov, node)):
                     return None, None, "a record set below a zone cut"
-                if node_refs[node] & REF_DATA:
-                    return None, None, "a record set other answers copy"
+                # Data other templates copy: those are written again from mini too, each of
+                # them a change here (checked below; a retemplated set's data is the same).
+                ch[i].copied = node_refs[node] & REF_DATA != 0 and not ch[i].retemplated
                 if ch[i].delegation:
                     if ov.nodes[node].child_count:
                         return None, None, "a delegation above names of the zone"
@@ -629,6 +668,9 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                 for j in range(count):
                     if ch[j].node == ch[i].node:
                         ch[j].shaped = True
+        for i in range(count):
+            if ch[i].copied and not _copiers_rewritten(&ov, ch[i].node, copiers, ch, count):
+                return None, None, "a record set other answers copy"
         for i in range(count):
             if ch[i].kind != CHANGE_DELETED and ch[i].node != NONE32 and not ch[i].shaped:
                 node = view_node(&mv, ch[i].owner, &cut)
@@ -851,6 +893,7 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                     nodes_out[n].flags = mv.nodes[fresh[j].mini_node].flags & NODE_CUT
                     nodes_out[n].default_tmpl = fresh[j].default_tmpl
                     refs_out[n] = 0
+                    fresh[j].index = n
                     n += 1
                     j += 1
                 if node == old_nodes:
@@ -878,10 +921,17 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             for i in range(ntargets):
                 if failed:
                     break
-                if node_map[target_nodes[i]] == NONE32:
+                if target_nodes[i] != NONE32:
+                    target_new[i] = node_map[target_nodes[i]]
+                else:  # a new name (one that is not gets no node: refused as removed)
+                    target_new[i] = NONE32
+                    for j in range(nfresh):
+                        if name_equal(fresh[j].owner, target_ptrs[i]):
+                            target_new[i] = fresh[j].index
+                if target_new[i] == NONE32:
                     failed = 3  # the change removes the name: its lookup now fails
                 else:
-                    refs_out[node_map[target_nodes[i]]] |= REF_DATA
+                    refs_out[target_new[i]] |= REF_DATA
             header.node_count = count_nodes
             header.nodes_off = <uint32_t> nodes_off
             header.type_count = type_total
@@ -910,7 +960,23 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             return None, None, "an in-zone target that the change removes"
         if failed:
             return None, None, "a template whose SOA does not hold the old serial"
-        return image, (new_references, absent), None
+        # The copiers: the old pairs renumbered (those of removed nodes left out; those of
+        # rewritten templates kept, which errs on the safe side) and each target's.
+        new_pairs = []
+        for i in range(ntargets):
+            owner = target_copiers[i]
+            node = view_node(&ov, owner, &cut)
+            if node != NONE32:
+                node = node_map[node]
+            else:
+                for j in range(nfresh):
+                    if name_equal(fresh[j].owner, owner):
+                        node = fresh[j].index
+            if node == NONE32:
+                return None, None, "a target's copier that is no name of the new image"
+            new_pairs.append((target_new[i], node))
+        return image, (new_references, absent, _renumbered_copiers(
+            copiers, node_map, old_nodes, sorted(set(new_pairs)))), None
     finally:
         free(ch)
         free(fresh)
@@ -952,6 +1018,159 @@ cdef uint32_t _node_pairs(View* v, uint32_t node, const Change* ch, Py_ssize_t c
             pairs[2 * n + 1] = ch[i].tmpl
             n += 1
     return n
+
+
+cdef size_t _first_pair(const uint32_t* pairs, size_t n, uint32_t node) noexcept nogil:
+    """The first of ``n`` sorted (node, copier) pairs whose node is ``node`` or after it."""
+    cdef size_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        if pairs[2 * mid] < node:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef bint _copiers_rewritten(View* v, uint32_t node, object copiers, const Change* ch,
+                             Py_ssize_t count):
+    """Whether every template that copies ``node``'s data is written again by the changes:
+    each copier (compile.note_data) takes its shape from mini, or has each of its NS, MX and
+    SRV record sets (the types whose answers carry their targets' addresses) among them."""
+    cdef const uint8_t[::1] table
+    cdef const uint32_t* pairs
+    cdef size_t n, k
+    cdef uint32_t copier, t
+    cdef uint16_t qtype
+    cdef Py_ssize_t i
+    cdef bint any_change, covered
+    if copiers is None:
+        return False  # not kept: no way to know them
+    table = copiers
+    n = <size_t> table.shape[0] // 8
+    if n == 0:
+        return False
+    pairs = <const uint32_t*> &table[0]
+    k = _first_pair(pairs, n, node)
+    while k < n and pairs[2 * k] == node:
+        copier = pairs[2 * k + 1]
+        k += 1
+        if copier >= v.h.node_count:
+            return False
+        any_change = False
+        for i in range(count):
+            if ch[i].node == copier:
+                any_change = True
+                if ch[i].shaped:
+                    break
+        else:
+            if not any_change:
+                return False
+            for t in range(v.nodes[copier].types_first,
+                           v.nodes[copier].types_first + v.nodes[copier].types_count):
+                qtype = v.types[t].qtype
+                if qtype != T_NS and qtype != T_MX and qtype != T_SRV:
+                    continue
+                covered = False
+                for i in range(count):
+                    if ch[i].node == copier and ch[i].rtype == qtype:
+                        covered = True
+                if not covered:
+                    return False
+    return True
+
+
+def copiers_of(image, references, names) -> list:
+    """The owners (wire format, lower-cased) of the templates in ``image`` that copy the data
+    of ``names`` (wire format, any case): what graft_image must write again, each of them a
+    change (CHANGE_RETEMPLATED), for a change at one of those names to be grafted; None when
+    the image's ``references`` did not keep them."""
+    cdef const uint8_t[::1] image_bytes = image
+    cdef const uint8_t[::1] table
+    cdef const uint8_t[::1] name
+    cdef const uint32_t* pairs
+    cdef View v
+    cdef size_t n, k
+    cdef uint32_t node, copier
+    cdef bint cut
+    node_refs, _absent, copiers = references
+    if copiers is None:
+        return None
+    if image_bytes.shape[0] == 0 or not view_open(&v, &image_bytes[0], image_bytes.shape[0]):
+        raise ValueError("copiers_of: not an image")
+    table = copiers
+    n = <size_t> table.shape[0] // 8
+    found = {}
+    for owner in names:
+        if not isinstance(owner, bytes) or not _well_formed(owner):
+            raise ValueError("copiers_of: a name that is not a wire name")
+        name = owner
+        node = view_node(&v, &name[0], &cut)
+        if node == NONE32 or not node_refs[node] & REF_DATA or n == 0:
+            continue
+        pairs = <const uint32_t*> &table[0]
+        k = _first_pair(pairs, n, node)
+        while k < n and pairs[2 * k] == node:
+            copier = pairs[2 * k + 1]
+            k += 1
+            if copier < v.h.node_count:
+                found[_node_name(&v, copier)] = None
+    return list(found)
+
+
+cdef bytes _node_name(View* v, uint32_t node):
+    """The name of ``node`` (wire format, lower-cased as the image keeps labels)."""
+    parts = []
+    cdef const uint8_t* label
+    while node != 0:
+        label = v.labels + v.nodes[node].label_off
+        parts.append(label[:1 + label[0]])
+        node = v.nodes[node].parent
+    parts.append(v.base[v.h.apex_off:v.h.apex_off + v.h.apex_len])
+    return b"".join(parts)
+
+
+cdef object _renumbered_copiers(object copiers, const uint32_t* node_map, uint32_t old_nodes,
+                                list added):
+    """``copiers`` (sorted (node, copier) pairs of the old image) renumbered through
+    ``node_map`` (NONE32: removed, and its pairs with it), merged with ``added`` (sorted
+    pairs of the new image); None if ``copiers`` is."""
+    cdef const uint8_t[::1] table
+    cdef const uint32_t* pairs = NULL
+    cdef uint32_t* out
+    cdef size_t n = 0, k = 0, kept = 0, a = 0
+    cdef size_t nadded = len(added)
+    cdef uint32_t t, c, at, ac
+    if copiers is None:
+        return None
+    table = copiers
+    n = <size_t> table.shape[0] // 8
+    if n:
+        pairs = <const uint32_t*> &table[0]
+    result = PyBytes_FromStringAndSize(NULL, 8 * (n + nadded))
+    out = <uint32_t*> PyBytes_AS_STRING(result)
+    while k < n or a < nadded:
+        if k < n:
+            if pairs[2 * k] >= old_nodes or pairs[2 * k + 1] >= old_nodes:
+                raise ValueError("graft_image: copiers that do not match the image's nodes")
+            t = node_map[pairs[2 * k]]
+            c = node_map[pairs[2 * k + 1]]
+            if t == NONE32 or c == NONE32:
+                k += 1
+                continue
+        if a < nadded:
+            at, ac = added[a]
+        if k < n and (a == nadded or t < at or (t == at and c <= ac)):
+            k += 1
+        else:
+            t, c = at, ac
+            a += 1
+        if kept and out[2 * kept - 2] == t and out[2 * kept - 1] == c:
+            continue
+        out[2 * kept] = t
+        out[2 * kept + 1] = c
+        kept += 1
+    return result[:8 * kept]
 
 
 cdef int _relink(ImgNode* nodes, uint32_t count, const uint32_t* node_map,

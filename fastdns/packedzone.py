@@ -9,7 +9,11 @@ hand this module the record sets each change touched.
 A change to a zone whose image is large -- record sets replaced, added or deleted, and the SOA
 serial moved -- is grafted onto the last image (``fastdns._zcompile.graft_image``) rather than
 compiled again, where the compiler's rules allow it: the image answers as a full compile would,
-for a copy of the old image instead of a compile of every record set.
+for a copy of the old image instead of a compile of every record set. The small compile the
+graft copies templates from (``_MiniZone``) holds the changed record sets, what their answers
+copy (in-zone targets' addresses, a CNAME target's data, a delegation's every record set),
+and the unchanged record sets whose templates copy a changed name's data (``copiers_of``),
+which are written again with it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Hashable, Iterable, MutableMapping
 import dns.name
 import dns.rdatatype
 
-from fastdns._zcompile import NATIVE_TYPES, compile_packed, graft_image
+from fastdns._zcompile import NATIVE_TYPES, compile_packed, copiers_of, graft_image
 from fastdns.snapshot import SealedImage, image_buffer, sealed_image
 
 __all__ = [
@@ -38,7 +42,7 @@ log = logging.getLogger("fastdns")
 
 HEAD = struct.Struct("=HIH")  # type, TTL, record count (after the owner)
 RDLEN = struct.Struct("=H")
-REPLACED, ADDED, DELETED = 0, 1, 2  # graft_image's kinds of change
+REPLACED, ADDED, DELETED, RETEMPLATED = 0, 1, 2, 3  # graft_image's kinds of change
 A, NS, SOA, CNAME, MX, AAAA, SRV, DS = 1, 2, 6, 5, 15, 28, 33, 43
 
 # Grafting (see the module's doc): at most this many record sets changed at once, and until the
@@ -46,6 +50,9 @@ A, NS, SOA, CNAME, MX, AAAA, SRV, DS = 1, 2, 6, 5, 15, 28, 33, 43
 # unused, until the next compile).
 GRAFT_MAX_RECORD_SETS = 256
 GRAFT_MAX_GROWTH = 8
+# At most this many names whose templates copy the changed names' data are written again
+# (graft_image takes 64 in-zone targets).
+GRAFT_MAX_COPIERS = 32
 
 
 def pack_records(owner: bytes, rtype: int, ttl: int, rdatas: Iterable[bytes]) -> bytes:
@@ -155,12 +162,10 @@ class PackedZone:
         if soa is None or ns is None:
             return self._refuse("no SOA or apex NS")
         changes: list[tuple[bytes, int, int]] = []
-        parts = [soa, ns]
+        mini = _MiniZone(origin_wire, {self.key_of(origin_wire, SOA): soa})
+        mini.sets[self.key_of(origin_wire, NS)] = ns
         serials = [-1, -1]
         timers = None
-        targets: dict[bytes, None] = {}  # in-zone CNAME, MX and SRV targets, in order
-        chains: dict[bytes, None] = {}  # those of CNAMEs
-        target_sets: dict[Hashable, bytes] = {}  # the record sets mini needs for them
         added = 0
         for key, before in self.changed.items():
             after = self.packed.get(key)
@@ -175,40 +180,34 @@ class PackedZone:
                 *serials, timers = soa_change
                 continue
             owner = packed[1 : 1 + packed[0]]
-            if after is not None:
-                inside = targets_inside(after, origin_wire) if rtype in _TARGET_OFFSET else []
-                if inside and not self._take_targets(
-                    rtype, inside, origin_wire, targets, chains, target_sets
-                ):
-                    return None  # its answers hold other names' data (graft_image's contract)
-                parts.append(after)
-            if owner.lower() != origin_wire and (
-                rtype in (NS, DS) or self.key_of(owner, NS) in self.packed
-            ):
-                # A delegation point takes its whole shape from mini (graft_image): its
-                # referrals, its DS answer and the data it occludes need every set it has,
-                # and the referrals the addresses of its in-zone name servers (RFC 9471 §2).
-                delegation = self._sets_at(owner)
-                ns = delegation.get(self.key_of(owner, NS))
-                inside = targets_inside(ns, origin_wire) if ns is not None else []
-                if inside and not self._take_targets(
-                    NS, inside, origin_wire, targets, chains, target_sets
-                ):
-                    return None
-                target_sets.update(delegation)
+            if not self._give_mini(mini, key, owner, rtype, after):
+                return None  # its answers hold other names' data (graft_image's contract)
             kind = ADDED if before is None else DELETED if after is None else REPLACED
             added += (kind == ADDED) - (kind == DELETED)
             changes.append((owner, rtype, kind))
         if not changes and serials[0] < 0:
             return self.image
+        # The templates that copy a changed name's data (a CNAME to it, an MX naming it...)
+        # are written again from mini with it: their record sets go there unchanged.
+        copiers = copiers_of(self.image, self.references, [change[0] for change in changes])
+        if copiers and len(copiers) > GRAFT_MAX_COPIERS:
+            return self._refuse("too many templates copy the changed names' data")
+        for copier in copiers or ():
+            for rtype in _COPYING_TYPES:
+                key = self.key_of(copier, rtype)
+                packed = self.packed.get(key)
+                if packed is None or key in self.changed:
+                    continue
+                if not self._give_mini(mini, key, copier, rtype, packed):
+                    return None
+                changes.append((copier, rtype, RETEMPLATED))
         # The targets' record sets as they are now (those changed in this batch are in already).
-        parts += [packed for key, packed in target_sets.items() if key not in self.changed]
-        mini, reason, *_ = compile_packed(parts, origin.to_wire())
-        if mini is None:
+        mini_image, reason, *_ = compile_packed(list(mini.sets.values()), origin.to_wire())
+        if mini_image is None:
             return self._refuse(reason)
         image, references, reason = graft_image(
-            self.image, mini, changes, *serials, self.references, image_buffer, timers,
-            list(targets), list(chains),
+            self.image, mini_image, changes, *serials, self.references, image_buffer, timers,
+            list(mini.targets), list(mini.chains),
         )  # fmt: skip
         if image is None:
             return self._refuse(reason)
@@ -239,47 +238,89 @@ class PackedZone:
             if (packed := self.packed.get(key)) is not None
         }
 
-    def _take_targets(
-        self,
-        rtype: int,
-        inside: list[bytes],
-        origin_wire: bytes,
-        targets: dict,
-        chains: dict,
-        target_sets: dict,
+    def _give_mini(
+        self, mini: _MiniZone, key: Hashable, owner: bytes, rtype: int, after: bytes | None
     ) -> bool:
-        """Note the in-zone targets of an NS, CNAME, MX or SRV record set and the record sets
-        ``mini`` must hold for them; False when the graft must not take them.
+        """Give ``mini`` the record set ``key`` (``after``; None: deleted) and what its answers
+        copy; False when the graft must not take it (``refusal`` says why)."""
+        origin_wire = mini.origin_wire
+        if after is not None:
+            inside = targets_inside(after, origin_wire) if rtype in _TARGET_OFFSET else []
+            if inside and not self._take_targets(mini, owner, rtype, inside):
+                return False
+            mini.sets[key] = after
+        if owner.lower() != origin_wire and (
+            rtype in (NS, DS) or self.key_of(owner, NS) in self.packed
+        ):
+            # A delegation point takes its whole shape from mini (graft_image): its
+            # referrals, its DS answer and the data it occludes need every set it has,
+            # and the referrals the addresses of its in-zone name servers (RFC 9471 §2).
+            delegation = self._sets_at(owner)
+            ns = delegation.get(self.key_of(owner, NS))
+            inside = targets_inside(ns, origin_wire) if ns is not None else []
+            if inside and not self._take_targets(mini, owner, NS, inside):
+                return False
+            mini.add(delegation, self.changed)
+        return True
+
+    def _take_targets(
+        self, mini: _MiniZone, copier: bytes, rtype: int, inside: list[bytes]
+    ) -> bool:
+        """Note the in-zone targets of an NS, CNAME, MX or SRV record set at ``copier`` and
+        give ``mini`` the record sets it must hold for them; False when the graft must not
+        take them.
 
         An NS, MX or SRV answer (and a referral) copies its targets' A and AAAA record sets
-        (RFC 1034 §4.3.2 step 6, RFC 9471 §2); a target without addresses (perhaps absent: a
-        full compile notes the failed lookup) is compiled. A CNAME's answers are its target's
+        (RFC 1034 §4.3.2 step 6, RFC 9471 §2). A CNAME's answers are its target's
         data of every type (RFC 1034 §3.6.2): every record set of the types with a name there
         is given (``graft_image`` checks that these are all the target has, and that it is no
         CNAME itself)."""
         for target in inside:
             found = self._sets_at(target, (A, AAAA) if rtype != CNAME else _CHAIN_TYPES)
-            if not found:
-                self._refuse("an in-zone target without data")
+            if not found and rtype == CNAME:
+                # The chain ends where mini has no name (NXDOMAIN, or a wildcard it lacks).
+                self._refuse("a CNAME to a name without data")
                 return False
-            targets[target.lower()] = None
+            # (An NS, MX or SRV target without addresses adds none: graft_image checks that it
+            # is a name of the zone, whose lookup a full compile notes as found.)
+            mini.targets[target.lower(), copier.lower()] = None
             if rtype == CNAME:
-                chains[target.lower()] = None
+                mini.chains[target.lower()] = None
                 # The chain's answers carry the additional data of the target's own NS, MX
                 # and SRV record sets: their in-zone targets' addresses too.
                 for packed in list(found.values()):
                     inner_type = packed_type(packed)
                     inner = (
-                        targets_inside(packed, origin_wire) if inner_type in (NS, MX, SRV) else []
+                        targets_inside(packed, mini.origin_wire)
+                        if inner_type in (NS, MX, SRV)
+                        else []
                     )
-                    if inner and not self._take_targets(
-                        inner_type, inner, origin_wire, targets, chains, target_sets
-                    ):
+                    if inner and not self._take_targets(mini, copier, inner_type, inner):
                         return False
-            target_sets.update(found)
+            mini.add(found, self.changed)
         return True
 
 
+class _MiniZone:
+    """What a graft compiles on its own (``mini``, see graft_image): the record sets by key,
+    and the in-zone targets whose data their answers copy, as (target, copier) in order, the
+    CNAME targets among them."""
+
+    def __init__(self, origin_wire: bytes, sets: dict[Hashable, bytes]):
+        self.origin_wire = origin_wire
+        self.sets = sets
+        self.targets: dict[tuple[bytes, bytes], None] = {}
+        self.chains: dict[bytes, None] = {}
+
+    def add(self, sets: dict[Hashable, bytes], changed: dict) -> None:
+        """Add ``sets`` as they are now, but those changed (given as changes, or deleted)."""
+        for key, packed in sets.items():
+            if key not in changed:
+                self.sets.setdefault(key, packed)
+
+
+# The types whose templates copy other names' data (graft_image's copiers).
+_COPYING_TYPES = (NS, CNAME, MX, SRV)
 # Types whose answers follow a name in their RDATA (a CNAME chain, MX and SRV targets'
 # addresses): the record sets of in-zone targets are given to the small compile.
 _TARGET_OFFSET = {NS: 0, CNAME: 0, MX: 2, SRV: 6}  # the name's offset in the RDATA
