@@ -1,19 +1,23 @@
 """How long a one-record change in a large zone takes to be served (issue 8), against Knot.
 
-For a zone of ``--records`` A records (plus SOA, NS and the name server's A) it measures, from
+For a zone of ``--records`` A records (plus SOA, NS, the name server's A and ``www CNAME web``
+with web's A) it measures, from
 the moment the change was made until a DNS query over UDP (every millisecond) returns the new
 address:
 
 * ``api``: a hosted zone (imported with ``fastdns zone import``), one ChangeResourceRecordSets
   UPSERT of one A record through boto3, timed from when the API call returned; then one CREATE
-  of an A record at a new name;
+  of an A record at a new name; one UPSERT of ``web``'s address, which ``www CNAME web``
+  copies (timed until ``www`` answers with it); one CREATE of a delegation (NS at a new name,
+  timed until a name below it gets the referral);
 * ``update``: the same hosted zone, one RFC 2136 UPDATE (dnspython, TSIG-signed, over TCP)
   replacing one A record, timed from when the UPDATE was sent;
 * ``sighup``: a zone file of the same records served by the same server, one record's address
   and the SOA serial changed in the file, then SIGHUP, timed from the signal;
 * Knot (``--knot``, the default when knotd is installed): the same zone file served by knotd,
-  ``knotc zone-reload`` after the same edit (timed from the command's start), and an RFC 2136
-  UPDATE of the zone (timed from the send; Knot's journal on, as updates need it).
+  ``knotc zone-reload`` after the same edit (timed from the command's start), and RFC 2136
+  UPDATEs of the zone: an A record, web's A, a delegation (timed from the send; Knot's journal
+  on, as updates need it).
 
 Each is repeated ``--changes`` times with a new address each time, ``--idle`` seconds after the
 one before (0: back to back; the first change after a quiet minute meets memory the kernel has
@@ -45,6 +49,7 @@ import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
+import dns.rdatatype
 import dns.tsigkeyring
 import dns.update
 
@@ -62,24 +67,33 @@ def zone_text(origin: str, records: int, serial: int = 1, changed: tuple[int, st
         f"@ SOA ns1 hostmaster {serial} 7200 900 1209600 300",
         "@ NS ns1",
         "ns1 A 192.0.2.1",
+        "www CNAME web",  # web's address is copied into www's answers
+        "web A 192.0.2.3",
     ]
+    head = len(lines)
     lines += [f"h{i} A 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}" for i in range(records)]
     if changed is not None:
         index, address = changed
-        lines[5 + index] = f"h{index} A {address}"
+        lines[head + index] = f"h{index} A {address}"
     return "\n".join(lines) + "\n"
 
 
 def answer(port: int, name: str) -> str | None:
+    """The first address in the answer to ``name`` A (after a CNAME chain), or for a name
+    below a delegation the first name server of the referral."""
     query = dns.message.make_query(name, "A")
     try:
         response = dns.query.udp(query, "127.0.0.1", port=port, timeout=0.5)
     except dns.exception.Timeout:
         return None
-    return response.answer[0][0].to_text() if response.answer else None
+    for rrset in (*response.answer, *response.authority):
+        if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.NS):
+            return rrset[0].to_text()
+    return None
 
 
 def wait_for(port: int, name: str, address: str, since: float, limit: float = 120.0) -> float:
+    """Seconds from ``since`` until ``name`` is answered with ``address`` (see answer)."""
     while answer(port, name) != address:
         if time.monotonic() - since > limit:
             raise RuntimeError(f"{name} not answered with {address} within {limit} s")
@@ -108,19 +122,20 @@ def wait_api(client, proc: subprocess.Popen, limit: float = 120.0) -> str:
             time.sleep(0.1)
 
 
-def update_a(port: int, origin: str, name: str, address: str) -> None:
+def update_a(port: int, origin: str, name: str, address: str, rtype: str = "A") -> None:
+    """One RFC 2136 UPDATE replacing the ``rtype`` record set of ``name`` by one record."""
     keyring = dns.tsigkeyring.from_text({TSIG_NAME: TSIG_SECRET})
     update = dns.update.UpdateMessage(
         origin, keyring=keyring, keyname=TSIG_NAME, keyalgorithm="hmac-sha256"
     )
-    update.replace(name, 300, "A", address)
+    update.replace(name, 300, rtype, address)
     response = dns.query.tcp(update, "127.0.0.1", port=port, timeout=120)
     if response.rcode() != dns.rcode.NOERROR:
         raise RuntimeError(f"UPDATE answered {dns.rcode.to_text(response.rcode())}")
 
 
-def change_a(client, zone_id: str, action: str, name: str, address: str) -> None:
-    """One ChangeResourceRecordSets of one A record (``action``: UPSERT or CREATE)."""
+def change_a(client, zone_id: str, action: str, name: str, address: str, rtype: str = "A") -> None:
+    """One ChangeResourceRecordSets of one record (``action``: UPSERT or CREATE)."""
     client.change_resource_record_sets(
         HostedZoneId=zone_id,
         ChangeBatch={
@@ -129,7 +144,7 @@ def change_a(client, zone_id: str, action: str, name: str, address: str) -> None
                     "Action": action,
                     "ResourceRecordSet": {
                         "Name": name,
-                        "Type": "A",
+                        "Type": rtype,
                         "TTL": 300,
                         "ResourceRecords": [{"Value": address}],
                     },
@@ -142,7 +157,7 @@ def change_a(client, zone_id: str, action: str, name: str, address: str) -> None
 def summary(label: str, values: list[float]) -> str:
     each = ", ".join(f"{v * 1000:.0f}" for v in values)
     return (
-        f"{label:<28} median {statistics.median(values) * 1000:8.0f} ms   "
+        f"{label:<34} median {statistics.median(values) * 1000:8.0f} ms   "
         f"max {max(values) * 1000:8.0f} ms   ({len(values)} changes: {each})"
     )
 
@@ -201,13 +216,27 @@ def run_fastdns(args, work: Path, results: dict) -> None:
         )
         zone_id = wait_api(client, server)
         api, update, sighup = [], [], []
-        created = []
+        created, copied, delegated = [], [], []
         for action, prefix, series in (("UPSERT", "h", api), ("CREATE", "new", created)):
             for n in range(args.changes):
                 time.sleep(args.idle)
                 name, address = f"{prefix}{n}.{HOSTED}", f"198.51.100.{n % 250 + 1}"
                 change_a(client, zone_id, action, name, address)
                 series.append(wait_for(dns_port, name, address, time.monotonic()))
+        for n in range(args.changes):
+            # web's address, which www's answers copy (a CNAME chain, RFC 1034 §3.6.2).
+            time.sleep(args.idle)
+            address = f"198.51.100.{n % 250 + 101}"
+            change_a(client, zone_id, "UPSERT", f"web.{HOSTED}", address)
+            copied.append(wait_for(dns_port, f"www.{HOSTED}", address, time.monotonic()))
+        for n in range(args.changes):
+            # A new delegation: a name below it is answered with a referral to its server.
+            time.sleep(args.idle)
+            server_name = f"ns{n}.provider.example."
+            change_a(client, zone_id, "CREATE", f"child{n}.{HOSTED}", server_name, "NS")
+            delegated.append(
+                wait_for(dns_port, f"www.child{n}.{HOSTED}", server_name, time.monotonic())
+            )
         for n in range(args.changes):
             time.sleep(args.idle)
             name, address = f"h{n + 100}.{HOSTED}", f"203.0.113.{n % 250 + 1}"
@@ -224,6 +253,8 @@ def run_fastdns(args, work: Path, results: dict) -> None:
             sighup.append(wait_for(dns_port, f"h{index}.{FILE}", address, sent))
         results["fastdns API UPSERT"] = api
         results["fastdns API CREATE (new name)"] = created
+        results["fastdns API UPSERT (CNAME target)"] = copied
+        results["fastdns API CREATE (delegation)"] = delegated
         results["fastdns RFC 2136 UPDATE"] = update
         results["fastdns SIGHUP reload"] = sighup
     finally:
@@ -304,8 +335,23 @@ def run_knot(args, work: Path, results: dict) -> None:
             sent = time.monotonic()
             update_a(port, FILE, name, address)
             update.append(wait_for(port, name, address, sent))
+        copied, delegated = [], []
+        for n in range(args.changes):
+            time.sleep(args.idle)
+            address = f"198.51.100.{n % 250 + 101}"
+            sent = time.monotonic()
+            update_a(port, FILE, f"web.{FILE}", address)
+            copied.append(wait_for(port, f"www.{FILE}", address, sent))
+        for n in range(args.changes):
+            time.sleep(args.idle)
+            server_name = f"ns{n}.provider.example."
+            sent = time.monotonic()
+            update_a(port, FILE, f"child{n}.{FILE}", server_name, "NS")
+            delegated.append(wait_for(port, f"www.child{n}.{FILE}", server_name, sent))
         results["knot zone-reload"] = reload
         results["knot RFC 2136 UPDATE"] = update
+        results["knot UPDATE (CNAME target)"] = copied
+        results["knot UPDATE (delegation)"] = delegated
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(60)
