@@ -27,7 +27,9 @@ def compile_packed(
 ) -> tuple[Any, ...]:
     """As ``compile_columns``, for record sets packed by ``fastdns.hostedcolumns``: a list of
     ``bytes``, each one or more packed record sets. ``with_references``: a seventh item,
-    ``(references, absent)`` for ``graft_image`` (None when there is no image)."""
+    ``(references, absent, copiers)`` for ``graft_image`` (None when there is no image)."""
+
+References = tuple[bytes, bytes | None, bytes | None]
 
 def graft_image(
     old: Any,
@@ -35,18 +37,23 @@ def graft_image(
     changes: list[tuple[bytes, int, int]],
     old_serial: int,
     new_serial: int,
-    references: tuple[bytes, bytes | None],
+    references: References,
     image_buffer: Callable[[int], Any | None] | None = None,
     timers: bytes | None = None,
-    targets: list[bytes] = ...,
+    targets: list[tuple[bytes, bytes]] = ...,
     chains: list[bytes] = ...,
-) -> tuple[Any, tuple[bytes, bytes | None] | None, str | None]:
+) -> tuple[Any, References | None, str | None]:
     """``(image, references, None)``: ``old`` with ``changes`` (owner wire, type, kind: 0
-    replaced, 1 added, 2 deleted) grafted on from ``mini`` and the serial moved (and the SOA's
-    REFRESH, RETRY and EXPIRE when ``timers`` gives them; ``targets``: the in-zone names added
-    or replaced CNAME, MX and SRV record sets point at, whose data ``mini`` holds; ``chains``:
-    those of CNAMEs), or
-    ``(None, None, reason)`` when the zone must be compiled (ext/zcompile_patch.pxi)."""
+    replaced, 1 added, 2 deleted, 3 the same record set written again as its templates copy
+    changed data) grafted on from ``mini`` and the serial moved (and the SOA's REFRESH, RETRY
+    and EXPIRE when ``timers`` gives them; ``targets``: (target, copier) pairs, the in-zone
+    names the NS, MX, SRV and CNAME record sets given point at, whose data ``mini`` holds,
+    with the owners whose answers copy it; ``chains``: those of CNAMEs), or ``(None, None,
+    reason)`` when the zone must be compiled (ext/zcompile_patch.pxi)."""
+
+def copiers_of(image: Any, references: References, names: list[bytes]) -> list[bytes] | None:
+    """The owners (wire format, lower-cased) whose templates in ``image`` copy the data of
+    ``names``: what a graft of a change at those names writes again; None if not kept."""
 
 def release_scratch() -> int:
     """Give back the memory kept from earlier compiles (ext/scratch.h); the bytes given back."""
