@@ -272,6 +272,7 @@ cdef struct Change:
     bint delegation                # a record set at a cut, or one that makes or ends one
     bint retemplated               # CHANGE_RETEMPLATED (kept as CHANGE_REPLACED)
     bint copied                    # at a node other templates copy: they must all be rewritten
+    bint occluded                  # below a zone cut: an address, perhaps glue
 
 
 cdef struct NewNode:
@@ -293,6 +294,7 @@ cdef struct Retyped:               # an old node whose types change
     uint16_t types_count
     bint removed                   # no types and no children left: taken out of the trie
     bint shaped                    # takes its shape from ``mini`` (NONE32 there: none)
+    bint occluded                  # below a zone cut: no types, removed when mini lacks it
     uint32_t mini_node
     uint32_t tmpl_base
     uint32_t default_tmpl
@@ -550,6 +552,8 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
         target_names.append(target)
         target_ptrs[i] = <const uint8_t*> PyBytes_AS_STRING(target)
         target_nodes[i] = view_node(&ov, target_ptrs[i], &target_cut)
+        if target_cut and _strictly_below(target.lower(), copier.lower()):
+            target_cut = False  # in-domain glue of the delegation at the copier (RFC 9471 §2.1)
         if target_cut or (target_nodes[i] == NONE32 and target.lower() not in added_owners):
             return None, None, "an in-zone target that is glue below a zone cut, or no name " \
                 "of the zone's"
@@ -599,12 +603,21 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                 node != NONE32 and ov.nodes[node].flags & NODE_CUT != 0))
             if node != NONE32:
                 if cut and not (ch[i].delegation and not below_cut(&ov, node)):
-                    return None, None, "a record set below a zone cut"
+                    if rtype != T_A and rtype != T_AAAA:
+                        return None, None, "a record set below a zone cut"
+                    # Glue, or an address a cut hides (all rule 4 allows below one): the node
+                    # has no types of its own (fill() leaves occluded nodes empty); the
+                    # referrals copying it are its copiers.
+                    ch[i].occluded = ch[i].shaped = True
                 # Data other templates copy: those are written again from mini too, each of
                 # them a change here (checked below; a retemplated set's data is the same).
                 ch[i].copied = node_refs[node] & REF_DATA != 0 and not ch[i].retemplated
                 if ch[i].delegation:
-                    if ov.nodes[node].child_count:
+                    # Names below a cut made or ended change their answers; below one that
+                    # stays, they have none of their own (glue, occluded addresses).
+                    mnode = view_node(&mv, ch[i].owner, &target_cut)
+                    if ov.nodes[node].child_count and (ov.nodes[node].flags & NODE_CUT) != (
+                            mv.nodes[mnode].flags & NODE_CUT if mnode != NONE32 else 0):
                         return None, None, "a delegation above names of the zone"
                     if node_refs[node] & REF_ABSENCE:
                         return None, None, "a delegation where other answers looked a name up"
@@ -635,8 +648,9 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                 parent = view_node(&ov, ch[i].owner + ch[i].owner[0] + 1, &cut)
                 if parent == NONE32:
                     return None, None, "a new name whose parent is not in the image"
-                if cut:
+                if cut and rtype != T_A and rtype != T_AAAA:
                     return None, None, "a record set at or below a zone cut"
+                ch[i].occluded = cut
                 if absent_p == NULL:
                     return None, None, "a new name, and no list of the names looked up"
                 if ch[i].owner[0] == 1 and ch[i].owner[1] == 42 \
@@ -660,6 +674,8 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                     fresh[j].mini_node = view_node(&mv, ch[i].owner, &cut)
                     if fresh[j].mini_node == NONE32:
                         return None, None, "the change's own compile has no node for a new name"
+                    if ch[i].occluded and mv.nodes[fresh[j].mini_node].types_count:
+                        return None, None, "the change's own compile has no cut above a name"
                     extra_labels += 1 + ch[i].owner[0]
         # A node with a CNAME before or after takes its whole shape from ``mini``, whatever
         # else changed there (a CNAME has no other data beside it, RFC 1034 §3.6.2).
@@ -694,6 +710,7 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             else:
                 retyped[nretyped].node = ch[i].node
                 retyped[nretyped].shaped = ch[i].shaped
+                retyped[nretyped].occluded = ch[i].occluded
                 if ch[i].shaped:
                     retyped[nretyped].mini_node = view_node(&mv, ch[i].owner, &cut)
                 nretyped += 1
@@ -706,6 +723,21 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             if n > MAX_NODE_TYPES + 1:
                 return None, None, "more types at one name than worth a native path"
             node = retyped[j].node
+            if retyped[j].occluded:
+                # Below a cut in mini too (no types), and there while it has data.
+                if retyped[j].mini_node != NONE32 and n != 0:
+                    return None, None, "the change's own compile has no cut above a name"
+                if retyped[j].mini_node != NONE32 or ov.nodes[node].child_count:
+                    continue
+                for i in range(nfresh):
+                    if fresh[i].parent == node:
+                        break
+                else:
+                    if node_refs[node] & REF_ABSENCE:
+                        return None, None, "a name other answers looked up below"
+                    retyped[j].removed = True
+                    nremoved += 1
+                continue
             for i in range(nfresh):
                 if fresh[i].parent == node and retyped[j].shaped \
                         and ov.nodes[node].flags & NODE_CUT == 0 and retyped[j].mini_node \
@@ -1018,6 +1050,16 @@ cdef uint32_t _node_pairs(View* v, uint32_t node, const Change* ch, Py_ssize_t c
             pairs[2 * n + 1] = ch[i].tmpl
             n += 1
     return n
+
+
+def _strictly_below(bytes name, bytes ancestor) -> bool:
+    """Whether ``name`` is below ``ancestor`` (both wire format, lower-cased)."""
+    cdef Py_ssize_t at = 0, cut = len(name) - len(ancestor)
+    if cut <= 0 or not name.endswith(ancestor):
+        return False
+    while at < cut:
+        at += 1 + name[at]
+    return at == cut
 
 
 cdef size_t _first_pair(const uint32_t* pairs, size_t n, uint32_t node) noexcept nogil:

@@ -252,16 +252,35 @@ class PackedZone:
         if owner.lower() != origin_wire and (
             rtype in (NS, DS) or self.key_of(owner, NS) in self.packed
         ):
-            # A delegation point takes its whole shape from mini (graft_image): its
-            # referrals, its DS answer and the data it occludes need every set it has,
-            # and the referrals the addresses of its in-zone name servers (RFC 9471 §2).
-            delegation = self._sets_at(owner)
-            ns = delegation.get(self.key_of(owner, NS))
-            inside = targets_inside(ns, origin_wire) if ns is not None else []
-            if inside and not self._take_targets(mini, owner, NS, inside):
-                return False
-            mini.add(delegation, self.changed)
+            return self._give_delegation(mini, owner)
+        cut = self._cut_above(owner, origin_wire)
+        if cut is not None:
+            # Glue, or an address the cut hides: graft_image takes the node's shape (none, or
+            # gone with its last record set) from mini, which needs the cut and every set there.
+            mini.add(self._sets_at(owner), self.changed)
+            return self._give_delegation(mini, cut)
         return True
+
+    def _give_delegation(self, mini: _MiniZone, owner: bytes) -> bool:
+        """Give ``mini`` the delegation at ``owner``: it takes its whole shape from there
+        (graft_image), its referrals, its DS answer and the data it occludes, which need every
+        set it has and the addresses of its in-zone name servers (RFC 9471 §2)."""
+        delegation = self._sets_at(owner)
+        ns = delegation.get(self.key_of(owner, NS))
+        inside = targets_inside(ns, mini.origin_wire) if ns is not None else []
+        if inside and not self._take_targets(mini, owner, NS, inside):
+            return False
+        mini.add(delegation, self.changed)
+        return True
+
+    def _cut_above(self, owner: bytes, origin_wire: bytes) -> bytes | None:
+        """The closest name above ``owner`` and below the apex with an NS record set."""
+        name = owner[1 + owner[0] :]
+        while len(name) > len(origin_wire):
+            if self.key_of(name, NS) in self.packed:
+                return name
+            name = name[1 + name[0] :]
+        return None
 
     def _take_targets(
         self, mini: _MiniZone, copier: bytes, rtype: int, inside: list[bytes]

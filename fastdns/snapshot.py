@@ -89,15 +89,27 @@ def _new_memfd(name: str, size: int) -> int:
     return fd
 
 
-def _sealed(name: str, size: int, writes) -> int:
+# More parts than this are copied into a new memfd through a mapping rather than with pwrite.
+_PWRITES_MAX = 64
+
+
+def _sealed(name: str, size: int, writes: Sequence) -> int:
     """A new close-on-exec memfd of ``size`` bytes holding each ``(offset, data)`` of
     ``writes``, sealed against every change; closed again if anything fails."""
     fd = _new_memfd(name, size)
     try:
-        for offset, data in writes:
-            _write_all(fd, data, offset)
-        # Written with pwrite, never through a writable mapping: F_SEAL_WRITE fails (EBUSY)
-        # while one exists.
+        if len(writes) > _PWRITES_MAX and size:
+            # Many parts (a hundred thousand small zones): copied through a mapping, one
+            # memcpy each instead of a system call each (0.37 -> 0.1 s for 100,000 zones).
+            # It is unmapped before the seals: F_SEAL_WRITE fails (EBUSY) while a writable
+            # mapping exists.
+            with mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE) as out:
+                for offset, data in writes:
+                    data = memoryview(data).cast("B")
+                    out[offset : offset + len(data)] = data
+        else:
+            for offset, data in writes:
+                _write_all(fd, data, offset)
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, REQUIRED_SEALS)
     except BaseException:
         os.close(fd)
