@@ -43,6 +43,8 @@
 
 cdef enum:
     MAX_GRAFTS = 4096
+    MAX_NEW_DEPTH = 8              # new names (a new name and its new ancestors) per change
+    FRESH_BIT = 0x80000000         # in the order of the new nodes: a new node's index
 
 
 cdef struct View:
@@ -127,6 +129,51 @@ cdef uint32_t view_node(View* v, const uint8_t* name, bint* cut) noexcept nogil:
     if v.nodes[at].flags & NODE_CUT:
         cut[0] = True
     return at
+
+
+cdef uint32_t view_encloser(View* v, const uint8_t* name, uint32_t* child_off,
+                           bint* cut) noexcept nogil:
+    """The closest encloser of ``name`` (which the image lacks; uncompressed wire format, in
+    the zone) and in ``child_off`` where the name of its child on the way there starts;
+    NONE32 if ``name`` is not in the zone. ``cut``: whether a zone cut is at or above it."""
+    cdef uint32_t offsets[128]
+    cdef int n = label_offsets(name, offsets)
+    cdef int k = n - <int> v.h.apex_labels
+    cdef uint32_t at = 0, found
+    cdef uint32_t lo, hi, mid
+    cdef const uint8_t* label
+    cdef const uint8_t* s
+    cdef int j, d
+    cut[0] = False
+    if k <= 0 or (k < n and not name_equal(name + offsets[k], v.base + v.h.apex_off)):
+        return NONE32
+    for j in range(k - 1, -1, -1):
+        if v.nodes[at].flags & NODE_CUT:
+            cut[0] = True
+        label = name + offsets[j]
+        lo = v.nodes[at].first_child
+        hi = lo + v.nodes[at].child_count
+        if hi > v.h.node_count:
+            return NONE32
+        found = NONE32
+        while lo < hi:
+            mid = lo + (hi - lo) // 2
+            if v.nodes[mid].label_off >= v.h.labels_len:
+                return NONE32
+            s = v.labels + v.nodes[mid].label_off
+            d = label_compare(label + 1, label[0], s + 1, s[0])
+            if d == 0:
+                found = mid
+                break
+            if d < 0:
+                hi = mid
+            else:
+                lo = mid + 1
+        if found == NONE32:
+            child_off[0] = offsets[j]
+            return at
+        at = found
+    return NONE32  # the name is there
 
 
 cdef bint same_types(View* a, uint32_t node_a, View* b, uint32_t node_b) noexcept nogil:
@@ -277,8 +324,8 @@ cdef struct Change:
 
 cdef struct NewNode:
     const uint8_t* owner
-    uint32_t parent                # in the old image
-    uint32_t pos                   # inserted before this old node (node count: at the end)
+    uint32_t parent                # in the old image, or NONE32: a new node's
+    uint32_t new_parent            # the new node it is a child of (NONE32: an old one)
     uint32_t label_off             # in the new labels section
     uint32_t types_first           # in the new types section
     uint16_t types_count
@@ -295,6 +342,7 @@ cdef struct Retyped:               # an old node whose types change
     bint removed                   # no types and no children left: taken out of the trie
     bint shaped                    # takes its shape from ``mini`` (NONE32 there: none)
     bint occluded                  # below a zone cut: no types, removed when mini lacks it
+    uint32_t types_new             # how many types it has after the change
     uint32_t mini_node
     uint32_t tmpl_base
     uint32_t default_tmpl
@@ -352,47 +400,64 @@ cdef void copy_template(ImgTemplate* rec, uint8_t* blob_out, size_t* at, View* v
     at[0] += 2 * <size_t> src.ar
 
 
-cdef uint32_t first_with_parent_after(View* v, uint32_t parent, bint inclusive) noexcept nogil:
-    """The first node whose parent is ``parent`` or after it (``inclusive``), else after it:
-    parents' runs of children follow their parents' order (breadth-first)."""
-    cdef uint32_t lo = 1
-    cdef uint32_t hi = v.h.node_count
-    cdef uint32_t mid, p
-    while lo < hi:
-        mid = lo + (hi - lo) // 2
-        p = v.nodes[mid].parent
-        if p < parent or (p == parent and not inclusive):
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+cdef str _new_node(View* ov, View* mv, NewNode* node, const uint8_t* owner, uint32_t parent,
+                   uint32_t new_parent, const uint8_t[::1] node_refs, const uint8_t* absent,
+                   size_t absent_len, bint occluded):
+    """Fill ``node``, a new node for ``owner`` under old node ``parent`` or new node
+    ``new_parent`` (the other NONE32); the reason it cannot be grafted, or None."""
+    cdef size_t a = 0
+    cdef bint cut
+    if parent != NONE32 and owner[0] == 1 and owner[1] == 42 \
+            and node_refs[parent] & REF_ABSENCE:
+        # RFC 4592 §3.3.1: a new *.<parent> answers every name looked up below it.
+        return "a new wildcard where other answers looked up a name"
+    while a < absent_len:
+        if name_equal(absent + a, owner):
+            return "a new name other answers looked up and did not find"
+        a += name_length(absent + a)
+    node.owner = owner
+    node.parent = parent
+    node.new_parent = new_parent
+    node.mini_node = view_node(mv, owner, &cut)
+    if node.mini_node == NONE32:
+        return "the change's own compile has no node for a new name"
+    if occluded and mv.nodes[node.mini_node].types_count:
+        return "the change's own compile has no cut above a name"
+    return None
 
 
-cdef uint32_t insertion_point(View* v, uint32_t parent, const uint8_t* label) noexcept nogil:
-    """Where a new child ``label`` of ``parent`` goes in the old node order: before the first
-    child that sorts after it (RFC 4034 §6.1), else where the parent's run ends."""
-    cdef uint32_t lo = first_with_parent_after(v, parent, True)
-    cdef uint32_t hi = first_with_parent_after(v, parent, False)
-    cdef uint32_t mid
-    cdef const uint8_t* s
-    while lo < hi:
-        mid = lo + (hi - lo) // 2
-        s = v.labels + v.nodes[mid].label_off
-        if label_compare(label + 1, label[0], s + 1, s[0]) < 0:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+cdef int _label_order(const uint8_t* a, const uint8_t* b) noexcept nogil:
+    """RFC 4034 §6.1 for the first labels of two names, both in any case."""
+    cdef uint32_t i, n = min(a[0], b[0])
+    cdef uint8_t x, y
+    for i in range(1, n + 1):
+        x = lower(a[i])
+        y = lower(b[i])
+        if x != y:
+            return (x > y) - (x < y)
+    return (a[0] > b[0]) - (a[0] < b[0])
+
+
+cdef uint32_t _new_under_new(const NewNode* fresh, uint32_t nfresh) noexcept nogil:
+    """How many of the new nodes have a new parent."""
+    cdef uint32_t k, n = 0
+    for k in range(nfresh):
+        n += fresh[k].parent == NONE32
+    return n
 
 
 cdef int compare_new_nodes(const void* x, const void* y, void* arg) noexcept nogil:
-    cdef const NewNode* a = <const NewNode*> x
-    cdef const NewNode* b = <const NewNode*> y
-    if a.pos != b.pos:
-        return (a.pos > b.pos) - (a.pos < b.pos)
+    """New nodes (indices into ``arg``) by parent, old ones' children first, then label."""
+    cdef const NewNode* nodes = <const NewNode*> arg
+    cdef const NewNode* a = &nodes[(<const uint32_t*> x)[0]]
+    cdef const NewNode* b = &nodes[(<const uint32_t*> y)[0]]
+    if (a.parent == NONE32) != (b.parent == NONE32):
+        return 1 if a.parent == NONE32 else -1
     if a.parent != b.parent:
         return (a.parent > b.parent) - (a.parent < b.parent)
-    return label_compare(a.owner + 1, a.owner[0], b.owner + 1, b.owner[0])
+    if a.new_parent != b.new_parent:
+        return (a.new_parent > b.new_parent) - (a.new_parent < b.new_parent)
+    return _label_order(a.owner, b.owner)
 
 
 cdef uint32_t table_length(const uint32_t* pairs, uint32_t n) noexcept nogil:
@@ -468,6 +533,14 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
     cdef NewNode* fresh = NULL
     cdef Retyped* retyped = NULL
     cdef uint32_t* node_map = NULL
+    cdef uint32_t* emitted = NULL      # the new order: old node numbers, or FRESH_BIT | new
+    cdef uint32_t* fresh_order = NULL  # the new nodes by parent and label (compare_new_nodes)
+    cdef uint32_t head, u, c, last, child, prev
+    cdef const uint8_t* name_p
+    cdef const uint8_t* name_q
+    cdef int depth
+    cdef uint32_t offsets_scratch[128]
+    cdef str reason
     cdef uint32_t* pairs = NULL
     cdef uint32_t nfresh = 0, nretyped = 0, nremoved = 0, nadded = 0
     cdef uint32_t node, t, parent, n, q, count_nodes, children, type_total
@@ -528,6 +601,11 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
     cdef Py_ssize_t ntargets = len(targets)
     cdef uint32_t target_nodes[64]     # in the old image (NONE32: a name the change adds)
     cdef uint32_t target_new[64]       # in the new image
+    cdef uint32_t target_enclosers[64]  # one the zone lacks: its closest encloser (old image)
+    cdef uint32_t absent_child = 0
+    cdef bint target_chain[64]
+    cdef bint target_gone[64]          # its node the change removes (an NS, MX or SRV target)
+    new_absent = []  # the names those lookups did not find, cut to the encloser's child
     cdef const uint8_t* target_ptrs[64]
     cdef bint target_cut
     cdef const uint8_t[::1] target_name
@@ -554,7 +632,22 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
         target_nodes[i] = view_node(&ov, target_ptrs[i], &target_cut)
         if target_cut and _strictly_below(target.lower(), copier.lower()):
             target_cut = False  # in-domain glue of the delegation at the copier (RFC 9471 §2.1)
-        if target_cut or (target_nodes[i] == NONE32 and target.lower() not in added_owners):
+        target_enclosers[i] = NONE32
+        target_chain[i] = target in chains
+        target_gone[i] = False
+        if target_nodes[i] == NONE32 and not target_cut \
+                and target.lower() not in added_owners and target not in chains:
+            # An NS, MX or SRV target the zone lacks: the answer carries no address for it,
+            # and a full compile notes the lookup (compile.note_absent) so that a later new
+            # name there compiles; noted here the same way. Not below a name the change adds.
+            target_enclosers[i] = view_encloser(&ov, target_ptrs[i], &absent_child, &target_cut)
+            if absent_p == NULL or any(_strictly_below(target.lower(), owner)
+                                       for owner in added_owners):
+                target_cut = True
+            else:
+                new_absent.append(bytes(target[absent_child:]).lower())
+        if target_cut or (target_nodes[i] == NONE32 and target_enclosers[i] == NONE32
+                          and target.lower() not in added_owners):
             return None, None, "an in-zone target that is glue below a zone cut, or no name " \
                 "of the zone's"
         if target not in chains:
@@ -570,8 +663,11 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             return None, None, "a CNAME target whose record sets mini does not all hold"
     owners = []  # keeps the owners' bytes alive while ``ch`` points into them
     ch = <Change*> calloc(count + 1, sizeof(Change))
-    fresh = <NewNode*> calloc(count + 1, sizeof(NewNode))
-    retyped = <Retyped*> calloc(count + 1, sizeof(Retyped))
+    # New names, and the empty non-terminals above them the image lacks (at most
+    # MAX_NEW_DEPTH above each).
+    fresh = <NewNode*> calloc(count * MAX_NEW_DEPTH + 1, sizeof(NewNode))
+    cdef Py_ssize_t retyped_capacity = count * MAX_NEW_DEPTH + 1  # empty non-terminals too
+    retyped = <Retyped*> calloc(retyped_capacity, sizeof(Retyped))
     pairs = <uint32_t*> malloc(8 * (MAX_NODE_TYPES + 1))
     try:
         if ch == NULL or fresh == NULL or retyped == NULL or pairs == NULL:
@@ -645,38 +741,48 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                     return None, None, "a record set that is not in the image"
                 if ch[i].owner[0] == 0:
                     return None, None, "a record set that is not in the image"
-                parent = view_node(&ov, ch[i].owner + ch[i].owner[0] + 1, &cut)
+                if absent_p == NULL:
+                    return None, None, "a new name, and no list of the names looked up"
+                # The new name, and each ancestor the image lacks (an empty non-terminal, or a
+                # name of the change): new nodes shaped from mini, up to one the image has.
+                depth = 0
+                name_p = ch[i].owner
+                while True:
+                    parent = view_node(&ov, name_p + name_p[0] + 1, &cut)
+                    if parent != NONE32 or name_p[name_p[0] + 1] == 0:
+                        break
+                    depth += 1
+                    if depth == MAX_NEW_DEPTH:
+                        return None, None, "a new name too far below the names of the image"
+                    name_p = name_p + name_p[0] + 1
                 if parent == NONE32:
-                    return None, None, "a new name whose parent is not in the image"
+                    return None, None, "a new name outside the zone"
                 if cut and rtype != T_A and rtype != T_AAAA:
                     return None, None, "a record set at or below a zone cut"
                 ch[i].occluded = cut
-                if absent_p == NULL:
-                    return None, None, "a new name, and no list of the names looked up"
-                if ch[i].owner[0] == 1 and ch[i].owner[1] == 42 \
-                        and node_refs[parent] & REF_ABSENCE:
-                    # RFC 4592 §3.3.1: a new *.<parent> answers every name looked up below it.
-                    return None, None, "a new wildcard where other answers looked up a name"
-                a = 0
-                while a < absent_len:
-                    if name_equal(absent_p + a, ch[i].owner):
-                        return None, None, "a new name other answers looked up and did not find"
-                    a += name_length(absent_p + a)
-                for j in range(nfresh):
-                    if name_equal(fresh[j].owner, ch[i].owner):
+                # From the one below that name down to the change's owner.
+                prev = NONE32
+                while True:
+                    for j in range(nfresh):
+                        if name_equal(fresh[j].owner, name_p):
+                            break
+                    else:
+                        reason = _new_node(&ov, &mv, &fresh[nfresh], name_p, parent, prev,
+                                           node_refs, absent_p, absent_len, cut)
+                        if reason is not None:
+                            return None, None, reason
+                        j = nfresh
+                        nfresh += 1
+                        extra_labels += 1 + name_p[0]
+                    prev = <uint32_t> j
+                    parent = NONE32  # the names below have a new parent
+                    if name_p == ch[i].owner:
                         break
-                else:
-                    j = nfresh
-                    nfresh += 1
-                    fresh[j].owner = ch[i].owner
-                    fresh[j].parent = parent
-                    fresh[j].pos = insertion_point(&ov, parent, ch[i].owner)
-                    fresh[j].mini_node = view_node(&mv, ch[i].owner, &cut)
-                    if fresh[j].mini_node == NONE32:
-                        return None, None, "the change's own compile has no node for a new name"
-                    if ch[i].occluded and mv.nodes[fresh[j].mini_node].types_count:
-                        return None, None, "the change's own compile has no cut above a name"
-                    extra_labels += 1 + ch[i].owner[0]
+                    # The next name down: the owner's suffix one label longer.
+                    name_q = ch[i].owner
+                    while name_q + name_q[0] + 1 != name_p:
+                        name_q = name_q + name_q[0] + 1
+                    name_p = name_q
         # A node with a CNAME before or after takes its whole shape from ``mini``, whatever
         # else changed there (a CNAME has no other data beside it, RFC 1034 §3.6.2).
         for i in range(count):
@@ -752,29 +858,53 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                         return None, None, "a name other answers looked up below"
                     retyped[j].removed = True
                     nremoved += 1
+            retyped[j].types_new = n
             if retyped[j].shaped:
                 extra_types += n  # mini's table as it is
             else:
                 extra_types += table_length(pairs, n)
-        for j in range(nretyped):
-            # A deletion must not leave an empty non-terminal without children behind.
+        # A name a deletion leaves without types and children goes too, as in a full compile
+        # (an empty non-terminal exists only above names, RFC 4592 §2.2.2), and so on up.
+        j = 0
+        while j < nretyped:
             if not retyped[j].removed:
+                j += 1
                 continue
             parent = ov.nodes[retyped[j].node].parent
+            j += 1
+            if parent == 0:
+                continue
             for k in range(nretyped):
                 if retyped[k].node == parent:
-                    return None, None, "a deletion below a name whose types change"
-            if parent == 0 or ov.nodes[parent].types_count:
+                    break
+            else:
+                k = -1
+            if k >= 0 and (retyped[k].removed or retyped[k].types_new):
+                continue  # gone already, or keeps types
+            if k < 0 and ov.nodes[parent].types_count:
                 continue
             children = ov.nodes[parent].child_count
-            for k in range(nretyped):
-                if retyped[k].removed and ov.nodes[retyped[k].node].parent == parent:
+            for m in range(nretyped):
+                if retyped[m].removed and ov.nodes[retyped[m].node].parent == parent:
                     children -= 1
-            for k in range(nfresh):
-                if fresh[k].parent == parent:
+            for m in range(nfresh):
+                if fresh[m].parent == parent:
                     children += 1
-            if children == 0:
-                return None, None, "a deletion that leaves an empty non-terminal"
+            if children:
+                continue
+            if below_cut(&ov, parent) or ov.nodes[parent].flags & NODE_CUT:
+                return None, None, "a deletion that leaves an empty non-terminal"  # glue's
+            if node_refs[parent] & (REF_ABSENCE | REF_DATA):
+                return None, None, "a deletion that leaves an empty non-terminal other " \
+                    "answers look up"
+            if k < 0:
+                if nretyped == retyped_capacity:
+                    return None, None, "a deletion that leaves too many empty non-terminals"
+                k = nretyped
+                nretyped += 1
+                retyped[k].node = parent
+            retyped[k].removed = True
+            nremoved += 1
         # The templates the nodes that take their shape from mini copy from there.
         for j in range(nretyped + nfresh):
             if j < nretyped:
@@ -819,8 +949,10 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             out = &dest[0]
         new_references = PyBytes_FromStringAndSize(NULL, count_nodes)
         refs_out = <uint8_t*> PyBytes_AS_STRING(new_references)
-        node_map = <uint32_t*> malloc(<size_t> old_nodes * 4)
-        if node_map == NULL:
+        node_map = <uint32_t*> malloc((<size_t> old_nodes + nfresh) * 4)
+        emitted = <uint32_t*> malloc(<size_t> count_nodes * 4)
+        fresh_order = <uint32_t*> malloc((<size_t> nfresh + 1) * 4)
+        if node_map == NULL or emitted == NULL or fresh_order == NULL:
             raise MemoryError()
         with nogil:
             # Zero only the padding after each section (the sections are all written below).
@@ -901,58 +1033,108 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                 for k in range(label[0]):
                     labels_out[at + 1 + k] = lower(label[1 + k])
                 at += 1 + label[0]
-            # Nodes: the old ones in order, the new ones inserted where their parents' runs of
-            # children put them, the removed ones left out; parents renumbered, then every
-            # node's children and wildcard found again from its children's parent links.
+            # Nodes, breadth-first as fastdns.image.TrieBuilder lays them out: each node's
+            # children after those of the nodes before it, in canonical order (RFC 4034 §6.1),
+            # the old ones' runs merged with the new children, the removed ones left out.
+            # Parents are given as old numbers (a new node's: old_nodes + its index), then
+            # renumbered by _relink, which also finds every node's children and wildcard again
+            # from its children's parent links.
             if q != type_total:
                 failed = 1
-            qsort_r(fresh, nfresh, sizeof(NewNode), compare_new_nodes, NULL)
+            for k in range(nfresh):
+                fresh_order[k] = <uint32_t> k
+            qsort_r(fresh_order, nfresh, 4, compare_new_nodes, fresh)
             # node_map: first which retyped entry an old node has (PLAIN: none), then its new
-            # number (NONE32: removed).
+            # number (NONE32: removed); after the old nodes, the new nodes' new numbers.
             for node in range(old_nodes):
                 node_map[node] = PLAIN
             for k in range(nretyped):
                 node_map[retyped[k].node] = <uint32_t> k
-            n = 0
-            j = 0
-            for node in range(old_nodes + 1):
-                while j < nfresh and fresh[j].pos == node:
-                    nodes_out[n].label_off = fresh[j].label_off
-                    nodes_out[n].parent = fresh[j].parent
-                    nodes_out[n].types_first = fresh[j].types_first
-                    nodes_out[n].types_count = fresh[j].types_count
-                    # A new delegation's cut flag (node flags are NODE_CUT alone in a zone).
-                    nodes_out[n].flags = mv.nodes[fresh[j].mini_node].flags & NODE_CUT
-                    nodes_out[n].default_tmpl = fresh[j].default_tmpl
-                    refs_out[n] = 0
-                    fresh[j].index = n
-                    n += 1
-                    j += 1
-                if node == old_nodes:
-                    break
-                k = node_map[node]
-                if k != PLAIN and retyped[k].removed:
-                    node_map[node] = NONE32
+            emitted[0] = 0  # the apex
+            n = 1
+            j = 0  # the next new node (in fresh_order) whose parent is an old node
+            head = 0
+            while head < n and not failed:
+                u = emitted[head]
+                head += 1
+                if u & FRESH_BIT:
+                    u &= ~FRESH_BIT
+                    # Its children are all new (fresh_order has them together, in order).
+                    for k in range(nfresh):
+                        if fresh[fresh_order[k]].new_parent == u:
+                            if n == count_nodes:
+                                failed = 1
+                                break
+                            emitted[n] = FRESH_BIT | fresh_order[k]
+                            n += 1
                     continue
-                nodes_out[n] = ov.nodes[node]
-                if k != PLAIN:
-                    nodes_out[n].types_first = retyped[k].types_first
-                    nodes_out[n].types_count = retyped[k].types_count
-                    if retyped[k].shaped:
-                        nodes_out[n].default_tmpl = retyped[k].default_tmpl
-                        nodes_out[n].flags &= ~NODE_CUT
-                        if retyped[k].mini_node != NONE32:
-                            nodes_out[n].flags |= mv.nodes[retyped[k].mini_node].flags & NODE_CUT
-                refs_out[n] = node_refs[node]
-                node_map[node] = n
-                n += 1
-            if n != count_nodes or j != nfresh:
+                c = ov.nodes[u].first_child
+                last = c + ov.nodes[u].child_count if ov.nodes[u].child_count else c
+                if ov.nodes[u].child_count and (c == 0 or last > old_nodes):
+                    failed = 1
+                    break
+                while c < last or (j < nfresh and fresh[fresh_order[j]].parent == u):
+                    if j < nfresh and fresh[fresh_order[j]].parent == u and (
+                            c == last or _label_order(fresh[fresh_order[j]].owner,
+                                                      ov.labels + ov.nodes[c].label_off) < 0):
+                        child = FRESH_BIT | fresh_order[j]
+                        j += 1
+                    else:
+                        child = c
+                        c += 1
+                        k = node_map[child]
+                        if k != PLAIN and retyped[k].removed:
+                            continue
+                    if n == count_nodes:
+                        failed = 1
+                        break
+                    emitted[n] = child
+                    n += 1
+            if j != nfresh - _new_under_new(fresh, nfresh) or n != count_nodes:
                 failed = 1
-            elif not failed:
+            for k in range(n if not failed else 0):
+                u = emitted[k]
+                if u & FRESH_BIT:
+                    u &= ~FRESH_BIT
+                    nodes_out[k].label_off = fresh[u].label_off
+                    nodes_out[k].parent = fresh[u].parent if fresh[u].parent != NONE32 \
+                        else old_nodes + fresh[u].new_parent
+                    nodes_out[k].types_first = fresh[u].types_first
+                    nodes_out[k].types_count = fresh[u].types_count
+                    # A new delegation's cut flag (node flags are NODE_CUT alone in a zone).
+                    nodes_out[k].flags = mv.nodes[fresh[u].mini_node].flags & NODE_CUT
+                    nodes_out[k].default_tmpl = fresh[u].default_tmpl
+                    refs_out[k] = 0
+                    fresh[u].index = <uint32_t> k
+                    node_map[old_nodes + u] = <uint32_t> k
+                    continue
+                m = node_map[u]
+                nodes_out[k] = ov.nodes[u]
+                if m != PLAIN:
+                    nodes_out[k].types_first = retyped[m].types_first
+                    nodes_out[k].types_count = retyped[m].types_count
+                    if retyped[m].shaped:
+                        nodes_out[k].default_tmpl = retyped[m].default_tmpl
+                        nodes_out[k].flags &= ~NODE_CUT
+                        if retyped[m].mini_node != NONE32:
+                            nodes_out[k].flags |= mv.nodes[retyped[m].mini_node].flags & NODE_CUT
+                refs_out[k] = node_refs[u]
+                node_map[u] = <uint32_t> k
+            # The removed old nodes (never emitted) map to none.
+            for k in range(nretyped):
+                if retyped[k].removed:
+                    node_map[retyped[k].node] = NONE32
+            if not failed:
                 failed = _relink(nodes_out, count_nodes, node_map, labels_out)
             for i in range(ntargets):
                 if failed:
                     break
+                if target_enclosers[i] != NONE32:
+                    if node_map[target_enclosers[i]] == NONE32:
+                        failed = 3  # the change removes the encloser: compiled
+                    else:
+                        refs_out[node_map[target_enclosers[i]]] |= REF_ABSENCE
+                    continue
                 if target_nodes[i] != NONE32:
                     target_new[i] = node_map[target_nodes[i]]
                 else:  # a new name (one that is not gets no node: refused as removed)
@@ -960,8 +1142,11 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                     for j in range(nfresh):
                         if name_equal(fresh[j].owner, target_ptrs[i]):
                             target_new[i] = fresh[j].index
-                if target_new[i] == NONE32:
-                    failed = 3  # the change removes the name: its lookup now fails
+                if target_new[i] == NONE32 and target_nodes[i] != NONE32 \
+                        and not target_chain[i]:
+                    target_gone[i] = True  # its lookup now fails: noted below
+                elif target_new[i] == NONE32:
+                    failed = 3  # a chain's end gone (its lookup may now meet a wildcard)
                 else:
                     refs_out[target_new[i]] |= REF_DATA
             header.node_count = count_nodes
@@ -992,10 +1177,35 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             return None, None, "an in-zone target that the change removes"
         if failed:
             return None, None, "a template whose SOA does not hold the old serial"
+        # An NS, MX or SRV target the change removes: noted as looked up and not found below
+        # its closest encloser that stays, as compile.note_absent does.
+        for i in range(ntargets):
+            if not target_gone[i]:
+                continue
+            node = target_nodes[i]
+            while node != 0 and node_map[node] == NONE32:
+                node = ov.nodes[node].parent
+            refs_out[node_map[node]] |= REF_ABSENCE
+            if absent is None:
+                return None, None, "an in-zone target that the change removes"
+            depth = 0
+            k = node
+            while k != 0:
+                depth += 1
+                k = ov.nodes[k].parent
+            # The target's name from the encloser's child down: drop the labels below it.
+            name_p = target_ptrs[i]
+            for k in range(label_offsets(name_p, offsets_scratch) - <int> ov.h.apex_labels
+                           - depth - 1):
+                name_p = name_p + name_p[0] + 1
+            new_absent.append(bytes(name_p[:name_length(name_p)]).lower())
+            target_enclosers[i] = node  # (no copier pair)
         # The copiers: the old pairs renumbered (those of removed nodes left out; those of
         # rewritten templates kept, which errs on the safe side) and each target's.
         new_pairs = []
         for i in range(ntargets):
+            if target_enclosers[i] != NONE32:
+                continue  # no node: nothing copied
             owner = target_copiers[i]
             node = view_node(&ov, owner, &cut)
             if node != NONE32:
@@ -1007,6 +1217,8 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             if node == NONE32:
                 return None, None, "a target's copier that is no name of the new image"
             new_pairs.append((target_new[i], node))
+        if new_absent:
+            absent = absent + b"".join(new_absent)
         return image, (new_references, absent, _renumbered_copiers(
             copiers, node_map, old_nodes, sorted(set(new_pairs)))), None
     finally:
@@ -1014,6 +1226,8 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
         free(fresh)
         free(retyped)
         free(node_map)
+        free(emitted)
+        free(fresh_order)
         free(pairs)
 
 
@@ -1099,6 +1313,8 @@ cdef bint _copiers_rewritten(View* v, uint32_t node, object copiers, const Chang
         k += 1
         if copier >= v.h.node_count:
             return False
+        if not v.nodes[copier].flags & NODE_CUT and not _has_copying_type(v, copier):
+            continue  # copied once, no longer (a pair grafts keep on the safe side)
         any_change = False
         for i in range(count):
             if ch[i].node == copier:
@@ -1120,6 +1336,19 @@ cdef bint _copiers_rewritten(View* v, uint32_t node, object copiers, const Chang
                 if not covered:
                     return False
     return True
+
+
+cdef bint _has_copying_type(View* v, uint32_t node) noexcept nogil:
+    """Whether ``node`` has a type whose answers copy other names' data (NS, MX, SRV: their
+    targets' addresses; CNAME: its chain)."""
+    cdef uint32_t t
+    cdef uint16_t qtype
+    cdef uint32_t first = v.nodes[node].types_first
+    for t in range(first, first + v.nodes[node].types_count):
+        qtype = v.types[t].qtype
+        if qtype == T_NS or qtype == T_MX or qtype == T_SRV or qtype == T_CNAME:
+            return True
+    return False
 
 
 def copiers_of(image, references, names) -> list:
