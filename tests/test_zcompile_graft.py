@@ -694,9 +694,22 @@ def test_server_serves_grafted_changes(tmp_path):
             dns.message.make_query(f"fresh.{ORIGIN}", "A"), "127.0.0.1", port=port, timeout=2
         )
         assert response.answer[0][0].to_text() == "192.0.2.77"
+        # Data other answers copy: www's address, at the end of alias's CNAME.
+        api.change_a(zone_id, "UPSERT", f"www.{ORIGIN}", "192.0.2.88")
+        response = dns.query.udp(
+            dns.message.make_query(f"alias.{ORIGIN}", "A"), "127.0.0.1", port=port, timeout=2
+        )
+        assert [r.to_text() for r in response.answer[-1]] == ["192.0.2.88"]
+        # A delegation: a name below it gets the referral (RFC 1034 §4.3.2 step 3b).
+        api.change_record(zone_id, "CREATE", f"child.{ORIGIN}", "NS", "ns9.elsewhere.example.")
+        response = dns.query.udp(
+            dns.message.make_query(f"www.child.{ORIGIN}", "A"), "127.0.0.1", port=port, timeout=2
+        )
+        assert not response.answer and not response.flags & dns.flags.AA
+        assert [r.to_text() for r in response.authority[0]] == ["ns9.elsewhere.example."]
         log = api.dns.stderr_text()
         assert "compiled through the model" not in log
-        assert "grafted" in log
+        assert log.count("grafted onto the last image") >= 4
 
 
 @pytest.mark.parametrize(

@@ -63,10 +63,16 @@ class ApiServer:
     def change_a(self, zone_id: str, action: str, name: str, address: str, ttl: int = 60) -> None:
         """Submit one change of an A record set (``action``: CREATE, UPSERT, DELETE) and wait
         until it is INSYNC."""
+        self.change_record(zone_id, action, name, "A", address, ttl)
+
+    def change_record(
+        self, zone_id: str, action: str, name: str, rtype: str, value: str, ttl: int = 60
+    ) -> None:
+        """Submit one change of a record set of one record and wait until it is INSYNC."""
         change = {
             "Action": action,
             "ResourceRecordSet": {
-                "Name": name, "Type": "A", "TTL": ttl, "ResourceRecords": [{"Value": address}]
+                "Name": name, "Type": rtype, "TTL": ttl, "ResourceRecords": [{"Value": value}]
             },
         }  # fmt: skip
         done = self.client().change_resource_record_sets(
