@@ -639,13 +639,15 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                 and target.lower() not in added_owners and target not in chains:
             # An NS, MX or SRV target the zone lacks: the answer carries no address for it,
             # and a full compile notes the lookup (compile.note_absent) so that a later new
-            # name there compiles; noted here the same way. Not below a name the change adds.
+            # name there compiles; noted here the same way. Not where the change adds a name
+            # on the way (it, or an empty non-terminal above it, would be the encloser).
             target_enclosers[i] = view_encloser(&ov, target_ptrs[i], &absent_child, &target_cut)
-            if absent_p == NULL or any(_strictly_below(target.lower(), owner)
+            child_name = bytes(target[absent_child:]).lower()
+            if absent_p == NULL or any(owner == child_name or _strictly_below(owner, child_name)
                                        for owner in added_owners):
                 target_cut = True
             else:
-                new_absent.append(bytes(target[absent_child:]).lower())
+                new_absent.append(child_name)
         if target_cut or (target_nodes[i] == NONE32 and target_enclosers[i] == NONE32
                           and target.lower() not in added_owners):
             return None, None, "an in-zone target that is glue below a zone cut, or no name " \

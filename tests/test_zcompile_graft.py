@@ -96,7 +96,7 @@ VALUES = {
     # Targets inside the zone (their data is copied: compiled) or outside (grafted).
     "CNAME": lambda rng: [rng.choice((f"h{rng.randrange(40)}.{ORIGIN}", "lb.elsewhere.example."))],
     "MX": lambda rng: [
-        f"5 {rng.choice((f'h{rng.randrange(40)}.{ORIGIN}', 'mx.elsewhere.example.'))}"
+        f"5 {rng.choice((f'h{rng.randrange(40)}.{ORIGIN}', 'mx.elsewhere.example.', absent(rng)))}"
     ],
     # Delegations: name servers elsewhere, or in the zone outside the cut (sibling glue).
     "NS": lambda rng: [
@@ -104,6 +104,11 @@ VALUES = {
     ],
     "DS": lambda rng: [f"{rng.randrange(1, 65535)} 13 2 {rng.randbytes(32).hex()}"],
 }
+
+
+def absent(rng: random.Random) -> str:
+    """A name the zone may lack, or get later below a new empty non-terminal."""
+    return f"{rng.choice(('new', 'x1', 'a'))}.{rng.choice(('b', 'n1', 'zz'))}.{ORIGIN}"
 
 
 def compiled(rrsets: list[ResourceRecordSet]):
@@ -444,6 +449,16 @@ def test_a_target_the_zone_lacks_is_noted_so_that_adding_it_later_compiles():
     again = [soa(3), *after[1:], rrset(f"mail.absent.{ORIGIN}", "A", "203.0.113.20")]
     result, _references, reason = graft(image, references, after, again)
     assert result is None and "looked up and did not find" in reason
+
+
+def test_a_target_the_zone_lacks_below_a_name_the_change_adds_is_compiled():
+    # The new empty non-terminal b would be the lookup's encloser, not the apex.
+    zone = base_zone()
+    image, references = compiled(zone)
+    after = replace([soa(2), *zone[1:]], (f"mx.{ORIGIN}", "MX"), [f"10 c.b.{ORIGIN}"])
+    after = [*after, rrset(f"a.b.{ORIGIN}", "A", "203.0.113.21")]
+    result, _references, reason = graft(image, references, zone, after)
+    assert result is None and "no name of the zone's" in reason
 
 
 def test_an_empty_non_terminal_other_answers_look_up_is_not_deleted_by_a_graft():
