@@ -167,6 +167,7 @@ class PackedZone:
         serials = [-1, -1]
         timers = None
         added = 0
+        given: set[Hashable] = set()  # the record sets given as changes
         for key, before in self.changed.items():
             after = self.packed.get(key)
             if after == before:
@@ -185,6 +186,7 @@ class PackedZone:
             kind = ADDED if before is None else DELETED if after is None else REPLACED
             added += (kind == ADDED) - (kind == DELETED)
             changes.append((owner, rtype, kind))
+            given.add(key)
         if not changes and serials[0] < 0:
             return self.image
         # The templates that copy a changed name's data (a CNAME to it, an MX naming it...)
@@ -196,12 +198,12 @@ class PackedZone:
             for rtype in _COPYING_TYPES:
                 key = self.key_of(copier, rtype)
                 packed = self.packed.get(key)
-                if packed is None or key in self.changed:
+                if packed is None or key in given:
                     continue
                 if not self._give_mini(mini, key, copier, rtype, packed):
                     return None
                 changes.append((copier, rtype, RETEMPLATED))
-        # The targets' record sets as they are now (those changed in this batch are in already).
+        # mini: the changed record sets, the copiers' and what the answers of both copy.
         mini_image, reason, *_ = compile_packed(list(mini.sets.values()), origin.to_wire())
         if mini_image is None:
             return self._refuse(reason)
