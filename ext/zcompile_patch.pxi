@@ -1413,7 +1413,7 @@ cdef object _renumbered_copiers(object copiers, const uint32_t* node_map, uint32
     cdef uint32_t* out
     cdef size_t n = 0, k = 0, kept = 0, a = 0
     cdef size_t nadded = len(added)
-    cdef uint32_t t, c, at, ac
+    cdef uint32_t t = 0, c = 0, at = 0, ac = 0
     if copiers is None:
         return None
     table = copiers
