@@ -10,6 +10,7 @@ snapshot for the workers.
 from __future__ import annotations
 
 import logging
+import operator
 import os
 import threading
 import time
@@ -65,6 +66,12 @@ class ServedZone:
     # A zone file's (device, inode, size, mtime, ctime) when it was read, if it includes no
     # other file: load_zones keeps this version while they stay the same.
     file_stamp: tuple[int, ...] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def order_key(self) -> tuple[bytes, ...]:
+        """The zone's place in a catalog (``canonical_key`` of its origin), made once per
+        zone rather than once per zone and snapshot (100,000 zones: 80 ms a snapshot)."""
+        return canonical_key(self.origin)
 
     @cached_property
     def log_name(self) -> str:
@@ -214,14 +221,12 @@ class ZoneLoadAhead:
 
 def catalog_order(zones: Mapping[dns.name.Name, ServedZone]) -> list[ServedZone]:
     """``zones`` in canonical origin order (RFC 4034 §6.1; a catalog's order, reproducibly),
-    sorted by key rather than by ``dns.name.Name`` comparisons, which cost a second for
-    100,000 zones (and taken with their origins, not looked up by them: ``Name`` hashes its
-    labels on every call)."""
-    return [zone for _origin, zone in sorted(zones.items(), key=_origin_order)]
+    sorted by each zone's ``order_key`` rather than by ``dns.name.Name`` comparisons, which
+    cost a second for 100,000 zones."""
+    return sorted(zones.values(), key=_zone_order)
 
 
-def _origin_order(item: tuple[dns.name.Name, ServedZone]) -> tuple[bytes, ...]:
-    return canonical_key(item[0])
+_zone_order = operator.attrgetter("order_key")
 
 
 def log_load(load: ZoneLoad) -> None:
