@@ -9,7 +9,8 @@ address:
   UPSERT of one A record through boto3, timed from when the API call returned; then one CREATE
   of an A record at a new name; one UPSERT of ``web``'s address, which ``www CNAME web``
   copies (timed until ``www`` answers with it); one CREATE of a delegation (NS at a new name,
-  timed until a name below it gets the referral);
+  timed until a name below it gets the referral); one CREATE of a CNAME to ``www`` (a second
+  hop, which the graft refuses: the zone is compiled whole);
 * ``update``: the same hosted zone, one RFC 2136 UPDATE (dnspython, TSIG-signed, over TCP)
   replacing one A record, timed from when the UPDATE was sent;
 * ``sighup``: a zone file of the same records served by the same server, one record's address
@@ -227,7 +228,7 @@ def run_fastdns(args, work: Path, results: dict) -> None:
         )
         zone_id = wait_api(client, server)
         api, update, sighup = [], [], []
-        created, copied, delegated = [], [], []
+        created, copied, delegated, refused = [], [], [], []
         for action, prefix, series in (("UPSERT", "h", api), ("CREATE", "new", created)):
             for n in range(args.changes):
                 time.sleep(args.idle)
@@ -240,6 +241,13 @@ def run_fastdns(args, work: Path, results: dict) -> None:
             address = f"198.51.100.{n % 250 + 101}"
             change_a(client, zone_id, "UPSERT", f"web.{HOSTED}", address)
             copied.append(wait_for(dns_port, f"www.{HOSTED}", address, time.monotonic()))
+        web_address = address
+        for n in range(args.changes):
+            # A CNAME to a CNAME (www, then web): a change the graft refuses, so the zone is
+            # compiled whole (what the rest of the refused changes cost).
+            time.sleep(args.idle)
+            change_a(client, zone_id, "CREATE", f"chain{n}.{HOSTED}", f"www.{HOSTED}", "CNAME")
+            refused.append(wait_for(dns_port, f"chain{n}.{HOSTED}", web_address, time.monotonic()))
         for n in range(args.changes):
             # A new delegation: a name below it is answered with a referral to its server.
             time.sleep(args.idle)
@@ -266,6 +274,7 @@ def run_fastdns(args, work: Path, results: dict) -> None:
         results["fastdns API CREATE (new name)"] = created
         results["fastdns API UPSERT (CNAME target)"] = copied
         results["fastdns API CREATE (delegation)"] = delegated
+        results["fastdns API CREATE (compiled)"] = refused
         results["fastdns RFC 2136 UPDATE"] = update
         results["fastdns SIGHUP reload"] = sighup
     finally:
