@@ -30,8 +30,8 @@
 # gives their record sets unchanged as changes (CHANGE_RETEMPLATED). A CNAME, MX, SRV or NS
 # record set added, replaced or written again that points inside the zone needs what its
 # answers copy in ``mini``: an MX, SRV or NS target's addresses, a CNAME target's every
-# record set (checked here against the target's types; no second hop) and their targets'
-# addresses; the caller gives them and lists the targets with their copiers
+# record set (checked here against the target's types), the next hop's where the target is a
+# CNAME too, and their targets' addresses; the caller gives them and lists the targets with their copiers
 # (fastdns.packedzone), which are marked REF_DATA and noted as copied. So its answers in
 # ``mini`` are its answers in the zone. A node with a CNAME before or after the change takes
 # its whole shape from ``mini`` (type table, default, templates: a CNAME's answers are
@@ -177,8 +177,9 @@ cdef uint32_t view_encloser(View* v, const uint8_t* name, uint32_t* child_off,
 
 
 cdef bint same_types(View* a, uint32_t node_a, View* b, uint32_t node_b) noexcept nogil:
-    """Whether two nodes have the same types (ANY aside), neither of them a CNAME: a CNAME
-    target's data in ``mini`` is all of it in the zone (tables are sorted by type)."""
+    """Whether two nodes have the same types (ANY aside): a CNAME target's data in ``mini`` is
+    all of it in the zone (tables are sorted by type). A target that is a CNAME itself is the
+    next hop of the chain, whose target the caller gives as one of ``chains`` too."""
     cdef const ImgNode* x
     cdef const ImgNode* y
     cdef uint32_t i = 0, j = 0
@@ -195,7 +196,7 @@ cdef bint same_types(View* a, uint32_t node_a, View* b, uint32_t node_b) noexcep
             return i == x.types_count and j == y.types_count and x.types_count > 0
         p = a.types[x.types_first + i].qtype
         q = b.types[y.types_first + j].qtype
-        if p != q or p == T_CNAME:
+        if p != q:
             return False
         i += 1
         j += 1
@@ -509,7 +510,8 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
     REF_DATA. ``chains``: those of ``targets`` that CNAME record sets point at; ``mini`` must
     hold every record set of each (a chain copies the target's data of every type), which is
     checked against the target's types in ``old`` (or, for a target the change touches, that
-    it has no CNAME), and none may be a CNAME (one hop only).
+    mini has it); where one is a CNAME, its own in-zone target must be one of ``chains`` too
+    (the caller follows every hop: mini then chases the chain as the full compile does).
 
     ``old`` is the zone's last image (compile_packed) or one this function made, and
     ``references`` what compile_packed or this function gave with it (the same kind of pair);
@@ -656,10 +658,8 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             continue
         node = view_node(&mv, &target_name[0], &target_cut)
         if target.lower() in changed_owners:
-            # Its types change with it: mini holds them all (the caller's contract); a
-            # second hop is refused as below.
-            if node == NONE32 or view_template(&mv, node, T_CNAME) != NONE32 \
-                    or mv.nodes[node].types_count == 0:
+            # Its types change with it: mini holds them all (the caller's contract).
+            if node == NONE32 or mv.nodes[node].types_count == 0:
                 return None, None, "a CNAME target whose record sets mini does not all hold"
         elif not same_types(&ov, target_nodes[i], &mv, node):
             return None, None, "a CNAME target whose record sets mini does not all hold"

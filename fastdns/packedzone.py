@@ -297,6 +297,9 @@ class PackedZone:
         is given (``graft_image`` checks that these are all the target has, and that it is no
         CNAME itself)."""
         for target in inside:
+            pair = target.lower(), copier.lower()
+            if pair in mini.targets:
+                continue  # taken for this copier already: a chain that loops, or meets itself
             found = self._sets_at(target, (A, AAAA) if rtype != CNAME else _CHAIN_TYPES)
             if not found and rtype == CNAME:
                 # The chain ends where mini has no name (NXDOMAIN, or a wildcard it lacks).
@@ -304,16 +307,17 @@ class PackedZone:
                 return False
             # (An NS, MX or SRV target without addresses adds none: graft_image checks that it
             # is a name of the zone, whose lookup a full compile notes as found.)
-            mini.targets[target.lower(), copier.lower()] = None
+            mini.targets[pair] = None
             if rtype == CNAME:
                 mini.chains[target.lower()] = None
                 # The chain's answers carry the additional data of the target's own NS, MX
-                # and SRV record sets: their in-zone targets' addresses too.
+                # and SRV record sets (their in-zone targets' addresses too) and, where it is a
+                # CNAME itself, the next hop's data: each hop is taken the same way.
                 for packed in list(found.values()):
                     inner_type = packed_type(packed)
                     inner = (
                         targets_inside(packed, mini.origin_wire)
-                        if inner_type in (NS, MX, SRV)
+                        if inner_type in _TARGET_OFFSET
                         else []
                     )
                     if inner and not self._take_targets(mini, copier, inner_type, inner):
