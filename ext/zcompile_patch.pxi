@@ -176,6 +176,18 @@ cdef uint32_t view_encloser(View* v, const uint8_t* name, uint32_t* child_off,
     return NONE32  # the name is there
 
 
+cdef bint _wildcard_above(View* v, const uint8_t* name) noexcept nogil:
+    """Whether ``name``'s closest encloser in ``v`` (which lacks it) has a wildcard child, or
+    ``v`` has the name after all."""
+    cdef uint32_t child_off = 0
+    cdef bint cut
+    cdef uint32_t node = view_node(v, name, &cut)
+    if node != NONE32:
+        return True
+    node = view_encloser(v, name, &child_off, &cut)
+    return node == NONE32 or v.nodes[node].wildcard != NONE32
+
+
 cdef bint same_types(View* a, uint32_t node_a, View* b, uint32_t node_b) noexcept nogil:
     """Whether two nodes have the same types (ANY aside): a CNAME target's data in ``mini`` is
     all of it in the zone (tables are sorted by type). A target that is a CNAME itself is the
@@ -638,24 +650,32 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
         target_chain[i] = target in chains
         target_gone[i] = False
         if target_nodes[i] == NONE32 and not target_cut \
-                and target.lower() not in added_owners and target not in chains:
-            # An NS, MX or SRV target the zone lacks: the answer carries no address for it,
-            # and a full compile notes the lookup (compile.note_absent) so that a later new
-            # name there compiles; noted here the same way. Not where the change adds a name
-            # on the way (it, or an empty non-terminal above it, would be the encloser).
+                and target.lower() not in added_owners:
+            # A target the zone lacks: an NS, MX or SRV answer carries no address for it, a
+            # chain ends there in NXDOMAIN; a full compile notes the lookup (note_absent) so
+            # that a later new name there compiles; noted here the same way. Not where the
+            # change adds a name on the way (it, or an empty non-terminal above it, would be
+            # the encloser), nor where a wildcard would answer the chain's lookup (RFC 4592
+            # §3.3.1: one at the closest encloser, in the zone or in mini).
             target_enclosers[i] = view_encloser(&ov, target_ptrs[i], &absent_child, &target_cut)
             child_name = bytes(target[absent_child:]).lower()
             if absent_p == NULL or any(owner == child_name or _strictly_below(owner, child_name)
                                        for owner in added_owners):
                 target_cut = True
+            elif target_chain[i] and (
+                    target_enclosers[i] == NONE32
+                    or ov.nodes[target_enclosers[i]].wildcard != NONE32
+                    or any(owner[:2] == b"\x01*" for owner in added_owners)
+                    or _wildcard_above(&mv, target_ptrs[i])):
+                return None, None, "a CNAME to a name a wildcard may answer"
             else:
                 new_absent.append(child_name)
         if target_cut or (target_nodes[i] == NONE32 and target_enclosers[i] == NONE32
                           and target.lower() not in added_owners):
             return None, None, "an in-zone target that is glue below a zone cut, or no name " \
                 "of the zone's"
-        if target not in chains:
-            continue
+        if target not in chains or target_enclosers[i] != NONE32:
+            continue  # (a chain's end the zone lacks: checked above)
         node = view_node(&mv, &target_name[0], &target_cut)
         if target.lower() in changed_owners:
             # Its types change with it: mini holds them all (the caller's contract).

@@ -302,9 +302,11 @@ class PackedZone:
                 continue  # taken for this copier already: a chain that loops, or meets itself
             found = self._sets_at(target, (A, AAAA) if rtype != CNAME else _CHAIN_TYPES)
             if not found and rtype == CNAME:
-                # The chain ends where mini has no name (NXDOMAIN, or a wildcard it lacks).
-                self._refuse("a CNAME to a name without data")
-                return False
+                # The chain ends at a name without data: NXDOMAIN, unless it is an empty
+                # non-terminal or a wildcard answers it, which graft_image refuses.
+                mini.targets[pair] = None
+                mini.chains[target.lower()] = None
+                continue
             # (An NS, MX or SRV target without addresses adds none: graft_image checks that it
             # is a name of the zone, whose lookup a full compile notes as found.)
             mini.targets[pair] = None
