@@ -9,8 +9,8 @@ address:
   UPSERT of one A record through boto3, timed from when the API call returned; then one CREATE
   of an A record at a new name; one UPSERT of ``web``'s address, which ``www CNAME web``
   copies (timed until ``www`` answers with it); one CREATE of a delegation (NS at a new name,
-  timed until a name below it gets the referral); one CREATE of a CNAME to a name the zone
-  lacks (which the graft refuses: the zone is compiled whole);
+  timed until a name below it gets the referral); one CREATE of a name a CNAME already
+  points at (which the graft refuses: the zone is compiled whole);
 * ``update``: the same hosted zone, one RFC 2136 UPDATE (dnspython, TSIG-signed, over TCP)
   replacing one A record, timed from when the UPDATE was sent;
 * ``sighup``: a zone file of the same records served by the same server, one record's address
@@ -245,13 +245,15 @@ def run_fastdns(args, work: Path, results: dict) -> None:
             change_a(client, zone_id, "UPSERT", f"web.{HOSTED}", address)
             copied.append(wait_for(dns_port, f"www.{HOSTED}", address, time.monotonic()))
         for n in range(args.changes):
-            # A CNAME to a name the zone lacks: a change the graft refuses (the chain's lookup
-            # could meet data mini lacks), so the zone is compiled whole, as the rest of the
-            # refused changes are.
+            # A CNAME to a name the zone lacks (grafted, the failed lookup noted), then that
+            # name: a new name other answers looked up, which the graft refuses, so the zone
+            # is compiled whole, as the rest of the refused changes are. The second is timed.
             time.sleep(args.idle)
-            target = f"absent{n}.{HOSTED}"
+            target, address = f"later{n}.{HOSTED}", f"203.0.113.{n % 250 + 101}"
             change_a(client, zone_id, "CREATE", f"chain{n}.{HOSTED}", target, "CNAME")
-            refused.append(wait_for(dns_port, f"chain{n}.{HOSTED}", target, time.monotonic()))
+            wait_for(dns_port, f"chain{n}.{HOSTED}", target, time.monotonic())
+            change_a(client, zone_id, "CREATE", target, address)
+            refused.append(wait_for(dns_port, f"chain{n}.{HOSTED}", address, time.monotonic()))
         for n in range(args.changes):
             # A new delegation: a name below it is answered with a referral to its server.
             time.sleep(args.idle)
