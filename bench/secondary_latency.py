@@ -70,7 +70,7 @@ import dns.update
 from zone_load_speed import memory, mib, process_tree, started_at
 from zone_scan_speed import ORIGIN, write_a_zone
 
-from fastdns.bench.servers import _child_setup, find_knotd, free_port
+from fastdns.bench.servers import _child_setup, find_knotd, free_port, knot_server_lines
 
 ZONE = f"a.{ORIGIN}"  # write_a_zone's origin
 POLL = 0.01  # seconds between polls of a secondary
@@ -103,30 +103,10 @@ class Server:
 # --- configurations ------------------------------------------------------------------------------
 
 
-def knot_common(rundir: Path, port: int, udp_workers: int) -> list[str]:
-    """The part of a knot.conf both Knot instances share: listener, log, database and control
-    socket in ``rundir``."""
-    return [
-        "server:",
-        f'    rundir: "{rundir}"',
-        f"    listen: 127.0.0.1@{port}",
-        f"    udp-workers: {udp_workers}",
-        "    tcp-workers: 2",
-        "    background-workers: 1",
-        "log:",
-        f'  - target: "{rundir / "knotd.log"}"',
-        "    any: info",
-        "database:",
-        f'    storage: "{rundir / "db"}"',
-        "control:",
-        f'    listen: "{rundir / "knot.sock"}"',
-    ]
-
-
 def knot_primary_conf(rundir: Path, port: int, zone_file: Path, secondaries: dict[str, int]) -> str:
     """The primary: the zone from ``zone_file``, its changes kept in the journal (for IXFR),
     UPDATE and transfers from 127.0.0.1, NOTIFY to ``secondaries`` (id -> port)."""
-    lines = knot_common(rundir, port, udp_workers=1)
+    lines = knot_server_lines(rundir, port=port, udp_workers=1, tcp_workers=2)
     lines.append("remote:")
     for name, secondary_port in secondaries.items():
         lines += [f"  - id: {name}", f"    address: 127.0.0.1@{secondary_port}"]
@@ -153,7 +133,7 @@ def knot_primary_conf(rundir: Path, port: int, zone_file: Path, secondaries: dic
 
 def knot_secondary_conf(rundir: Path, port: int, primary_port: int) -> str:
     """A secondary of the primary: NOTIFY accepted from 127.0.0.1, nothing written to disk."""
-    lines = knot_common(rundir, port, udp_workers=2)
+    lines = knot_server_lines(rundir, port=port, udp_workers=2, tcp_workers=2)
     lines += [
         "remote:",
         "  - id: primary",

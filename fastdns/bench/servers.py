@@ -45,6 +45,7 @@ __all__ = [
     "free_port",
     "hold_to_cpus",
     "knot_conf",
+    "knot_server_lines",
     "process_tree_cpu",
     "running_server",
 ]
@@ -232,6 +233,38 @@ def find_knotd() -> str:
     )
 
 
+def knot_server_lines(
+    rundir: Path,
+    *,
+    port: int,
+    host: str = "127.0.0.1",
+    udp_workers: int = 1,
+    tcp_workers: int = 1,
+    log_level: str = "info",
+    server_extra: list[str] | tuple[str, ...] = (),
+) -> list[str]:
+    """The server, log, database and control sections of a knot.conf whose files (log,
+    journal and timers database, control socket) live in ``rundir``, listening on
+    ``host@port``; ``server_extra``: more lines of the server section. What every Knot this
+    project starts (benches, differential and transfer tests) shares."""
+    return [
+        "server:",
+        f'    rundir: "{rundir}"',
+        f"    listen: {host}@{port}",
+        f"    udp-workers: {udp_workers}",
+        f"    tcp-workers: {tcp_workers}",
+        "    background-workers: 1",
+        *server_extra,
+        "log:",
+        f'  - target: "{rundir / "knotd.log"}"',
+        f"    any: {log_level}",
+        "database:",
+        f'    storage: "{rundir / "db"}"',
+        "control:",
+        f'    listen: "{rundir / "knot.sock"}"',
+    ]
+
+
 def knot_conf(
     zones: dict[str, Path],
     rundir: Path,
@@ -247,30 +280,19 @@ def knot_conf(
     """A knot.conf serving ``zones`` (origin -> file) read-only from their files, with no journal,
     no signing and no NSID/identity/version answers, so its answers depend on the zones alone.
     Shared by ``fastdns bench`` and the differential tests."""
-    lines = [
-        "server:",
-        f'    rundir: "{rundir}"',
-        f"    listen: {host}@{port}",
-        f"    udp-workers: {udp_workers}",
-        f"    tcp-workers: {tcp_workers}",
-        "    background-workers: 1",
-        '    identity: ""',
-        '    version: ""',
-        '    nsid: ""',
-    ]
+    extra = ['    identity: ""', '    version: ""', '    nsid: ""']
     if udp_max_payload is not None:
-        lines.append(f"    udp-max-payload: {udp_max_payload}")
+        extra.append(f"    udp-max-payload: {udp_max_payload}")
+    lines = knot_server_lines(
+        rundir,
+        host=host,
+        port=port,
+        udp_workers=udp_workers,
+        tcp_workers=tcp_workers,
+        log_level=log_level,
+        server_extra=extra,
+    )
     lines += [
-        "",
-        "log:",
-        f'  - target: "{rundir / "knotd.log"}"',
-        f"    any: {log_level}",
-        "",
-        "database:",
-        f'    storage: "{rundir / "db"}"',
-        "",
-        "control:",
-        f'    listen: "{rundir / "knot.sock"}"',
         "",
         "template:",
         "  - id: default",

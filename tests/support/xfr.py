@@ -26,6 +26,7 @@ import dns.rdatatype
 import dns.tsig
 import dns.zone
 
+from fastdns.bench.servers import knot_server_lines
 from support.knot import _die_with_parent, _read_log, _stop, knotd_path
 
 STARTUP_DEADLINE = 20.0
@@ -131,19 +132,7 @@ def knot_peer_conf(rundir: Path, *, port: int, fastdns_port: int, key: Key) -> l
     log, database and control socket in ``rundir``, the TSIG ``key``, and fastdns on
     ``fastdns_port`` as the remote ``fastdns`` (signing with that key)."""
     return [
-        "server:",
-        f'    rundir: "{rundir}"',
-        f"    listen: 127.0.0.1@{port}",
-        "    udp-workers: 1",
-        "    tcp-workers: 1",
-        "    background-workers: 1",
-        "log:",
-        f'  - target: "{rundir / "knotd.log"}"',
-        "    any: info",
-        "database:",
-        f'    storage: "{rundir / "db"}"',
-        "control:",
-        f'    listen: "{rundir / "knot.sock"}"',
+        *knot_server_lines(rundir, port=port),
         "key:",
         f"  - id: {key.name}",
         f"    algorithm: {key.algorithm}",
