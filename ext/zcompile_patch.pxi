@@ -88,54 +88,13 @@ cdef bint view_open(View* v, const uint8_t* base, size_t size) noexcept nogil:
     return True
 
 
-cdef uint32_t view_node(View* v, const uint8_t* name, bint* cut) noexcept nogil:
+cdef uint32_t view_walk(View* v, const uint8_t* name, bint* cut, uint32_t* encloser,
+                        uint32_t* child_off) noexcept nogil:
     """The node of ``name`` (uncompressed wire format, any case), or NONE32; ``cut``: whether
-    the node is a zone cut or below one. Children are sorted canonically (fastdns.image)."""
-    cdef uint32_t offsets[128]
-    cdef int n = label_offsets(name, offsets)
-    cdef int k = n - <int> v.h.apex_labels
-    cdef uint32_t at = 0
-    cdef uint32_t lo, hi, mid
-    cdef const uint8_t* label
-    cdef const uint8_t* s
-    cdef int j, d
-    cut[0] = False
-    if k < 0 or (k < n and not name_equal(name + offsets[k], v.base + v.h.apex_off)):
-        return NONE32
-    for j in range(k - 1, -1, -1):
-        if v.nodes[at].flags & NODE_CUT:
-            cut[0] = True
-        label = name + offsets[j]
-        lo = v.nodes[at].first_child
-        hi = lo + v.nodes[at].child_count
-        if v.nodes[at].child_count == 0 or hi > v.h.node_count:
-            return NONE32
-        at = NONE32
-        while lo < hi:
-            mid = lo + (hi - lo) // 2
-            if v.nodes[mid].label_off >= v.h.labels_len:
-                return NONE32
-            s = v.labels + v.nodes[mid].label_off
-            d = label_compare(label + 1, label[0], s + 1, s[0])
-            if d == 0:
-                at = mid
-                break
-            if d < 0:
-                hi = mid
-            else:
-                lo = mid + 1
-        if at == NONE32:
-            return NONE32
-    if v.nodes[at].flags & NODE_CUT:
-        cut[0] = True
-    return at
-
-
-cdef uint32_t view_encloser(View* v, const uint8_t* name, uint32_t* child_off,
-                           bint* cut) noexcept nogil:
-    """The closest encloser of ``name`` (which the image lacks; uncompressed wire format, in
-    the zone) and in ``child_off`` where the name of its child on the way there starts;
-    NONE32 if ``name`` is not in the zone. ``cut``: whether a zone cut is at or above it."""
+    the node, or the last one met, is a zone cut or below one. For a name of the zone the
+    image lacks, ``encloser`` is its closest encloser and ``child_off`` where the name of that
+    node's child on the way starts (else ``encloser`` is NONE32). Children are sorted
+    canonically (fastdns.image)."""
     cdef uint32_t offsets[128]
     cdef int n = label_offsets(name, offsets)
     cdef int k = n - <int> v.h.apex_labels
@@ -145,47 +104,56 @@ cdef uint32_t view_encloser(View* v, const uint8_t* name, uint32_t* child_off,
     cdef const uint8_t* s
     cdef int j, d
     cut[0] = False
-    if k <= 0 or (k < n and not name_equal(name + offsets[k], v.base + v.h.apex_off)):
+    encloser[0] = NONE32
+    if k < 0 or (k < n and not name_equal(name + offsets[k], v.base + v.h.apex_off)):
         return NONE32
     for j in range(k - 1, -1, -1):
         if v.nodes[at].flags & NODE_CUT:
             cut[0] = True
         label = name + offsets[j]
-        lo = v.nodes[at].first_child
-        hi = lo + v.nodes[at].child_count
-        if hi > v.h.node_count:
-            return NONE32
         found = NONE32
-        while lo < hi:
-            mid = lo + (hi - lo) // 2
-            if v.nodes[mid].label_off >= v.h.labels_len:
+        if v.nodes[at].child_count:
+            lo = v.nodes[at].first_child
+            hi = lo + v.nodes[at].child_count
+            if hi > v.h.node_count:
                 return NONE32
-            s = v.labels + v.nodes[mid].label_off
-            d = label_compare(label + 1, label[0], s + 1, s[0])
-            if d == 0:
-                found = mid
-                break
-            if d < 0:
-                hi = mid
-            else:
-                lo = mid + 1
+            while lo < hi:
+                mid = lo + (hi - lo) // 2
+                if v.nodes[mid].label_off >= v.h.labels_len:
+                    return NONE32
+                s = v.labels + v.nodes[mid].label_off
+                d = label_compare(label + 1, label[0], s + 1, s[0])
+                if d == 0:
+                    found = mid
+                    break
+                if d < 0:
+                    hi = mid
+                else:
+                    lo = mid + 1
         if found == NONE32:
+            encloser[0] = at
             child_off[0] = offsets[j]
-            return at
+            return NONE32
         at = found
-    return NONE32  # the name is there
+    if v.nodes[at].flags & NODE_CUT:
+        cut[0] = True
+    return at
+
+
+cdef uint32_t view_node(View* v, const uint8_t* name, bint* cut) noexcept nogil:
+    """The node of ``name``, or NONE32 (see view_walk)."""
+    cdef uint32_t encloser, child_off
+    return view_walk(v, name, cut, &encloser, &child_off)
 
 
 cdef bint _wildcard_above(View* v, const uint8_t* name) noexcept nogil:
     """Whether ``name``'s closest encloser in ``v`` (which lacks it) has a wildcard child, or
     ``v`` has the name after all."""
-    cdef uint32_t child_off = 0
+    cdef uint32_t encloser, child_off
     cdef bint cut
-    cdef uint32_t node = view_node(v, name, &cut)
-    if node != NONE32:
+    if view_walk(v, name, &cut, &encloser, &child_off) != NONE32:
         return True
-    node = view_encloser(v, name, &child_off, &cut)
-    return node == NONE32 or v.nodes[node].wildcard != NONE32
+    return encloser == NONE32 or v.nodes[encloser].wildcard != NONE32
 
 
 cdef bint same_types(View* a, uint32_t node_a, View* b, uint32_t node_b) noexcept nogil:
@@ -616,7 +584,8 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
     cdef uint32_t target_nodes[64]     # in the old image (NONE32: a name the change adds)
     cdef uint32_t target_new[64]       # in the new image
     cdef uint32_t target_enclosers[64]  # one the zone lacks: its closest encloser (old image)
-    cdef uint32_t absent_child = 0
+    cdef uint32_t absent_child = 0, walk_encloser = NONE32
+    cdef bint walk_cut
     cdef bint target_chain[64]
     cdef bint target_gone[64]          # its node the change removes (an NS, MX or SRV target)
     new_absent = []  # the names those lookups did not find, cut to the encloser's child
@@ -643,7 +612,9 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
         target = bytes(target)
         target_names.append(target)
         target_ptrs[i] = <const uint8_t*> PyBytes_AS_STRING(target)
-        target_nodes[i] = view_node(&ov, target_ptrs[i], &target_cut)
+        target_nodes[i] = view_walk(&ov, target_ptrs[i], &target_cut, &walk_encloser,
+                                    &absent_child)
+        walk_cut = target_cut
         if target_cut and _strictly_below(target.lower(), copier.lower()):
             target_cut = False  # in-domain glue of the delegation at the copier (RFC 9471 §2.1)
         target_enclosers[i] = NONE32
@@ -657,7 +628,8 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             # change adds a name on the way (it, or an empty non-terminal above it, would be
             # the encloser), nor where a wildcard would answer the chain's lookup (RFC 4592
             # §3.3.1: one at the closest encloser, in the zone or in mini).
-            target_enclosers[i] = view_encloser(&ov, target_ptrs[i], &absent_child, &target_cut)
+            target_enclosers[i] = walk_encloser
+            target_cut = walk_cut  # (the in-domain glue exception is for names there)
             child_name = bytes(target[absent_child:]).lower()
             if absent_p == NULL or any(owner == child_name or _strictly_below(owner, child_name)
                                        for owner in added_owners):
