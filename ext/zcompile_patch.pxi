@@ -313,7 +313,6 @@ cdef struct NewNode:
     uint32_t mini_node             # its node in ``mini``, whose shape it takes
     uint32_t tmpl_base             # the new number of the first template copied from there
     uint32_t default_tmpl
-    uint32_t index                 # its number in the new image
 
 
 cdef struct Retyped:               # an old node whose types change
@@ -1099,7 +1098,6 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                     nodes_out[k].flags = mv.nodes[fresh[u].mini_node].flags & NODE_CUT
                     nodes_out[k].default_tmpl = fresh[u].default_tmpl
                     refs_out[k] = 0
-                    fresh[u].index = <uint32_t> k
                     node_map[old_nodes + u] = <uint32_t> k
                     continue
                 m = node_map[u]
@@ -1135,7 +1133,7 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
                     target_new[i] = NONE32
                     for j in range(nfresh):
                         if name_equal(fresh[j].owner, target_ptrs[i]):
-                            target_new[i] = fresh[j].index
+                            target_new[i] = node_map[old_nodes + j]
                 if target_new[i] == NONE32 and target_nodes[i] != NONE32 \
                         and not target_chain[i]:
                     target_gone[i] = True  # its lookup now fails: noted below
@@ -1207,7 +1205,7 @@ def graft_image(old, mini, changes, long long old_serial, long long new_serial, 
             else:
                 for j in range(nfresh):
                     if name_equal(fresh[j].owner, owner):
-                        node = fresh[j].index
+                        node = node_map[old_nodes + j]
             if node == NONE32:
                 return None, None, "a target's copier that is no name of the new image"
             new_pairs.append((target_new[i], node))
